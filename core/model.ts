@@ -1,0 +1,199 @@
+/**
+ * The cluster state model: what managers keep in JetStream KV and workers read.
+ * Specs (what the user asked for) are separate from records (spec + allocations + ids).
+ */
+
+export type Protocol = 'tcp' | 'udp';
+export type PublishMode = 'ingress' | 'host';
+
+export interface PortSpec {
+  protocol: Protocol;
+  target: number;
+  /** Absent in a spec means "allocate one from 30000-32767" (ingress mode only). */
+  published?: number;
+  mode: PublishMode;
+}
+
+export interface RestartPolicy {
+  condition: 'none' | 'on-failure' | 'any';
+  delayMs: number;
+  /** 0 = unlimited. */
+  maxAttempts: number;
+}
+
+export type HealthTest = { type: 'cmd'; argv: string[] } | { type: 'shell'; script: string } | { type: 'none' };
+
+export interface Healthcheck {
+  test: HealthTest;
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export interface Constraint {
+  /** `node.hostname`, `node.role`, `node.id` or `node.labels.<name>`. */
+  key: string;
+  op: '==' | '!=';
+  value: string;
+}
+
+export interface ServiceNetworkSpec {
+  /** The network's name as the stack file writes it (stack-local). */
+  name: string;
+  aliases: string[];
+}
+
+/** One service of a stack, normalised from the compose file. */
+export interface ServiceSpec {
+  /** Short name within the stack (`api`). */
+  name: string;
+  image?: string;
+  entrypoint?: string[];
+  command?: string[];
+  environment: Record<string, string>;
+  mode: 'replicated' | 'global';
+  /** Desired replicas for `replicated`; ignored for `global`. */
+  replicas: number;
+  endpointMode: 'vip' | 'dnsrr';
+  constraints: Constraint[];
+  restartPolicy: RestartPolicy;
+  ports: PortSpec[];
+  networks: ServiceNetworkSpec[];
+  healthcheck?: Healthcheck;
+}
+
+export interface NetworkSpec {
+  /** Stack-local name (`backend`). */
+  name: string;
+  driver: 'overlay';
+  attachable: boolean;
+  internal: boolean;
+  /** CIDR requested in ipam.config[0].subnet; allocated from the pool when absent. */
+  subnet?: string;
+}
+
+export interface StackSpec {
+  services: Record<string, ServiceSpec>;
+  networks: Record<string, NetworkSpec>;
+}
+
+// ---- records kept in KV ----
+
+export type NodeRoleName = 'manager' | 'worker';
+export type NodeStatus = 'ready' | 'down';
+
+export interface NodeRecord {
+  id: string;
+  hostname: string;
+  /** `manager` when the node runs the manager role (it may also run tasks). */
+  role: NodeRoleName;
+  /** Whether tasks are scheduled here. */
+  runsTasks: boolean;
+  addr: string;
+  labels: Record<string, string>;
+  status: NodeStatus;
+  statusMessage: string;
+  joinedAt: string;
+  updatedAt: string;
+}
+
+export interface NetworkRecord {
+  id: string;
+  /** Full name: `<stack>_<name>`, or `ingress`. */
+  name: string;
+  stack?: string;
+  driver: 'overlay';
+  subnet: string;
+  gateway: string;
+  vni: number;
+  internal: boolean;
+  attachable: boolean;
+  ingress: boolean;
+  createdAt: string;
+}
+
+export interface VirtualIP {
+  networkId: string;
+  /** Address with prefix, as Docker shows it: `10.0.1.2/24`. */
+  addr: string;
+}
+
+export interface PublishedPort {
+  protocol: Protocol;
+  target: number;
+  published: number;
+  mode: PublishMode;
+}
+
+export interface ServiceNetworkAttachment {
+  networkId: string;
+  aliases: string[];
+}
+
+export interface ServiceRecord {
+  id: string;
+  /** Full name: `<stack>_<short>`. */
+  name: string;
+  stack: string;
+  spec: ServiceSpec;
+  /** Networks resolved to ids, in the spec's order. */
+  networks: ServiceNetworkAttachment[];
+  /** Bumped whenever anything that requires new tasks changes. */
+  version: number;
+  /** Cluster-wide fwmark (VIP services), allocated once for the service's life. */
+  fwmark?: number;
+  endpoint: { vips: VirtualIP[]; ports: PublishedPort[] };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type TaskDesiredState = 'running' | 'shutdown';
+
+export interface TaskAddress {
+  networkId: string;
+  /** Address with prefix: `10.0.1.5/24`. */
+  addr: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  /** Replica slot (1-based) for replicated services; 0 for global ones. */
+  slot: number;
+  /** `<stack>_<svc>.<slot>` (replicated) or `<stack>_<svc>.<nodeId12>` (global); also the hostname. */
+  name: string;
+  nodeId: string;
+  desiredState: TaskDesiredState;
+  /** The service version this task runs. */
+  specVersion: number;
+  addresses: TaskAddress[];
+  createdAt: string;
+}
+
+export type TaskState =
+  | 'assigned'
+  | 'preparing'
+  | 'starting'
+  | 'running'
+  | 'complete'
+  | 'failed'
+  | 'shutdown'
+  | 'rejected'
+  | 'orphaned';
+
+export interface TaskStatus {
+  taskId: string;
+  nodeId: string;
+  state: TaskState;
+  message: string;
+  pid?: number;
+  exitCode?: number;
+  restarts: number;
+  /** undefined: no healthcheck; 'starting' until the first result. */
+  health?: 'starting' | 'healthy' | 'unhealthy';
+  updatedAt: string;
+}
+
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);

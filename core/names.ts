@@ -1,0 +1,53 @@
+/** Every name meshd puts on the wire or on disk, in one place (kube-proxy's habit). */
+
+export const BUCKETS = {
+  nodes: 'mesh_nodes',
+  networks: 'mesh_networks',
+  services: 'mesh_services',
+  tasks: 'mesh_tasks',
+  status: 'mesh_status',
+  alloc: 'mesh_alloc',
+  control: 'mesh_control',
+} as const;
+export type BucketKey = keyof typeof BUCKETS;
+
+export const SUBJECTS = {
+  /** Request/reply API served by managers (queue group `managers`). */
+  api: (verb: string) => `mesh.api.${verb}`,
+  /** Worker heartbeats: payload `{ nodeId }`. */
+  heartbeat: (nodeId: string) => `mesh.hb.${nodeId}`,
+  heartbeatAll: 'mesh.hb.*',
+  /** Requests served by one node (task logs). */
+  node: (nodeId: string, verb: string) => `mesh.node.${nodeId}.${verb}`,
+} as const;
+
+export const MANAGER_QUEUE = 'managers';
+
+/** Keys in the control bucket. */
+export const CONTROL_KEYS = {
+  cluster: 'cluster',
+  leader: 'leader',
+} as const;
+
+/** Allocation keys in the alloc bucket; the value names the owner. */
+export const ALLOC_KEYS = {
+  subnets: 'subnets',
+  vni: (vni: number) => `vni.${vni}`,
+  fwmark: (mark: number) => `fwmark.${mark}`,
+  ip: (networkId: string, addr: string) => `ip.${networkId}.${addr.replaceAll('.', '_')}`,
+  ipPrefix: (networkId: string) => `ip.${networkId}.>`,
+  port: (protocol: string, port: number) => `port.${protocol}.${port}`,
+} as const;
+
+export const INGRESS_VNI = 4096;
+export const FIRST_VNI = 4097;
+export const LAST_VNI = (1 << 24) - 1;
+export const FIRST_FWMARK = 0x100;
+export const LAST_FWMARK = 0xfffff;
+export const DYNAMIC_PORTS = { first: 30000, last: 32767 } as const;
+
+export const HEARTBEAT_INTERVAL_MS = 500;
+/** A node with no heartbeat for this long is marked down (the issue asks for <= 3 s). */
+export const NODE_DOWN_AFTER_MS = 2_000;
+export const LEADER_RENEW_MS = 500;
+export const LEADER_LEASE_MS = 3_000;

@@ -1,0 +1,73 @@
+import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { run } from './exec.js';
+
+/**
+ * Network namespaces as bind-mounted files under a directory we own (never /run/netns), the way
+ * CNI plugins and libnetwork hold a sandbox open without a process in it.
+ */
+
+/** True when the path is an nsfs bind mount (a live namespace handle). */
+export async function isNetnsMounted(path: string): Promise<boolean> {
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of mounts.split('\n')) {
+    const parts = line.split(' ');
+    const sep = parts.indexOf('-');
+    if (parts[4] === path && parts[sep + 1] === 'nsfs') return true;
+  }
+  return false;
+}
+
+/** Creates the namespace held by `path` (idempotent); brings its loopback up. */
+export async function ensureNetns(path: string): Promise<void> {
+  if (await isNetnsMounted(path)) return;
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, '', { flag: 'a' });
+  await run(['unshare', `--net=${path}`, 'true']);
+  await run(['ip', 'link', 'set', 'lo', 'up'], { netns: path });
+}
+
+/** Removes the namespace held by `path` (idempotent): unmount, then delete the file. */
+export async function removeNetns(path: string): Promise<void> {
+  if (await isNetnsMounted(path)) {
+    await run(['umount', path], { okExitCodes: [32] });
+  }
+  await rm(path, { force: true });
+}
+
+/** Every nsfs mount point at or below `dir`. */
+export async function netnsMountsUnder(dir: string): Promise<string[]> {
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  const prefix = dir.endsWith('/') ? dir : dir + '/';
+  const found: string[] = [];
+  for (const line of mounts.split('\n')) {
+    const parts = line.split(' ');
+    const sep = parts.indexOf('-');
+    const mp = parts[4];
+    if (mp && parts[sep + 1] === 'nsfs' && (mp === dir || mp.startsWith(prefix))) found.push(mp);
+  }
+  return found;
+}
+
+/** Pids of processes whose network namespace is one of the given namespace files. */
+export async function pidsInNetns(paths: readonly string[]): Promise<number[]> {
+  const inodes = new Set<string>();
+  for (const p of paths) {
+    try {
+      inodes.add(`net:[${(await stat(p)).ino}]`);
+    } catch {
+      /* already gone */
+    }
+  }
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (inodes.has(await readlink(join('/proc', entry, 'ns/net')))) pids.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}

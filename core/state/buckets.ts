@@ -1,0 +1,24 @@
+import type { KV, NatsConnection } from 'nats';
+import { BUCKETS, type BucketKey } from '../names.js';
+
+export type Buckets = Record<BucketKey, KV>;
+
+export interface OpenBucketsOptions {
+  /** Create missing buckets with this replication (managers); workers only bind. */
+  create?: { replicas: number };
+}
+
+/** Opens (and on managers creates) every bucket of the state model. */
+export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions = {}): Promise<Buckets> {
+  const js = nc.jetstream();
+  const out: Partial<Buckets> = {};
+  for (const [key, bucket] of Object.entries(BUCKETS) as [BucketKey, string][]) {
+    out[key] = await js.views.kv(bucket, {
+      history: 1,
+      bindOnly: !opts.create,
+      replicas: opts.create?.replicas ?? 1,
+      timeout: 5_000,
+    });
+  }
+  return out as Buckets;
+}

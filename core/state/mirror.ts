@@ -1,0 +1,127 @@
+import type { KV, KvEntry } from 'nats';
+import { decode } from './codec.js';
+import type { Logger } from '../log.js';
+
+export interface MirrorChange<T> {
+  key: string;
+  value: T | undefined;
+  revision: number;
+}
+
+/**
+ * A local read-only copy of one KV bucket (or a key filter of it), kept current by a watch.
+ * `ready` resolves once the initial snapshot is in, so nothing is programmed from half a state.
+ * A broken watch is re-established and the copy rebuilt from a fresh snapshot.
+ */
+export class KvMirror<T> {
+  private readonly entries = new Map<string, { value: T; revision: number }>();
+  private readonly listeners = new Set<(c: MirrorChange<T>) => void>();
+  private stopped = false;
+  private readyResolve!: () => void;
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly opts: { key?: string; log: Logger; name: string },
+  ) {
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+  }
+
+  start(): this {
+    void this.loop();
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  onChange(fn: (c: MirrorChange<T>) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  get(key: string): T | undefined {
+    return this.entries.get(key)?.value;
+  }
+
+  revision(key: string): number | undefined {
+    return this.entries.get(key)?.revision;
+  }
+
+  values(): T[] {
+    return [...this.entries.values()].map((e) => e.value);
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.watchOnce();
+      } catch (err) {
+        if (this.stopped) return;
+        this.opts.log.warn('kv watch failed; re-establishing', { bucket: this.opts.name, err });
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  private async watchOnce(): Promise<void> {
+    const fresh = new Map<string, { value: T; revision: number }>();
+    let initialized = false;
+    const finishSnapshot = () => {
+      initialized = true;
+      this.replaceAll(fresh);
+      this.readyResolve();
+    };
+    const iter = await this.kv.watch({ key: this.opts.key, initializedFn: finishSnapshot });
+    const stopCheck = setInterval(() => {
+      if (this.stopped) iter.stop();
+    }, 200);
+    try {
+      for await (const e of iter) {
+        if (!initialized) this.record(fresh, e);
+        else this.apply(e);
+      }
+    } finally {
+      clearInterval(stopCheck);
+    }
+  }
+
+  private record(into: Map<string, { value: T; revision: number }>, e: KvEntry): void {
+    if (e.operation === 'PUT') into.set(e.key, { value: decode<T>(e.value), revision: e.revision });
+    else into.delete(e.key);
+  }
+
+  private replaceAll(fresh: Map<string, { value: T; revision: number }>): void {
+    const before = new Map(this.entries);
+    this.entries.clear();
+    for (const [k, v] of fresh) this.entries.set(k, v);
+    for (const [k, v] of fresh) {
+      if (before.get(k)?.revision !== v.revision) this.emit({ key: k, value: v.value, revision: v.revision });
+    }
+    for (const [k, v] of before) if (!fresh.has(k)) this.emit({ key: k, value: undefined, revision: v.revision });
+  }
+
+  private apply(e: KvEntry): void {
+    if (e.operation === 'PUT') {
+      const value = decode<T>(e.value);
+      this.entries.set(e.key, { value, revision: e.revision });
+      this.emit({ key: e.key, value, revision: e.revision });
+    } else {
+      this.entries.delete(e.key);
+      this.emit({ key: e.key, value: undefined, revision: e.revision });
+    }
+  }
+
+  private emit(c: MirrorChange<T>): void {
+    for (const fn of this.listeners) fn(c);
+  }
+}
