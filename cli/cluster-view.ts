@@ -1,0 +1,65 @@
+import type { NatsConnection } from 'nats';
+import { openBuckets, type Buckets } from '../core/state/buckets.js';
+import { readValues } from '../core/state/read.js';
+import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { NotFoundError } from '../core/errors.js';
+import { satisfies } from '../core/placement.js';
+
+/** One consistent-enough read of cluster state for a meshctl command (read-only). */
+export interface ClusterSnapshot {
+  nodes: NodeRecord[];
+  networks: NetworkRecord[];
+  services: ServiceRecord[];
+  tasks: TaskRecord[];
+  statuses: Map<string, TaskStatus>;
+}
+
+export async function openClusterBuckets(nc: NatsConnection): Promise<Buckets> {
+  return openBuckets(nc);
+}
+
+export async function snapshot(buckets: Buckets): Promise<ClusterSnapshot> {
+  const [nodes, networks, services, tasks, statuses] = await Promise.all([
+    readValues<NodeRecord>(buckets.nodes),
+    readValues<NetworkRecord>(buckets.networks),
+    readValues<ServiceRecord>(buckets.services),
+    readValues<TaskRecord>(buckets.tasks),
+    readValues<TaskStatus>(buckets.status),
+  ]);
+  return {
+    nodes: nodes.sort((a, b) => a.hostname.localeCompare(b.hostname)),
+    networks: networks.sort((a, b) => a.name.localeCompare(b.name)),
+    services: services.sort((a, b) => a.name.localeCompare(b.name)),
+    tasks: tasks.sort((a, b) => a.name.localeCompare(b.name) || a.createdAt.localeCompare(b.createdAt)),
+    statuses: new Map(statuses.map((s) => [s.taskId, s])),
+  };
+}
+
+/** Finds by exact name, exact id, then unique id prefix. */
+export function findOne<T extends { id: string }>(items: readonly T[], ref: string, nameOf: (t: T) => string[], what: string): T {
+  const exact = items.find((i) => i.id === ref || nameOf(i).includes(ref));
+  if (exact) return exact;
+  const byPrefix = items.filter((i) => i.id.startsWith(ref));
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  if (byPrefix.length > 1) throw new NotFoundError(`${what} ${ref} is ambiguous: ${byPrefix.map((i) => i.id).join(', ')}`);
+  throw new NotFoundError(`${what} ${ref} not found`);
+}
+
+export function nodeName(snap: ClusterSnapshot, id: string): string {
+  return snap.nodes.find((n) => n.id === id)?.hostname ?? id.slice(0, 12);
+}
+
+export function networkName(snap: ClusterSnapshot, id: string): string {
+  return snap.networks.find((n) => n.id === id)?.name ?? id.slice(0, 12);
+}
+
+/** Running/desired as `service ls` shows it. */
+export function replicaCounts(snap: ClusterSnapshot, svc: ServiceRecord): { running: number; desired: number } {
+  const tasks = snap.tasks.filter((t) => t.serviceId === svc.id && t.desiredState === 'running');
+  const running = tasks.filter((t) => snap.statuses.get(t.id)?.state === 'running' && t.specVersion === svc.version).length;
+  const desired =
+    svc.spec.mode === 'global'
+      ? snap.nodes.filter((n) => n.status === 'ready' && n.runsTasks && satisfies(n, svc.spec.constraints)).length
+      : svc.spec.replicas;
+  return { running, desired };
+}

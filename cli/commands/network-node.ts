@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { ValidationError } from '../../core/errors.js';
+import { findOne, snapshot } from '../cluster-view.js';
+import { jsonLines, table } from '../format.js';
+import type { CommandContext } from './context.js';
+import { formatOf } from './service.js';
+
+export async function networkLs(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { format: { type: 'string' } } });
+  const snap = await snapshot(ctx.buckets);
+  const rows = snap.networks.map((n) => ({ ID: n.id.slice(0, 12), Name: n.name, Driver: n.driver, Scope: 'swarm', Subnet: n.subnet, VNI: String(n.vni) }));
+  if (formatOf(values.format) === 'json') ctx.out(jsonLines(rows));
+  else ctx.out(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope, r.Subnet])));
+  return 0;
+}
+
+export async function networkInspect(ctx: CommandContext, args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, options: { format: { type: 'string' } }, allowPositionals: true });
+  if (positionals.length === 0) throw new ValidationError(['network inspect: NETWORK argument is required']);
+  const snap = await snapshot(ctx.buckets);
+  const out = positionals.map((ref) => {
+    const n = findOne(snap.networks, ref, (x) => [x.name], 'network');
+    return {
+      Name: n.name,
+      Id: n.id,
+      Created: n.createdAt,
+      Scope: 'swarm',
+      Driver: n.driver,
+      Internal: n.internal,
+      Attachable: n.attachable,
+      Ingress: n.ingress,
+      IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+      Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(n.vni) },
+      Labels: n.stack ? { 'com.docker.stack.namespace': n.stack } : {},
+      Services: snap.services.filter((s) => s.networks.some((a) => a.networkId === n.id)).map((s) => s.name),
+    };
+  });
+  ctx.out(JSON.stringify(out, null, 4) + '\n');
+  return 0;
+}
+
+export async function nodeLs(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { format: { type: 'string' } } });
+  const snap = await snapshot(ctx.buckets);
+  const rows = snap.nodes.map((n) => ({
+    ID: n.id.slice(0, 12),
+    Hostname: n.hostname,
+    Role: n.role,
+    Status: n.status === 'ready' ? 'Ready' : 'Down',
+    Availability: n.runsTasks ? 'Active' : 'Drain',
+    ManagerStatus: n.role === 'manager' ? 'Reachable' : '',
+    Addr: n.addr,
+  }));
+  if (formatOf(values.format) === 'json') ctx.out(jsonLines(rows));
+  else ctx.out(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS'], rows.map((r) => [r.ID, r.Hostname, r.Status, r.Availability, r.Role, r.Addr])));
+  return 0;
+}
+
+export async function nodeInspect(ctx: CommandContext, args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, options: { format: { type: 'string' } }, allowPositionals: true });
+  if (positionals.length === 0) throw new ValidationError(['node inspect: NODE argument is required']);
+  const snap = await snapshot(ctx.buckets);
+  const out = positionals.map((ref) => {
+    const n = findOne(snap.nodes, ref, (x) => [x.hostname], 'node');
+    return {
+      ID: n.id,
+      CreatedAt: n.joinedAt,
+      UpdatedAt: n.updatedAt,
+      Spec: { Labels: n.labels, Role: n.role, Availability: n.runsTasks ? 'active' : 'drain' },
+      Description: { Hostname: n.hostname },
+      Status: { State: n.status, Message: n.statusMessage, Addr: n.addr },
+      Tasks: snap.tasks.filter((t) => t.nodeId === n.id && t.desiredState === 'running').map((t) => t.name),
+    };
+  });
+  ctx.out(JSON.stringify(out, null, 4) + '\n');
+  return 0;
+}

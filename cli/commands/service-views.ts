@@ -1,0 +1,63 @@
+import type { ServiceRecord, TaskRecord } from '../../core/model.js';
+import { ago, capitalise } from '../format.js';
+import { networkName, nodeName, replicaCounts, type ClusterSnapshot } from '../cluster-view.js';
+
+/** `service ls` row, with Docker's field names. */
+export function serviceRow(snap: ClusterSnapshot, s: ServiceRecord): Record<string, string> {
+  const { running, desired } = replicaCounts(snap, s);
+  return {
+    ID: s.id.slice(0, 12),
+    Name: s.name,
+    Mode: s.spec.mode,
+    Replicas: `${running}/${desired}`,
+    Image: s.spec.image ?? '',
+    Ports: s.endpoint.ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}`).join(', '),
+  };
+}
+
+/** `service ps` / `stack ps` row, with Docker's field names. */
+export function taskRow(snap: ClusterSnapshot, t: TaskRecord): Record<string, unknown> {
+  const st = snap.statuses.get(t.id);
+  const state = st ? `${capitalise(st.state)} ${ago(st.updatedAt)}` : `Assigned ${ago(t.createdAt)}`;
+  const failed = st && (st.state === 'failed' || st.state === 'rejected');
+  return {
+    ID: t.id.slice(0, 12),
+    Name: t.name,
+    Node: nodeName(snap, t.nodeId),
+    DesiredState: capitalise(t.desiredState),
+    CurrentState: state,
+    Error: failed ? st.message : '',
+    Restarts: st?.restarts ?? 0,
+    Addresses: t.addresses.map((a) => ({ Network: networkName(snap, a.networkId), NetworkID: a.networkId, Addr: a.addr })),
+  };
+}
+
+/** `service inspect`: Docker's shape, where we have the same things. */
+export function serviceInspect(snap: ClusterSnapshot, s: ServiceRecord): Record<string, unknown> {
+  const spec = s.spec;
+  const ports = s.endpoint.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: p.published, PublishMode: p.mode }));
+  return {
+    ID: s.id,
+    Version: { Index: s.version },
+    CreatedAt: s.createdAt,
+    UpdatedAt: s.updatedAt,
+    Spec: {
+      Name: s.name,
+      Labels: { 'com.docker.stack.namespace': s.stack },
+      TaskTemplate: {
+        ContainerSpec: { Image: spec.image ?? '', Command: spec.entrypoint ?? [], Args: spec.command ?? [], Env: Object.entries(spec.environment).map(([k, v]) => `${k}=${v}`) },
+        RestartPolicy: { Condition: spec.restartPolicy.condition, Delay: spec.restartPolicy.delayMs * 1e6, MaxAttempts: spec.restartPolicy.maxAttempts },
+        Placement: { Constraints: spec.constraints.map((c) => `${c.key}${c.op}${c.value}`) },
+        Networks: s.networks.map((n) => ({ Target: n.networkId, Aliases: n.aliases })),
+      },
+      Mode: spec.mode === 'global' ? { Global: {} } : { Replicated: { Replicas: spec.replicas } },
+      EndpointSpec: { Mode: spec.endpointMode, Ports: ports },
+    },
+    Endpoint: {
+      Spec: { Mode: spec.endpointMode, Ports: ports },
+      Ports: ports,
+      VirtualIPs: s.endpoint.vips.map((v) => ({ NetworkID: v.networkId, Addr: v.addr })),
+    },
+    Meshd: { Fwmark: s.fwmark, Networks: s.networks.map((n) => networkName(snap, n.networkId)) },
+  };
+}

@@ -1,0 +1,145 @@
+import { readFile, stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { SUBJECTS } from '../../core/names.js';
+import { request } from '../../core/rpc.js';
+import { ValidationError } from '../../core/errors.js';
+import { parseStack } from '../../manager/stack/parse.js';
+import type { DeployResult } from '../../manager/deploy/deployer.js';
+import { snapshot, type ClusterSnapshot } from '../cluster-view.js';
+import { satisfies } from '../../core/placement.js';
+import { jsonLines, table } from '../format.js';
+import type { CommandContext } from './context.js';
+import { formatOf, printTasks } from './service.js';
+import { serviceRow } from './service-views.js';
+
+const MAX_FILE_BYTES = 1024 * 1024;
+
+function stackArg(positionals: string[], verb: string): string {
+  if (positionals.length !== 1) throw new ValidationError([`stack ${verb}: exactly one STACK argument is required`]);
+  return positionals[0]!;
+}
+
+export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { 'compose-file': { type: 'string', short: 'c' }, detach: { type: 'boolean', short: 'd' }, timeout: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const stack = stackArg(positionals, 'deploy');
+  const file = values['compose-file'];
+  if (!file) throw new ValidationError(['stack deploy: -c/--compose-file FILE is required']);
+  const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new ValidationError([`--timeout: must be a number of seconds > 0, got ${JSON.stringify(values.timeout)}`]);
+  let text: string;
+  try {
+    const st = await stat(file);
+    if (st.size > MAX_FILE_BYTES) throw new ValidationError([`${file}: file is ${st.size} bytes; the limit is ${MAX_FILE_BYTES}`]);
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    throw new ValidationError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  // Validate here first for a fast answer; the manager validates again before changing anything.
+  parseStack(text, { file, stackName: stack });
+  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text }, 60_000);
+  for (const w of res.warnings) ctx.err(`${w}\n`);
+  for (const n of res.networksCreated) ctx.out(`Creating network ${n}\n`);
+  for (const s of res.created) ctx.out(`Creating service ${s}\n`);
+  for (const s of res.updated) ctx.out(`Updating service ${s}\n`);
+  for (const s of res.removed) ctx.out(`Removing service ${s}\n`);
+  for (const n of res.networksRemoved) ctx.out(`Removing network ${n}\n`);
+  if (values.detach) return 0;
+  return waitConverged(ctx, stack, timeoutS * 1000);
+}
+
+/** Shows per-service progress until every task of the stack runs, one fails, or time runs out. */
+async function waitConverged(ctx: CommandContext, stack: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  const shown = new Map<string, string>();
+  for (;;) {
+    const snap = await snapshot(ctx.buckets);
+    const progress = stackProgress(snap, stack);
+    for (const p of progress) {
+      const line = `${p.name}: ${p.running}/${p.desired} running${p.problem ? ` (${p.problem})` : ''}`;
+      if (shown.get(p.name) !== line) ctx.out(`${line}\n`);
+      shown.set(p.name, line);
+    }
+    const failed = progress.filter((p) => p.failed);
+    if (failed.length) {
+      ctx.err(`stack ${stack}: ${failed.map((f) => `${f.name}: ${f.problem}`).join('; ')}\n`);
+      return 1;
+    }
+    if (progress.every((p) => p.running === p.desired)) {
+      ctx.out(`stack ${stack}: every task is running\n`);
+      return 0;
+    }
+    if (Date.now() > deadline) {
+      ctx.err(`stack ${stack}: not converged after ${timeoutMs / 1000} s; see 'meshctl stack ps ${stack}'\n`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+interface ServiceProgress {
+  name: string;
+  running: number;
+  desired: number;
+  failed: boolean;
+  problem?: string;
+}
+
+export function stackProgress(snap: ClusterSnapshot, stack: string): ServiceProgress[] {
+  return snap.services
+    .filter((s) => s.stack === stack)
+    .map((s) => {
+      const [running, desired] = serviceRow(snap, s).Replicas!.split('/').map(Number) as [number, number];
+      const current = snap.tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running' && t.specVersion === s.version);
+      const bad = current.map((t) => snap.statuses.get(t.id)).find((st) => st && (st.state === 'failed' || st.state === 'rejected'));
+      const eligible = snap.nodes.some((n) => n.status === 'ready' && n.runsTasks && satisfies(n, s.spec.constraints));
+      const noNode = desired > running && !eligible ? 'no suitable node: placement constraints match no ready node' : undefined;
+      return { name: s.name, running, desired, failed: Boolean(bad), problem: bad ? `task ${bad.state}: ${bad.message}` : noNode };
+    });
+}
+
+export async function stackRm(ctx: CommandContext, args: string[]): Promise<number> {
+  if (args.length === 0) throw new ValidationError(['stack rm: STACK argument is required']);
+  for (const stack of args) {
+    const res = await request<{ removed: string[]; networksRemoved: string[] }>(ctx.nc, SUBJECTS.api('stack.rm'), { stack });
+    for (const s of res.removed) ctx.out(`Removing service ${s}\n`);
+    for (const n of res.networksRemoved) ctx.out(`Removing network ${n}\n`);
+  }
+  return 0;
+}
+
+export async function stackLs(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { format: { type: 'string' } } });
+  const snap = await snapshot(ctx.buckets);
+  const stacks = new Map<string, number>();
+  for (const s of snap.services) stacks.set(s.stack, (stacks.get(s.stack) ?? 0) + 1);
+  const rows = [...stacks].sort(([a], [b]) => a.localeCompare(b)).map(([Name, n]) => ({ Name, Services: String(n), Orchestrator: 'Swarm' }));
+  if (formatOf(values.format) === 'json') ctx.out(jsonLines(rows));
+  else ctx.out(table(['NAME', 'SERVICES'], rows.map((r) => [r.Name, r.Services])));
+  return 0;
+}
+
+export async function stackServices(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { format: { type: 'string' } }, allowPositionals: true });
+  const stack = stackArg(positionals, 'services');
+  const snap = await snapshot(ctx.buckets);
+  const rows = snap.services.filter((s) => s.stack === stack).map((s) => serviceRow(snap, s));
+  if (rows.length === 0) throw new ValidationError([`Nothing found in stack: ${stack}`]);
+  if (formatOf(values.format) === 'json') ctx.out(jsonLines(rows));
+  else ctx.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'PORTS'], rows.map((r) => [r.ID!, r.Name!, r.Mode!, r.Replicas!, r.Ports!])));
+  return 0;
+}
+
+export async function stackPs(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { format: { type: 'string' } }, allowPositionals: true });
+  const stack = stackArg(positionals, 'ps');
+  const snap = await snapshot(ctx.buckets);
+  const ids = new Set(snap.services.filter((s) => s.stack === stack).map((s) => s.id));
+  if (ids.size === 0) throw new ValidationError([`Nothing found in stack: ${stack}`]);
+  printTasks(ctx, snap, snap.tasks.filter((t) => ids.has(t.serviceId)), formatOf(values.format));
+  return 0;
+}

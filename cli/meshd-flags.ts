@@ -1,0 +1,134 @@
+import { parseArgs } from 'node:util';
+import { hostname, networkInterfaces } from 'node:os';
+import { ValidationError } from '../core/errors.js';
+import { parseCidr } from '../core/ipnet.js';
+
+export type MeshdRole = 'manager' | 'worker' | 'both';
+
+export interface MeshdConfig {
+  role: MeshdRole;
+  nodeName: string;
+  advertiseAddr: string;
+  /** Managers' addresses: NATS cluster peers for a manager, servers to reach for a worker. */
+  join: string[];
+  stateDir: string;
+  runDir: string;
+  natsUrl?: string;
+  natsPort: number;
+  clusterPort: number;
+  labels: Record<string, string>;
+  subnetPool: string;
+  subnetPrefix: number;
+  ingressSubnet: string;
+  vxlanPort: number;
+  lbBackend: 'auto' | 'ipvs' | 'nftables';
+  stopGraceMs: number;
+}
+
+export const MESHD_USAGE = `Usage: meshd [flags]
+
+  --role manager|worker|both   manager: holds state, allocates, schedules; worker: runs tasks;
+                               both (default): a manager that also runs tasks
+  --node-name NAME             node hostname as 'node ls' shows it (default: this host's name)
+  --advertise-addr IP          address other nodes reach this one on (default: first non-loopback IPv4)
+  --join IP[,IP...]            managers' addresses (peers of this manager's NATS server, or the
+                               servers a worker connects to)
+  --state-dir DIR              persistent state: node id, embedded NATS store (default /var/lib/meshd)
+  --run-dir DIR                runtime state: namespaces, task sandboxes (default /run/meshd)
+  --nats-url URL[,URL...]      use an existing NATS cluster instead of the embedded nats-server
+  --nats-port N                embedded NATS client port (default 4222)
+  --cluster-port N             embedded NATS cluster port (default 6222)
+  --label KEY=VALUE            node label for placement constraints (repeatable)
+  --subnet-pool CIDR           overlay subnet pool, used when the cluster is created (default 10.0.0.0/8)
+  --subnet-size N              prefix length of pool subnets (default 24)
+  --ingress-subnet CIDR        ingress network subnet, at cluster creation (default 10.255.0.0/16)
+  --vxlan-port N               VXLAN UDP port, at cluster creation (default 4789)
+  --lb-backend auto|ipvs|nftables  service load balancer backend (default auto)
+  --stop-grace SECONDS         time a task gets between SIGTERM and SIGKILL (default 10)
+`;
+
+function firstIPv4(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function int(name: string, text: string | undefined, fallback: number, min: number, max: number, problems: string[]): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) problems.push(`--${name}: must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function cidr(name: string, text: string, problems: string[]): string {
+  try {
+    parseCidr(text);
+  } catch {
+    problems.push(`--${name}: not an IPv4 CIDR: ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+/** Parses meshd's flags; every problem names its flag, and nothing starts with any problem. */
+export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      role: { type: 'string' },
+      'node-name': { type: 'string' },
+      'advertise-addr': { type: 'string' },
+      join: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'run-dir': { type: 'string' },
+      'nats-url': { type: 'string' },
+      'nats-port': { type: 'string' },
+      'cluster-port': { type: 'string' },
+      label: { type: 'string', multiple: true },
+      'subnet-pool': { type: 'string' },
+      'subnet-size': { type: 'string' },
+      'ingress-subnet': { type: 'string' },
+      'vxlan-port': { type: 'string' },
+      'lb-backend': { type: 'string' },
+      'stop-grace': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const problems: string[] = [];
+  const role = (values.role ?? 'both') as MeshdRole;
+  if (!['manager', 'worker', 'both'].includes(role)) problems.push(`--role: must be manager, worker or both, got ${JSON.stringify(values.role)}`);
+  const labels: Record<string, string> = {};
+  for (const l of values.label ?? []) {
+    const m = /^([A-Za-z0-9_.-]+)=(.*)$/.exec(l);
+    if (!m) problems.push(`--label: expected KEY=VALUE, got ${JSON.stringify(l)}`);
+    else labels[m[1]!] = m[2]!;
+  }
+  const lbBackend = (values['lb-backend'] ?? 'auto') as MeshdConfig['lbBackend'];
+  if (!['auto', 'ipvs', 'nftables'].includes(lbBackend)) problems.push(`--lb-backend: must be auto, ipvs or nftables, got ${JSON.stringify(lbBackend)}`);
+  const join = (values.join ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const config: MeshdConfig = {
+    role,
+    nodeName: values['node-name'] ?? hostname(),
+    advertiseAddr: values['advertise-addr'] ?? firstIPv4(),
+    join,
+    stateDir: values['state-dir'] ?? '/var/lib/meshd',
+    runDir: values['run-dir'] ?? '/run/meshd',
+    natsUrl: values['nats-url'],
+    natsPort: int('nats-port', values['nats-port'], 4222, 1, 65535, problems),
+    clusterPort: int('cluster-port', values['cluster-port'], 6222, 1, 65535, problems),
+    labels,
+    subnetPool: cidr('subnet-pool', values['subnet-pool'] ?? '10.0.0.0/8', problems),
+    subnetPrefix: int('subnet-size', values['subnet-size'], 24, 8, 29, problems),
+    ingressSubnet: cidr('ingress-subnet', values['ingress-subnet'] ?? '10.255.0.0/16', problems),
+    vxlanPort: int('vxlan-port', values['vxlan-port'], 4789, 1, 65535, problems),
+    lbBackend,
+    stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
+  };
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(config.nodeName)) problems.push(`--node-name: not a valid hostname: ${JSON.stringify(config.nodeName)}`);
+  if (role === 'worker' && join.length === 0 && !config.natsUrl) problems.push('--join: a worker needs the managers\' addresses (or --nats-url)');
+  if (problems.length) throw new ValidationError(problems);
+  return config;
+}

@@ -1,0 +1,120 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { newId } from '../core/ids.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { openBuckets, type Buckets } from '../core/state/buckets.js';
+import { ValidationError } from '../core/errors.js';
+import { EmbeddedNats } from '../manager/nats-server.js';
+import { Manager } from '../manager/manager.js';
+import { Worker } from '../worker/worker.js';
+import { MESHD_USAGE, parseMeshdFlags, type MeshdConfig } from './meshd-flags.js';
+
+/** The node's id survives restarts: it lives in the state dir. */
+async function nodeIdOf(stateDir: string): Promise<string> {
+  const file = join(stateDir, 'node-id');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const id = newId();
+    await writeFile(file, id + '\n');
+    return id;
+  }
+}
+
+async function retry<T>(what: string, log: Logger, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (attempt % 10 === 1) log.warn(`${what} failed; retrying`, { attempt, err });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+function natsServers(config: MeshdConfig, embedded: EmbeddedNats | undefined): string[] {
+  if (config.natsUrl) return config.natsUrl.split(',');
+  const urls = config.join.map((a) => `nats://${a}:${config.natsPort}`);
+  if (embedded) urls.unshift(embedded.url);
+  return [...new Set(urls)];
+}
+
+async function main(argv: string[]): Promise<void> {
+  let config: MeshdConfig | 'help';
+  try {
+    config = parseMeshdFlags(argv);
+  } catch (err) {
+    process.stderr.write(`meshd: ${err instanceof ValidationError ? err.problems.join('\nmeshd: ') : (err as Error).message}\n\n${MESHD_USAGE}`);
+    process.exit(2);
+  }
+  if (config === 'help') {
+    process.stdout.write(MESHD_USAGE);
+    return;
+  }
+  const log = createLogger({ base: { node: config.nodeName } });
+  await mkdir(config.stateDir, { recursive: true });
+  await mkdir(config.runDir, { recursive: true });
+  const nodeId = await nodeIdOf(config.stateDir);
+  const isManager = config.role !== 'worker';
+  const abort = new AbortController();
+  const managers = [...new Set([...config.join, ...(isManager ? [config.advertiseAddr] : [])])];
+
+  let embedded: EmbeddedNats | undefined;
+  if (isManager && !config.natsUrl) {
+    embedded = new EmbeddedNats({
+      serverName: `${config.nodeName}-${nodeId.slice(0, 8)}`,
+      host: config.advertiseAddr,
+      clientPort: config.natsPort,
+      clusterPort: config.clusterPort,
+      peers: managers.filter((a) => a !== config.advertiseAddr),
+      stateDir: config.stateDir,
+      log,
+    });
+    await embedded.start();
+  }
+  const servers = natsServers(config, embedded);
+  const nc: NatsConnection = await retry('connect to NATS', log, abort.signal, () =>
+    connect({ servers, name: `meshd-${config.nodeName}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000 }),
+  );
+  const replicas = Math.min(3, Math.max(1, managers.length));
+  const buckets: Buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
+
+  let manager: Manager | undefined;
+  if (isManager) {
+    manager = new Manager({ nc, buckets, nodeId, log, cluster: config });
+    await retry('start manager', log, abort.signal, () => manager!.start());
+  }
+  let worker: Worker | undefined;
+  worker = new Worker({
+    nc,
+    buckets,
+    runDir: config.runDir,
+    log,
+    stopGraceMs: config.stopGraceMs,
+    node: { id: nodeId, hostname: config.nodeName, role: isManager ? 'manager' : 'worker', runsTasks: config.role !== 'manager', addr: config.advertiseAddr, labels: config.labels },
+  });
+  await worker.start(abort.signal);
+  log.info('meshd ready', { role: config.role, id: nodeId, nats: servers.join(',') });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down; tasks keep running (live restore)', { signal });
+    abort.abort();
+    await worker?.stop();
+    await manager?.stop();
+    await nc.drain().catch(() => undefined);
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`meshd: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,18 @@
+import type { Constraint, NodeRecord } from './model.js';
+
+/** The value a constraint key reads from a node, or undefined (a missing label). */
+function nodeValue(node: NodeRecord, key: string): string | undefined {
+  if (key === 'node.hostname') return node.hostname;
+  if (key === 'node.role') return node.role;
+  if (key === 'node.id') return node.id;
+  if (key.startsWith('node.labels.')) return node.labels[key.slice('node.labels.'.length)];
+  return undefined;
+}
+
+/** Whether a node satisfies every placement constraint (Docker semantics: != matches a missing label). */
+export function satisfies(node: NodeRecord, constraints: readonly Constraint[]): boolean {
+  return constraints.every((c) => {
+    const v = nodeValue(node, c.key);
+    return c.op === '==' ? v === c.value : v !== c.value;
+  });
+}

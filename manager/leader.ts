@@ -1,0 +1,107 @@
+import type { KV } from 'nats';
+import { CONTROL_KEYS, LEADER_LEASE_MS, LEADER_RENEW_MS } from '../core/names.js';
+import { decode, encode } from '../core/state/codec.js';
+import type { Logger } from '../core/log.js';
+import { isCasFailure } from './allocator.js';
+
+interface LeaderLease {
+  nodeId: string;
+  term: number;
+}
+
+/**
+ * Leader election on one KV key. The leader renews it (compare-and-swap on its revision) every
+ * LEADER_RENEW_MS; a follower that sees the revision unchanged for LEADER_LEASE_MS of its own
+ * monotonic clock takes it over with a compare-and-swap. No wall clocks are compared.
+ */
+export class LeaderElection {
+  private timer: NodeJS.Timeout | undefined;
+  private leading = false;
+  private lastRevision = 0;
+  private lastChangeAt = 0;
+  private term = 0;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly opts: { nodeId: string; log: Logger; onChange: (leading: boolean) => void },
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    const tick = async () => {
+      try {
+        await this.step();
+      } catch (err) {
+        if (this.leading) this.setLeading(false);
+        this.opts.log.warn('leader election step failed', { err });
+      }
+      if (this.timer !== undefined) this.timer = setTimeout(tick, LEADER_RENEW_MS);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    const t = this.timer;
+    this.timer = undefined;
+    if (t) clearTimeout(t);
+    if (this.leading) {
+      this.setLeading(false);
+      // Hand over at once instead of making followers wait out the lease.
+      await this.kv.delete(CONTROL_KEYS.leader, { previousSeq: this.lastRevision }).catch(() => undefined);
+    }
+  }
+
+  private async step(): Promise<void> {
+    const entry = await this.kv.get(CONTROL_KEYS.leader);
+    const now = performance.now();
+    if (!entry || entry.operation !== 'PUT') {
+      await this.claim(entry?.revision, 1);
+      return;
+    }
+    const lease = decode<LeaderLease>(entry.value);
+    if (entry.revision !== this.lastRevision) {
+      this.lastRevision = entry.revision;
+      this.lastChangeAt = now;
+    }
+    if (lease.nodeId === this.opts.nodeId) {
+      await this.renew(entry.revision, lease.term);
+    } else {
+      if (this.leading) this.setLeading(false);
+      if (now - this.lastChangeAt >= LEADER_LEASE_MS) await this.claim(entry.revision, lease.term + 1);
+    }
+  }
+
+  private async claim(revision: number | undefined, term: number): Promise<void> {
+    const value = encode({ nodeId: this.opts.nodeId, term } satisfies LeaderLease);
+    try {
+      this.lastRevision = revision === undefined ? await this.kv.create(CONTROL_KEYS.leader, value) : await this.kv.update(CONTROL_KEYS.leader, value, revision);
+      this.lastChangeAt = performance.now();
+      this.term = term;
+      this.setLeading(true);
+    } catch (err) {
+      if (!isCasFailure(err)) throw err;
+    }
+  }
+
+  private async renew(revision: number, term: number): Promise<void> {
+    try {
+      this.lastRevision = await this.kv.update(CONTROL_KEYS.leader, encode({ nodeId: this.opts.nodeId, term } satisfies LeaderLease), revision);
+      this.lastChangeAt = performance.now();
+      this.term = term;
+      if (!this.leading) this.setLeading(true);
+    } catch (err) {
+      if (!isCasFailure(err)) throw err;
+      this.setLeading(false);
+    }
+  }
+
+  private setLeading(leading: boolean): void {
+    if (this.leading === leading) return;
+    this.leading = leading;
+    this.opts.log.info(leading ? 'became leader' : 'lost leadership', { term: this.term });
+    this.opts.onChange(leading);
+  }
+}

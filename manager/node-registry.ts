@@ -1,0 +1,95 @@
+import type { NatsConnection, Subscription } from 'nats';
+import type { Buckets } from '../core/state/buckets.js';
+import type { NodeRecord } from '../core/model.js';
+import { HEARTBEAT_INTERVAL_MS, NODE_DOWN_AFTER_MS, SUBJECTS } from '../core/names.js';
+import { decode, encode } from '../core/state/codec.js';
+import type { KvMirror } from '../core/state/mirror.js';
+import type { Logger } from '../core/log.js';
+
+/** What a node says about itself when it joins and in every heartbeat. */
+export interface NodeAnnouncement {
+  id: string;
+  hostname: string;
+  role: NodeRecord['role'];
+  runsTasks: boolean;
+  addr: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Node membership: registration requests, heartbeats, and (on the leader) marking a node down
+ * after NODE_DOWN_AFTER_MS without a heartbeat, and ready again when heartbeats return.
+ */
+export class NodeRegistry {
+  private readonly lastSeen = new Map<string, number>();
+  private sub: Subscription | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private leaderSince = 0;
+
+  constructor(
+    private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean },
+  ) {}
+
+  start(): void {
+    this.sub = this.deps.nc.subscribe(SUBJECTS.heartbeatAll);
+    void (async () => {
+      for await (const m of this.sub!) {
+        const a = decode<NodeAnnouncement>(m.data);
+        this.lastSeen.set(a.id, performance.now());
+      }
+    })();
+    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), HEARTBEAT_INTERVAL_MS / 2);
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Called when this manager becomes leader: nodes get a full grace period from now. */
+  becameLeader(): void {
+    this.leaderSince = performance.now();
+  }
+
+  async register(a: NodeAnnouncement): Promise<NodeRecord> {
+    const now = new Date().toISOString();
+    const prior = this.deps.nodes.get(a.id);
+    const record: NodeRecord = {
+      ...a,
+      status: 'ready',
+      statusMessage: '',
+      joinedAt: prior?.joinedAt ?? now,
+      updatedAt: now,
+    };
+    await this.deps.buckets.nodes.put(a.id, encode(record));
+    this.lastSeen.set(a.id, performance.now());
+    this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: a.role });
+    return record;
+  }
+
+  private async check(): Promise<void> {
+    if (!this.deps.isLeader()) return;
+    const now = performance.now();
+    for (const node of this.deps.nodes.values()) {
+      const seen = Math.max(this.lastSeen.get(node.id) ?? 0, this.leaderSince);
+      const silent = now - seen;
+      if (node.status === 'ready' && silent > NODE_DOWN_AFTER_MS) {
+        await this.setStatus(node, 'down', `no heartbeat for ${Math.round(silent)} ms`);
+      } else if (node.status === 'down' && (this.lastSeen.get(node.id) ?? 0) > now - NODE_DOWN_AFTER_MS) {
+        await this.setStatus(node, 'ready', '');
+      }
+    }
+  }
+
+  private async setStatus(node: NodeRecord, status: NodeRecord['status'], message: string): Promise<void> {
+    const revision = this.deps.nodes.revision(node.id);
+    if (revision === undefined) return;
+    const next: NodeRecord = { ...node, status, statusMessage: message, updatedAt: new Date().toISOString() };
+    try {
+      await this.deps.buckets.nodes.update(node.id, encode(next), revision);
+      this.deps.log.info(`node ${status}`, { node: node.hostname, reason: message || 'heartbeat' });
+    } catch {
+      // changed meanwhile (re-registration); the next check sees the new record
+    }
+  }
+}

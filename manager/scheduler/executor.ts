@@ -1,0 +1,83 @@
+import type { Buckets } from '../../core/state/buckets.js';
+import type { NetworkRecord, ServiceRecord, TaskAddress, TaskRecord } from '../../core/model.js';
+import { encode } from '../../core/state/codec.js';
+import { newId, shortId } from '../../core/ids.js';
+import { parseCidr } from '../../core/ipnet.js';
+import type { Allocator } from '../allocator.js';
+import type { Logger } from '../../core/log.js';
+import type { SchedulerAction } from './plan.js';
+
+/** Key of a task in the tasks bucket: by node first, so a worker watches only its own. */
+export function taskKey(t: Pick<TaskRecord, 'nodeId' | 'id'>): string {
+  return `${t.nodeId}.${t.id}`;
+}
+
+export interface ExecutorDeps {
+  buckets: Buckets;
+  allocator: Allocator;
+  log: Logger;
+  service: (id: string) => ServiceRecord | undefined;
+  network: (id: string) => NetworkRecord | undefined;
+  task: (id: string) => TaskRecord | undefined;
+}
+
+/** Applies scheduler actions to KV: allocate a task's addresses and write it; shut down; remove. */
+export class SchedulerExecutor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async apply(actions: readonly SchedulerAction[]): Promise<void> {
+    for (const a of actions) {
+      if (a.type === 'create') await this.create(a.serviceId, a.slot, a.nodeId);
+      else if (a.type === 'shutdown') await this.shutdown(a.taskId, a.reason);
+      else await this.remove(a.taskId, a.reason);
+    }
+  }
+
+  private async create(serviceId: string, slot: number, nodeId: string): Promise<void> {
+    const service = this.deps.service(serviceId);
+    if (!service) return;
+    const id = newId();
+    const addresses: TaskAddress[] = [];
+    try {
+      for (const att of service.networks) {
+        const net = this.deps.network(att.networkId);
+        if (!net) throw new Error(`network ${att.networkId} of ${service.name} is missing`);
+        const ip = await this.deps.allocator.ip(net.id, net.subnet, id);
+        addresses.push({ networkId: net.id, addr: `${ip}/${parseCidr(net.subnet).prefix}` });
+      }
+      const task: TaskRecord = {
+        id,
+        serviceId,
+        serviceName: service.name,
+        slot,
+        name: slot > 0 ? `${service.name}.${slot}` : `${service.name}.${shortId(nodeId)}`,
+        nodeId,
+        desiredState: 'running',
+        specVersion: service.version,
+        addresses,
+        createdAt: new Date().toISOString(),
+      };
+      await this.deps.buckets.tasks.put(taskKey(task), encode(task));
+      this.deps.log.info('task created', { task: task.name, id, node: nodeId });
+    } catch (err) {
+      for (const a of addresses) await this.deps.allocator.releaseIp(a.networkId, a.addr, id);
+      throw err;
+    }
+  }
+
+  private async shutdown(taskId: string, reason: string): Promise<void> {
+    const task = this.deps.task(taskId);
+    if (!task || task.desiredState === 'shutdown') return;
+    await this.deps.buckets.tasks.put(taskKey(task), encode({ ...task, desiredState: 'shutdown' } satisfies TaskRecord));
+    this.deps.log.info('task shutting down', { task: task.name, id: taskId, reason });
+  }
+
+  private async remove(taskId: string, reason: string): Promise<void> {
+    const task = this.deps.task(taskId);
+    if (!task) return;
+    await this.deps.buckets.tasks.delete(taskKey(task));
+    await this.deps.buckets.status.delete(taskKey(task)).catch(() => undefined);
+    for (const a of task.addresses) await this.deps.allocator.releaseIp(a.networkId, a.addr, task.id);
+    this.deps.log.info('task removed', { task: task.name, id: taskId, reason });
+  }
+}

@@ -1,0 +1,26 @@
+import { join } from 'node:path';
+import { shortId } from '../core/ids.js';
+
+/** Where a node keeps each thing under its own run directory (never global defaults). */
+export class RunPaths {
+  constructor(readonly runDir: string) {}
+
+  get netnsDir(): string {
+    return join(this.runDir, 'netns');
+  }
+  get tasksDir(): string {
+    return join(this.runDir, 'tasks');
+  }
+  taskNetns(taskId: string): string {
+    return join(this.netnsDir, `t_${shortId(taskId)}`);
+  }
+  taskDir(taskId: string): string {
+    return join(this.tasksDir, taskId);
+  }
+  taskLog(taskId: string): string {
+    return join(this.taskDir(taskId), 'task.log');
+  }
+  taskState(taskId: string): string {
+    return join(this.taskDir(taskId), 'state.json');
+  }
+}

@@ -1,0 +1,206 @@
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import type { RestartPolicy, ServiceRecord, TaskRecord, TaskState, TaskStatus } from '../core/model.js';
+import type { Logger } from '../core/log.js';
+import type { RunPaths } from './paths.js';
+import { ensureSandbox, nodeResolvConf, removeSandbox, removeTaskDir } from './sandbox.js';
+import { adoptTaskProcess, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
+
+/** What survives a meshd restart about a task process, in its task dir. */
+interface SavedState {
+  pid: number;
+  startTicks: number;
+  restarts: number;
+}
+
+interface Supervised {
+  task: TaskRecord;
+  service: ServiceRecord;
+  proc?: TaskProcess;
+  restarts: number;
+  stopping: boolean;
+  restartTimer?: NodeJS.Timeout;
+}
+
+export interface SupervisorDeps {
+  paths: RunPaths;
+  nodeId: string;
+  nodeName: string;
+  report: (status: TaskStatus) => Promise<void>;
+  log: Logger;
+  stopGraceMs: number;
+}
+
+/** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
+export class TaskSupervisor {
+  private readonly tasks = new Map<string, Supervised>();
+  private saved = new Map<string, SavedState>();
+  /** Tasks already stopped and reported shut down, kept until their record goes. */
+  private readonly finished = new Set<string>();
+
+  constructor(private readonly deps: SupervisorDeps) {}
+
+  /** Reads what a previous meshd left running; call before the first reconcile. */
+  async loadSaved(): Promise<void> {
+    let dirs: string[] = [];
+    try {
+      dirs = await readdir(this.deps.paths.tasksDir);
+    } catch {
+      return;
+    }
+    for (const id of dirs) {
+      try {
+        this.saved.set(id, JSON.parse(await readFile(this.deps.paths.taskState(id), 'utf8')) as SavedState);
+      } catch {
+        this.saved.set(id, { pid: 0, startTicks: -1, restarts: 0 });
+      }
+    }
+  }
+
+  /** Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. */
+  async reconcile(desired: ReadonlyMap<string, { task: TaskRecord; service?: ServiceRecord }>): Promise<void> {
+    for (const [id, { task, service }] of desired) {
+      if (task.desiredState === 'running' && service) await this.ensureRunning(task, service);
+      else await this.ensureStopped(id, task);
+    }
+    for (const id of [...this.tasks.keys(), ...this.finished]) if (!desired.has(id)) await this.ensureStopped(id);
+    for (const id of [...this.saved.keys()]) {
+      if (!desired.has(id)) {
+        await this.cleanupOrphan(id);
+        await removeTaskDir(this.deps.paths, id);
+      }
+    }
+  }
+
+  runningPids(): Map<string, number> {
+    return new Map([...this.tasks].filter(([, s]) => s.proc).map(([id, s]) => [id, s.proc!.pid]));
+  }
+
+  private async ensureRunning(task: TaskRecord, service: ServiceRecord): Promise<void> {
+    const known = this.tasks.get(task.id);
+    if (known) {
+      known.service = service;
+      return;
+    }
+    const sup: Supervised = { task, service, restarts: 0, stopping: false };
+    this.tasks.set(task.id, sup);
+    const saved = this.saved.get(task.id);
+    this.saved.delete(task.id);
+    if (saved && saved.pid > 0) {
+      const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
+      if (proc) {
+        sup.restarts = saved.restarts;
+        this.watch(sup, proc);
+        this.deps.log.info('adopted running task', { task: task.name, pid: proc.pid });
+        await this.report(sup, 'running', `adopted after restart`, { pid: proc.pid });
+        return;
+      }
+    }
+    await this.launch(sup);
+  }
+
+  private async launch(sup: Supervised): Promise<void> {
+    const { task, service } = sup;
+    const argv = [...(service.spec.entrypoint ?? []), ...(service.spec.command ?? [])];
+    try {
+      await this.report(sup, 'preparing', 'creating sandbox');
+      const files = await ensureSandbox(this.deps.paths, task, await nodeResolvConf());
+      await this.report(sup, 'starting', '');
+      const proc = await startTaskProcess({ files, hostname: task.name, argv, env: this.environment(task, service) });
+      await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));
+      this.watch(sup, proc);
+      await this.report(sup, 'running', '', { pid: proc.pid });
+    } catch (err) {
+      this.deps.log.warn('task failed to start', { task: task.name, err });
+      await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private environment(task: TaskRecord, service: ServiceRecord): Record<string, string> {
+    return {
+      ...service.spec.environment,
+      HOSTNAME: task.name,
+      MESH_TASK_NAME: task.name,
+      MESH_TASK_SLOT: String(task.slot),
+      MESH_SERVICE_NAME: service.name,
+      MESH_NODE_NAME: this.deps.nodeName,
+    };
+  }
+
+  private watch(sup: Supervised, proc: TaskProcess): void {
+    sup.proc = proc;
+    void proc.exited.then((exit) => {
+      if (sup.proc !== proc) return;
+      sup.proc = undefined;
+      if (!sup.stopping) void this.onExit(sup, exit);
+    });
+  }
+
+  private async onExit(sup: Supervised, exit: ProcessExit): Promise<void> {
+    const how = exit.exitCode !== undefined ? `exit code ${exit.exitCode}` : exit.signal ? `signal ${exit.signal}` : 'exited (status unknown)';
+    const verdict = restartVerdict(sup.service.spec.restartPolicy, exit, sup.restarts);
+    this.deps.log.info('task exited', { task: sup.task.name, how, verdict: verdict.restart ? 'restart' : verdict.state });
+    if (!verdict.restart) {
+      await this.report(sup, verdict.state, `${how}${verdict.why ? `; ${verdict.why}` : ''}`, { exitCode: exit.exitCode });
+      return;
+    }
+    await this.report(sup, 'starting', `${how}; restarting in ${sup.service.spec.restartPolicy.delayMs} ms`, { exitCode: exit.exitCode });
+    sup.restartTimer = setTimeout(() => {
+      sup.restartTimer = undefined;
+      if (sup.stopping || this.tasks.get(sup.task.id) !== sup) return;
+      sup.restarts++;
+      void this.launch(sup);
+    }, sup.service.spec.restartPolicy.delayMs);
+  }
+
+  private async ensureStopped(id: string, task?: TaskRecord): Promise<void> {
+    const sup = this.tasks.get(id);
+    if (sup && !sup.stopping) {
+      sup.stopping = true;
+      if (sup.restartTimer) clearTimeout(sup.restartTimer);
+      if (sup.proc) await stopTaskProcess(sup.proc, this.deps.stopGraceMs);
+      await removeSandbox(this.deps.paths, id);
+      await this.report(sup, 'shutdown', 'shut down');
+      this.tasks.delete(id);
+      this.finished.add(id);
+    } else if (!sup && task && !this.finished.has(id)) {
+      // Never ran here, or a restart lost track of it: make sure nothing is left and say so.
+      await this.cleanupOrphan(id);
+      await this.deps.report(this.status(task, 'shutdown', 'shut down', 0));
+      this.finished.add(id);
+    }
+    if (!task) {
+      this.finished.delete(id);
+      await removeTaskDir(this.deps.paths, id);
+    }
+  }
+
+  private async cleanupOrphan(id: string): Promise<void> {
+    const saved = this.saved.get(id);
+    this.saved.delete(id);
+    if (saved && saved.pid > 0) {
+      const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
+      if (proc) await stopTaskProcess(proc, this.deps.stopGraceMs);
+    }
+    await removeSandbox(this.deps.paths, id);
+  }
+
+  private async report(sup: Supervised, state: TaskState, message: string, extra: Partial<TaskStatus> = {}): Promise<void> {
+    await this.deps.report({ ...this.status(sup.task, state, message, sup.restarts), ...extra });
+  }
+
+  private status(task: TaskRecord, state: TaskState, message: string, restarts: number): TaskStatus {
+    return { taskId: task.id, nodeId: this.deps.nodeId, state, message, restarts, updatedAt: new Date().toISOString() };
+  }
+}
+
+/** The restart policy as a pure decision: restart, or the final state and why. */
+export function restartVerdict(policy: RestartPolicy, exit: ProcessExit, restartsSoFar: number): { restart: true } | { restart: false; state: TaskState; why?: string } {
+  const success = exit.exitCode === 0;
+  const finalState: TaskState = success ? 'complete' : 'failed';
+  if (policy.condition === 'none') return { restart: false, state: finalState };
+  if (policy.condition === 'on-failure' && success) return { restart: false, state: 'complete' };
+  if (policy.maxAttempts > 0 && restartsSoFar >= policy.maxAttempts) {
+    return { restart: false, state: finalState, why: `restart policy max_attempts=${policy.maxAttempts} reached` };
+  }
+  return { restart: true };
+}

@@ -1,0 +1,111 @@
+import type { NatsConnection, Subscription } from 'nats';
+import type { Buckets } from '../core/state/buckets.js';
+import { KvMirror } from '../core/state/mirror.js';
+import type { ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { HEARTBEAT_INTERVAL_MS, SUBJECTS } from '../core/names.js';
+import { encode } from '../core/state/codec.js';
+import { request, serve } from '../core/rpc.js';
+import { CoalescingRunner } from '../core/runner.js';
+import type { Logger } from '../core/log.js';
+import type { NodeAnnouncement } from '../manager/node-registry.js';
+import { RunPaths } from './paths.js';
+import { TaskSupervisor } from './supervisor.js';
+import { readTaskLogs, type LogRequest } from './logs.js';
+
+export interface WorkerOptions {
+  nc: NatsConnection;
+  buckets: Buckets;
+  node: NodeAnnouncement;
+  runDir: string;
+  log: Logger;
+  stopGraceMs?: number;
+}
+
+/** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
+export class Worker {
+  private heartbeat: NodeJS.Timeout | undefined;
+  private runner: CoalescingRunner | undefined;
+  private mirrors: KvMirror<unknown>[] = [];
+  private logsSub: Subscription | undefined;
+
+  constructor(private readonly opts: WorkerOptions) {}
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { nc, buckets, node, log } = this.opts;
+    const paths = new RunPaths(this.opts.runDir);
+    this.startHeartbeat();
+    await this.register(signal);
+    const tasks = new KvMirror<TaskRecord>(buckets.tasks, { key: `${node.id}.>`, name: 'tasks', log }).start();
+    const services = new KvMirror<ServiceRecord>(buckets.services, { name: 'services', log }).start();
+    this.mirrors = [tasks, services] as KvMirror<unknown>[];
+    const supervisor = new TaskSupervisor({
+      paths,
+      nodeId: node.id,
+      nodeName: node.hostname,
+      log,
+      stopGraceMs: this.opts.stopGraceMs ?? 10_000,
+      report: (s) => this.report(s),
+    });
+    await supervisor.loadSaved();
+    // Nothing is programmed until the first full snapshot is in (no half-programmed restart).
+    await Promise.all([tasks.ready, services.ready]);
+    this.runner = new CoalescingRunner({
+      name: 'task sync',
+      minIntervalMs: 20,
+      maxIntervalMs: 5_000,
+      retryMs: 200,
+      log,
+      run: () => supervisor.reconcile(new Map(tasks.values().map((t) => [t.id, { task: t, service: services.get(t.serviceId) }]))),
+    });
+    tasks.onChange(() => this.runner?.request());
+    services.onChange(() => this.runner?.request());
+    this.runner.start();
+    this.logsSub = serve(nc, {
+      subject: SUBJECTS.node(node.id, '*'),
+      log,
+      verbOf: (s) => s.split('.').at(-1) ?? '',
+      handlers: { logs: async (p) => readTaskLogs(paths, p as LogRequest) },
+    });
+    log.info('worker started', { node: node.hostname, id: node.id });
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.logsSub?.unsubscribe();
+    await this.runner?.stop();
+    for (const m of this.mirrors) m.stop();
+  }
+
+  private startHeartbeat(): void {
+    const beat = () => {
+      try {
+        this.opts.nc.publish(SUBJECTS.heartbeat(this.opts.node.id), encode(this.opts.node));
+      } catch {
+        // the connection reconnects by itself; the next beat tries again
+      }
+    };
+    beat();
+    this.heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+  }
+
+  /** Joins through any manager, retrying until one answers. */
+  private async register(signal: AbortSignal): Promise<void> {
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        await request(this.opts.nc, SUBJECTS.api('node.register'), this.opts.node, 5_000);
+        return;
+      } catch (err) {
+        if (attempt % 10 === 1) this.opts.log.warn('join failed; retrying', { err });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async report(status: TaskStatus): Promise<void> {
+    try {
+      await this.opts.buckets.status.put(`${status.nodeId}.${status.taskId}`, encode(status));
+    } catch (err) {
+      this.opts.log.warn('status report failed', { task: status.taskId, err });
+    }
+  }
+}
