@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConflictError, MeshError } from '../../core/errors.js';
+import { findNode, managerAddrs, type DevCluster, type DevNode } from './cluster.js';
+import { cmdlineOf, hasFlag, procState, readPidFile, signal, waitForExit } from './proc.js';
+
+/** Starting, stopping and killing one node's meshd: a detached process in the node's namespace. */
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const STOP_TIMEOUT_MS = 10_000;
+const KILL_WAIT_MS = 5_000;
+
+export function defaultMeshdCommand(): string[] {
+  return [process.execPath, resolve(REPO_ROOT, 'bin', 'meshd.js')];
+}
+
+/** meshd's flags for one node, followed by the cluster's extra meshd args. */
+export function meshdArgsFor(cluster: DevCluster, node: DevNode): string[] {
+  return [
+    '--node-name', node.hostname,
+    // dev managers also run tasks, as Swarm managers do
+    '--role', node.role === 'manager' ? 'both' : 'worker',
+    '--advertise-addr', node.addr,
+    '--join', managerAddrs(cluster),
+    '--state-dir', node.stateDir,
+    '--run-dir', node.runDir,
+    ...cluster.meshdArgs,
+  ];
+}
+
+/**
+ * Pid reuse guard: the process must still carry this node's `--node-name` and `--state-dir` (the
+ * state dir is unique per cluster, so node-1 of another cluster never matches).
+ */
+export function looksLikeNode(argv: readonly string[], node: DevNode): boolean {
+  return hasFlag(argv, '--node-name', node.hostname) && hasFlag(argv, '--state-dir', node.stateDir);
+}
+
+/** meshd's pid when the pid file names a live process that is still this node's meshd. */
+export async function runningPid(node: DevNode): Promise<number | undefined> {
+  const pid = await readPidFile(node.pidFile);
+  if (pid === undefined) return undefined;
+  const argv = await cmdlineOf(pid);
+  return argv !== undefined && looksLikeNode(argv, node) ? pid : undefined;
+}
+
+export interface StartNodeOptions {
+  /** Overrides cluster.meshdCommand / the default `node bin/meshd.js` (tests use a stub daemon). */
+  meshdCommand?: readonly string[];
+}
+
+/** Starts meshd on `hostname` (refuses when it already runs); resolves to its pid. */
+export async function startNode(cluster: DevCluster, hostname: string, opts: StartNodeOptions = {}): Promise<number> {
+  const node = findNode(cluster, hostname);
+  const running = await runningPid(node);
+  if (running !== undefined) {
+    throw new ConflictError(
+      `${hostname} of dev cluster "${cluster.name}" is already running (pid ${running}); stop it first with: meshctl dev stop ${hostname}`,
+    );
+  }
+  const command = [...(opts.meshdCommand ?? cluster.meshdCommand ?? defaultMeshdCommand())];
+  const argv = ['nsenter', `--net=${node.netns}`, '--', ...command, ...meshdArgsFor(cluster, node)];
+  const fd = openSync(node.logFile, 'a');
+  try {
+    writeSync(fd, `--- meshctl dev: starting ${hostname} at ${new Date().toISOString()}: ${argv.slice(3).join(' ')}\n`);
+    const child = spawn(argv[0]!, argv.slice(1), {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, MESHD_DEV_CLUSTER: cluster.name },
+    });
+    const [event, arg] = await Promise.race([once(child, 'spawn').then(() => ['spawn']), once(child, 'error').then((a) => ['error', a[0]])]);
+    if (event === 'error' || child.pid === undefined) {
+      throw new MeshError(`could not start meshd on ${hostname}: ${String((arg as Error | undefined)?.message ?? arg)}`, { cause: arg });
+    }
+    child.unref();
+    await writeFile(node.pidFile, `${child.pid}\n`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Pids whose process group is `pgid` (meshd and children that stayed in its group). */
+export async function pidsInGroup(pgid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const st = await procState(Number(entry));
+    if (st && st.pgrp === pgid && st.state !== 'Z') out.push(Number(entry));
+  }
+  return out;
+}
+
+async function killGroup(pgid: number): Promise<void> {
+  signal(-pgid, 'SIGKILL');
+  const left = await waitForExit(await pidsInGroup(pgid), KILL_WAIT_MS);
+  if (left.length > 0) throw new MeshError(`processes ${left.join(', ')} survived SIGKILL after ${KILL_WAIT_MS} ms`);
+}
+
+export interface StopResult {
+  hostname: string;
+  /** The pid that was stopped, when one was running. */
+  pid?: number;
+  /** True when SIGTERM was not enough within the timeout. */
+  forced: boolean;
+}
+
+export interface StopNodeOptions {
+  timeoutMs?: number;
+}
+
+/** SIGTERM meshd, wait (10 s), then SIGKILL its process group; also sweeps group leftovers. */
+export async function stopNode(cluster: DevCluster, hostname: string, opts: StopNodeOptions = {}): Promise<StopResult> {
+  const node = findNode(cluster, hostname);
+  const pid = await runningPid(node);
+  if (pid === undefined) {
+    await rm(node.pidFile, { force: true });
+    return { hostname, forced: false };
+  }
+  signal(pid, 'SIGTERM');
+  const forced = (await waitForExit([pid], opts.timeoutMs ?? STOP_TIMEOUT_MS)).length > 0;
+  await killGroup(pid);
+  await rm(node.pidFile, { force: true });
+  return { hostname, pid, forced };
+}
+
+/** The fault drill: SIGKILL meshd's whole process group at once, no grace. */
+export async function killNode(cluster: DevCluster, hostname: string): Promise<StopResult> {
+  const node = findNode(cluster, hostname);
+  const pid = await runningPid(node);
+  if (pid === undefined) {
+    await rm(node.pidFile, { force: true });
+    return { hostname, forced: false };
+  }
+  await killGroup(pid);
+  await rm(node.pidFile, { force: true });
+  return { hostname, pid, forced: true };
+}
