@@ -1,6 +1,7 @@
 import type { KV } from 'nats';
 import { ALLOC_KEYS, DYNAMIC_PORTS, FIRST_FWMARK, FIRST_VNI, LAST_FWMARK, LAST_VNI } from '../core/names.js';
 import { decode, encode } from '../core/state/codec.js';
+import { listKeys } from '../core/state/read.js';
 import { ConflictError, ExhaustedError } from '../core/errors.js';
 import { formatCidr, hostsOf, overlaps, parseCidr, subnetsOf, type Cidr } from '../core/ipnet.js';
 
@@ -147,10 +148,7 @@ export class Allocator {
   }
 
   private async keysUnder(prefix: string): Promise<Set<string>> {
-    const out = new Set<string>();
-    const iter = await this.kv.keys(`${prefix}.>`);
-    for await (const k of iter) out.add(k);
-    return out;
+    return new Set(await listKeys(this.kv, `${prefix}.>`));
   }
 }
 

@@ -3,6 +3,17 @@ import { ValidationError, MeshError } from '../../core/errors.js';
 import { findOne, snapshot } from '../cluster-view.js';
 import { readStartTicks } from '../../worker/task-process.js';
 import type { CommandContext } from './context.js';
+import { readFile } from 'node:fs/promises';
+
+async function taskEnvironment(pid: number): Promise<Record<string, string>> {
+  const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
+  const env: Record<string, string> = {};
+  for (const kv of raw.split('\0')) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
 
 /**
  * `task exec TASK -- CMD...`: runs CMD in the task's network, mount and UTS namespaces (so it
@@ -21,6 +32,8 @@ export async function taskExec(ctx: CommandContext, args: string[]): Promise<num
   if (!status?.pid || status.state !== 'running' || (await readStartTicks(status.pid)) === undefined) {
     throw new MeshError(`task ${task.name} is not running here (state ${status?.state ?? 'unknown'})`);
   }
-  const child = spawn('nsenter', [`--target=${status.pid}`, '--net', '--mount', '--uts', '--', ...argv], { stdio: 'inherit' });
+  // Like `docker exec`: the task's own environment, not meshctl's.
+  const env = await taskEnvironment(status.pid);
+  const child = spawn('nsenter', [`--target=${status.pid}`, '--net', '--mount', '--uts', '--', ...argv], { stdio: 'inherit', env });
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
 }
