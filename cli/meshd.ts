@@ -9,6 +9,7 @@ import { EmbeddedNats } from '../manager/nats-server.js';
 import { Manager } from '../manager/manager.js';
 import { Worker } from '../worker/worker.js';
 import { MESHD_USAGE, parseMeshdFlags, type MeshdConfig } from './meshd-flags.js';
+import { chooseLbApplier } from '../worker/dataplane/select-backend.js';
 
 /** The node's id survives restarts: it lives in the state dir. */
 async function nodeIdOf(stateDir: string): Promise<string> {
@@ -87,7 +88,9 @@ async function main(argv: string[]): Promise<void> {
     await retry('start manager', log, abort.signal, () => manager!.start());
   }
   let worker: Worker | undefined;
+  const lbApplier = await chooseLbApplier(config.lbBackend, log);
   worker = new Worker({
+    lbApplier,
     nc,
     buckets,
     runDir: config.runDir,

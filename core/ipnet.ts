@@ -69,3 +69,13 @@ export function* hostsOf(c: Cidr, skipFirst = 0): Generator<string> {
 export function gatewayOf(c: Cidr): string {
   return intToIp(c.base + 1);
 }
+
+/** A stable MAC from an IPv4 address (Docker's 02:42:a:b:c:d scheme): same address, same MAC. */
+export function macOf(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** The address part of `a.b.c.d/len`. */
+export function addrOf(cidr: string): string {
+  return cidr.split('/')[0] ?? cidr;
+}

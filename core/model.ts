@@ -148,6 +148,14 @@ export interface ServiceRecord {
   updatedAt: string;
 }
 
+/** A node's address on an overlay for its `lb_` namespace (the SNAT source of VIP traffic). */
+export interface LbAddress {
+  networkId: string;
+  nodeId: string;
+  /** With prefix: `10.0.1.250/24`. */
+  addr: string;
+}
+
 export type TaskDesiredState = 'running' | 'shutdown';
 
 export interface TaskAddress {

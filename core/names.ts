@@ -7,6 +7,8 @@ export const BUCKETS = {
   tasks: 'mesh_tasks',
   status: 'mesh_status',
   alloc: 'mesh_alloc',
+  /** Each node's load-balancer address on each overlay it joins: key `<networkId>.<nodeId>`. */
+  lbaddrs: 'mesh_lbaddrs',
   control: 'mesh_control',
 } as const;
 export type BucketKey = keyof typeof BUCKETS;

@@ -138,12 +138,18 @@ export class Allocator {
     prefix: string,
     what: string,
   ): Promise<T> {
-    const taken = await this.keysUnder(prefix);
+    // Serial allocation: values never used first (the key list includes released ones, whose
+    // subjects remain), so a freed VIP or port is not handed out again at once; then the rest.
+    const used = await this.keysUnder(prefix);
+    const seen: T[] = [];
     for (const c of candidates) {
-      const key = keyOf(c);
-      if (taken.has(key)) continue;
-      if (await this.claim(key, owner)) return c;
+      if (used.has(keyOf(c))) {
+        seen.push(c);
+        continue;
+      }
+      if (await this.claim(keyOf(c), owner)) return c;
     }
+    for (const c of seen) if (await this.claim(keyOf(c), owner)) return c;
     throw new ExhaustedError(`no ${what} left`);
   }
 

@@ -14,6 +14,12 @@ export class RunPaths {
   taskNetns(taskId: string): string {
     return join(this.netnsDir, `t_${shortId(taskId)}`);
   }
+  overlayNetns(networkId: string): string {
+    return join(this.netnsDir, `ov_${shortId(networkId)}`);
+  }
+  lbNetns(networkId: string): string {
+    return join(this.netnsDir, `lb_${shortId(networkId)}`);
+  }
   taskDir(taskId: string): string {
     return join(this.tasksDir, taskId);
   }

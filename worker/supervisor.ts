@@ -28,6 +28,8 @@ export interface SupervisorDeps {
   report: (status: TaskStatus) => Promise<void>;
   log: Logger;
   stopGraceMs: number;
+  /** Connects the sandbox to its networks; awaited before the process starts. */
+  beforeStart?: (task: TaskRecord) => Promise<void>;
 }
 
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
@@ -104,6 +106,7 @@ export class TaskSupervisor {
     try {
       await this.report(sup, 'preparing', 'creating sandbox');
       const files = await ensureSandbox(this.deps.paths, task, await nodeResolvConf());
+      await this.deps.beforeStart?.(task);
       await this.report(sup, 'starting', '');
       const proc = await startTaskProcess({ files, hostname: task.name, argv, env: this.environment(task, service) });
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));

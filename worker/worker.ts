@@ -1,8 +1,12 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import { KvMirror } from '../core/state/mirror.js';
-import type { ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
-import { HEARTBEAT_INTERVAL_MS, SUBJECTS } from '../core/names.js';
+import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { CONTROL_KEYS, HEARTBEAT_INTERVAL_MS, SUBJECTS } from '../core/names.js';
+import type { ClusterConfig } from '../manager/cluster-config.js';
+import { DataplaneReconciler } from './dataplane/reconciler.js';
+import type { LbApplier } from './dataplane/lb-applier.js';
+import { underlayMtu } from './dataplane/underlay.js';
 import { encode } from '../core/state/codec.js';
 import { request, serve } from '../core/rpc.js';
 import { CoalescingRunner } from '../core/runner.js';
@@ -19,6 +23,7 @@ export interface WorkerOptions {
   runDir: string;
   log: Logger;
   stopGraceMs?: number;
+  lbApplier: LbApplier;
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -27,6 +32,7 @@ export class Worker {
   private runner: CoalescingRunner | undefined;
   private mirrors: KvMirror<unknown>[] = [];
   private logsSub: Subscription | undefined;
+  private dataplane: DataplaneReconciler | undefined;
 
   constructor(private readonly opts: WorkerOptions) {}
 
@@ -35,9 +41,29 @@ export class Worker {
     const paths = new RunPaths(this.opts.runDir);
     this.startHeartbeat();
     await this.register(signal);
-    const tasks = new KvMirror<TaskRecord>(buckets.tasks, { key: `${node.id}.>`, name: 'tasks', log }).start();
-    const services = new KvMirror<ServiceRecord>(buckets.services, { name: 'services', log }).start();
-    this.mirrors = [tasks, services] as KvMirror<unknown>[];
+    const mirror = <T>(kv: Buckets[keyof Buckets], name: string) => new KvMirror<T>(kv, { name, log }).start();
+    const tasks = mirror<TaskRecord>(buckets.tasks, 'tasks');
+    const services = mirror<ServiceRecord>(buckets.services, 'services');
+    const mirrors = {
+      tasks,
+      services,
+      nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
+      networks: mirror<NetworkRecord>(buckets.networks, 'networks'),
+      status: mirror<TaskStatus>(buckets.status, 'status'),
+      lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
+    };
+    const control = mirror<unknown>(buckets.control, 'control');
+    this.mirrors = [...Object.values(mirrors), control] as KvMirror<unknown>[];
+    const dataplane = new DataplaneReconciler({
+      nodeId: node.id,
+      mirrors,
+      paths,
+      applier: this.opts.lbApplier,
+      vxlanPort: () => (control.get(CONTROL_KEYS.cluster) as ClusterConfig | undefined)?.vxlanPort ?? 4789,
+      underlayMtu: await underlayMtu(node.addr),
+      log: log.child({ part: 'dataplane' }),
+    });
+    this.dataplane = dataplane;
     const supervisor = new TaskSupervisor({
       paths,
       nodeId: node.id,
@@ -45,21 +71,23 @@ export class Worker {
       log,
       stopGraceMs: this.opts.stopGraceMs ?? 10_000,
       report: (s) => this.report(s),
+      beforeStart: (t) => dataplane.attachTask(t.id),
     });
     await supervisor.loadSaved();
     // Nothing is programmed until the first full snapshot is in (no half-programmed restart).
-    await Promise.all([tasks.ready, services.ready]);
+    await Promise.all(this.mirrors.map((m) => m.ready));
     this.runner = new CoalescingRunner({
       name: 'task sync',
       minIntervalMs: 20,
       maxIntervalMs: 5_000,
       retryMs: 200,
       log,
-      run: () => supervisor.reconcile(new Map(tasks.values().map((t) => [t.id, { task: t, service: services.get(t.serviceId) }]))),
+      run: () => supervisor.reconcile(new Map(tasks.values().filter((t) => t.nodeId === node.id).map((t) => [t.id, { task: t, service: services.get(t.serviceId) }]))),
     });
     tasks.onChange(() => this.runner?.request());
     services.onChange(() => this.runner?.request());
     this.runner.start();
+    dataplane.start();
     this.logsSub = serve(nc, {
       subject: SUBJECTS.node(node.id, '*'),
       log,
@@ -73,6 +101,7 @@ export class Worker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.logsSub?.unsubscribe();
     await this.runner?.stop();
+    await this.dataplane?.stop();
     for (const m of this.mirrors) m.stop();
   }
 

@@ -17,7 +17,8 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
       history: 1,
       bindOnly: !opts.create,
       replicas: opts.create?.replicas ?? 1,
-      timeout: 5_000,
+      // Short: a request that does not answer in 2 s is retried (see KvMirror), not waited on.
+      timeout: 2_000,
     });
   }
   return out as Buckets;

@@ -1,5 +1,6 @@
 import type { KV, KvEntry } from 'nats';
 import { decode } from './codec.js';
+import { readAll } from './read.js';
 import type { Logger } from '../log.js';
 
 export interface MirrorChange<T> {
@@ -69,7 +70,21 @@ export class KvMirror<T> {
         if (this.stopped) return;
         this.opts.log.warn('kv watch failed; re-establishing', { bucket: this.opts.name, err });
       }
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 500));
+      if (this.stopped) return;
+      // Until the watch is back, keep the copy current from a consumer-less read: a watch needs
+      // an ephemeral consumer, and nats-server < 2.12 may place one on an offline peer.
+      await this.resyncByReading();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  private async resyncByReading(): Promise<void> {
+    try {
+      const fresh = await readAll<T>(this.kv, this.opts.key);
+      this.replaceAll(fresh);
+      this.readyResolve();
+    } catch (err) {
+      this.opts.log.debug('kv read while re-watching failed', { bucket: this.opts.name, err });
     }
   }
 

@@ -1,5 +1,5 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
+import type { LbAddress, NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
 import { encode } from '../../core/state/codec.js';
@@ -121,6 +121,10 @@ export class StackDeployer {
 
   private async removeNetworkRecord(net: NetworkRecord): Promise<void> {
     await this.deps.buckets.networks.delete(net.id);
+    for (const [key, { value }] of await readAll<LbAddress>(this.deps.buckets.lbaddrs, `${net.id}.>`)) {
+      await this.deps.buckets.lbaddrs.delete(key);
+      await this.deps.allocator.releaseIp(net.id, value.addr, `lb.${value.nodeId}`);
+    }
     await releaseNetwork(this.deps.allocator, net);
   }
 

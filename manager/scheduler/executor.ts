@@ -1,5 +1,6 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { NetworkRecord, ServiceRecord, TaskAddress, TaskRecord } from '../../core/model.js';
+import type { LbAddress, NetworkRecord, ServiceRecord, TaskAddress, TaskRecord } from '../../core/model.js';
+import { isCasFailure } from '../allocator.js';
 import { encode } from '../../core/state/codec.js';
 import { newId, shortId } from '../../core/ids.js';
 import { parseCidr } from '../../core/ipnet.js';
@@ -44,6 +45,7 @@ export class SchedulerExecutor {
         if (!net) throw new Error(`network ${att.networkId} of ${service.name} is missing`);
         const ip = await this.deps.allocator.ip(net.id, net.subnet, id);
         addresses.push({ networkId: net.id, addr: `${ip}/${parseCidr(net.subnet).prefix}` });
+        await this.ensureLbAddress(net, nodeId);
       }
       const task: TaskRecord = {
         id,
@@ -62,6 +64,21 @@ export class SchedulerExecutor {
     } catch (err) {
       for (const a of addresses) await this.deps.allocator.releaseIp(a.networkId, a.addr, id);
       throw err;
+    }
+  }
+
+  /** One load-balancer address per node per network, allocated when the node first joins it. */
+  private async ensureLbAddress(net: NetworkRecord, nodeId: string): Promise<void> {
+    const key = `${net.id}.${nodeId}`;
+    if (await this.deps.buckets.lbaddrs.get(key).then((e) => e?.operation === 'PUT')) return;
+    const owner = `lb.${nodeId}`;
+    const ip = await this.deps.allocator.ip(net.id, net.subnet, owner);
+    const record: LbAddress = { networkId: net.id, nodeId, addr: `${ip}/${parseCidr(net.subnet).prefix}` };
+    try {
+      await this.deps.buckets.lbaddrs.create(key, encode(record));
+    } catch (err) {
+      await this.deps.allocator.releaseIp(net.id, ip, owner);
+      if (!isCasFailure(err)) throw err;
     }
   }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevCluster, waitFor, type ServiceRow, type TaskRow } from '../helpers/dev.js';
@@ -32,7 +32,10 @@ describe('control plane on a 3-node dev cluster', () => {
     dir = await mkdtemp(join(tmpdir(), 'meshd-stacks-'));
     c = await DevCluster.up({ nodes: 3, managers: 1 });
   });
-  afterAll(async () => c?.down());
+  afterAll(async () => {
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('lists every node Ready with its role and address', async () => {
     const nodes = await c.list<{ Hostname: string; Role: string; Status: string; Addr: string }>(['node', 'ls']);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevCluster } from '../helpers/dev.js';
@@ -33,7 +33,10 @@ describe('invalid input changes nothing', () => {
       ].join('\n');
     baseline = await fingerprint();
   });
-  afterAll(async () => c?.down());
+  afterAll(async () => {
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   const svc = (body: string) => `services:\n  web:\n${body}`;
   const cases: { name: string; yaml?: string; args?: (f: string) => string[]; error: (f: string) => string }[] = [

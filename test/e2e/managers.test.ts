@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevCluster, waitFor, type ServiceRow, type TaskRow } from '../helpers/dev.js';
@@ -13,7 +13,10 @@ describe('3 managers survive the loss of one', () => {
     dir = await mkdtemp(join(tmpdir(), 'meshd-stacks-'));
     c = await DevCluster.up({ nodes: 3, managers: 3 });
   });
-  afterAll(async () => c?.down());
+  afterAll(async () => {
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('keeps all state and keeps deploying after a manager is killed', async () => {
     const nodes = await c.list<{ Hostname: string; Role: string }>(['node', 'ls']);

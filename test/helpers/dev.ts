@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -79,8 +79,11 @@ export class DevCluster {
     return (JSON.parse(await readFile(join(tasksDir, id, 'state.json'), 'utf8')) as { pid: number }).pid;
   }
 
+  /** Removes the cluster, then its MESHD_DEV_HOME (only if down emptied it). */
   async down(): Promise<void> {
     await this.meshctl(['dev', 'down', '--name', this.name], { timeoutMs: 120_000 });
+    await rm(join(this.home, 'current'), { force: true });
+    await rmdir(this.home).catch(() => undefined);
   }
 }
 

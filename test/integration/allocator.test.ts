@@ -52,12 +52,15 @@ describe('allocator (real nats-server, two managers racing)', () => {
     expect(await a.port('udp', 'svcA', 8080)).toBe(8080);
   });
 
-  it('reuses a released value', async () => {
-    const p = await a.port('tcp', 'dyn1');
-    expect(p).toBeGreaterThanOrEqual(30000);
-    await a.release(`port.tcp.${p}`, 'dyn1');
-    expect(await b.port('tcp', 'dyn2')).toBe(p);
-    await b.release(`port.tcp.${p}`, 'not-the-owner');
-    expect(await a.ownerOf(`port.tcp.${p}`)).toBe('dyn2');
+  it('allocates serially, and reuses a released value once nothing unused is left', async () => {
+    // 10.8.0.0/29: hosts .2-.6 after the gateway .1.
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await a.ip('small', '10.8.0.0/29', `t${i}`));
+    expect(got).toEqual(['10.8.0.2', '10.8.0.3', '10.8.0.4', '10.8.0.5', '10.8.0.6']);
+    await expect(b.ip('small', '10.8.0.0/29', 'extra')).rejects.toThrow(/no addresses in 10.8.0.0\/29 left/);
+    await a.releaseIp('small', '10.8.0.4', 't2');
+    expect(await b.ip('small', '10.8.0.0/29', 'again')).toBe('10.8.0.4');
+    await b.releaseIp('small', '10.8.0.4', 'not-the-owner');
+    expect(await a.ownerOf('ip.small.10_8_0_4')).toBe('again');
   });
 });

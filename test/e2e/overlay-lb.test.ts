@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
+
+const HTTP = `["node", "-e", "require('http').createServer((q, s) => s.end(process.env.MESH_TASK_NAME + '\\\\n')).listen(8080)"]`;
+
+const STACK = `services:
+  web:
+    command: ${HTTP}
+    deploy: { replicas: 3, restart_policy: { condition: any, delay: 3s } }
+    networks: [front]
+  client:
+    command: ["sleep", "100000"]
+    deploy: { placement: { constraints: ["node.hostname == node-1"] } }
+    networks: [front]
+  other:
+    command: ${HTTP}
+    networks: [back]
+  rr:
+    command: ${HTTP}
+    deploy: { replicas: 2, endpoint_mode: dnsrr }
+    networks: [front]
+networks:
+  front: {}
+  back: {}
+`;
+
+/** East-west: overlays across nodes and the VIP load balancer (nftables backend on this kernel). */
+describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
+  let c: DevCluster;
+  let dir: string;
+  let netIds: Record<string, string>;
+  let vip: (svc: string, net: string) => Promise<string>;
+
+  const running = async (svc: string) => (await c.list<TaskRow>(['service', 'ps', svc])).filter((t) => t.DesiredState === 'Running');
+  const fromClient = (script: string) => c.ok(['task', 'exec', 'mesh_client.1', '--', 'sh', '-c', script], { timeoutMs: 120_000 });
+  /** Backends programmed in one node's lb_ namespace for the network, read from the kernel. */
+  const lbBackends = async (node: string, net: string, exclude: string[]): Promise<string[]> => {
+    const netns = join(c.nodeDir(node), 'run', 'netns', `lb_${netIds[net]}`);
+    const res = await execa('nsenter', [`--net=${netns}`, 'nft', 'list', 'table', 'ip', 'meshd'], { reject: false });
+    if (res.exitCode !== 0) return [];
+    const ips = String(res.stdout).match(/\b10\.\d+\.\d+\.\d+\b/g) ?? [];
+    return [...new Set(ips)].filter((ip) => !exclude.includes(ip)).sort();
+  };
+
+  /** The web service's backends in a node's LB: the addresses in its service chain. */
+  const webBackends = async (node: string): Promise<string[]> => {
+    const netns = join(c.nodeDir(node), 'run', 'netns', `lb_${netIds['mesh_front']}`);
+    const res = await execa('nsenter', [`--net=${netns}`, 'nft', 'list', 'table', 'ip', 'meshd'], { reject: false });
+    const chain = String(res.stdout).split(/chain /).find((ch) => ch.includes('comment "mesh_web"')) ?? '';
+    return [...new Set(chain.match(/\b10\.\d+\.\d+\.\d+\b/g) ?? [])].sort();
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshd-stacks-'));
+    await writeFile(join(dir, 'mesh.yml'), STACK);
+    c = await DevCluster.up({ nodes: 3, managers: 1 });
+    await c.ok(['stack', 'deploy', '-c', join(dir, 'mesh.yml'), 'mesh'], { timeoutMs: 120_000 });
+    netIds = Object.fromEntries((await c.list<{ ID: string; Name: string }>(['network', 'ls'])).map((n) => [n.Name, n.ID]));
+    vip = async (svc, net) => {
+      const [s] = JSON.parse(await c.ok(['service', 'inspect', svc])) as { Endpoint: { VirtualIPs: { NetworkID: string; Addr: string }[] } }[];
+      return s!.Endpoint.VirtualIPs.find((v) => v.NetworkID.startsWith(netIds[net]!))!.Addr.split('/')[0]!;
+    };
+  });
+  afterAll(async () => {
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('spreads 30 requests to a VIP over all 3 replicas, the remote ones included', async () => {
+    const web = await running('mesh_web');
+    expect(new Set(web.map((t) => t.Node))).toEqual(new Set(['node-1', 'node-2', 'node-3']));
+    const v = await vip('mesh_web', 'mesh_front');
+    const out = await fromClient(`for i in $(seq 30); do curl -s --max-time 2 http://${v}:8080/; done`);
+    const answers = out.trim().split('\n');
+    expect(answers).toHaveLength(30);
+    expect(new Set(answers)).toEqual(new Set(['mesh_web.1', 'mesh_web.2', 'mesh_web.3']));
+  });
+
+  it('reaches every replica directly by its overlay address across nodes', async () => {
+    for (const t of await running('mesh_web')) {
+      const addr = t.Addresses.find((a) => a.Network === 'mesh_front')!.Addr.split('/')[0];
+      expect((await fromClient(`curl -s --max-time 2 http://${addr}:8080/`)).trim()).toBe(t.Name);
+    }
+  });
+
+  it('isolates overlays: nothing only on another network is reachable', async () => {
+    const [other] = await running('mesh_other');
+    const addr = other!.Addresses.find((a) => a.Network === 'mesh_back')!.Addr.split('/')[0];
+    const otherVip = await vip('mesh_other', 'mesh_back');
+    for (const target of [addr, otherVip]) {
+      const res = await c.meshctl(['task', 'exec', 'mesh_client.1', '--', 'curl', '-s', '--max-time', '1', `http://${target}:8080/`]);
+      expect(res.code).not.toBe(0);
+      expect(res.stdout).toBe('');
+    }
+  });
+
+  it('gives dnsrr services no VIP and no load-balancer entries', async () => {
+    const [rr] = JSON.parse(await c.ok(['service', 'inspect', 'mesh_rr'])) as { Endpoint: { VirtualIPs: unknown[] } }[];
+    expect(rr!.Endpoint.VirtualIPs).toEqual([]);
+    const rrAddrs = (await running('mesh_rr')).map((t) => t.Addresses[0]!.Addr.split('/')[0]!);
+    for (const node of ['node-1', 'node-2', 'node-3']) {
+      const backends = await lbBackends(node, 'mesh_front', []);
+      for (const a of rrAddrs) expect(backends).not.toContain(a);
+    }
+  });
+
+  it("keeps every node's LB equal to the running replicas while scaling 3 -> 10 -> 2", async () => {
+    for (const n of [10, 2, 3]) {
+      await c.ok(['service', 'scale', `mesh_web=${n}`]);
+      await waitFor(`${n} replicas in every LB`, async () => {
+        const web = await running('mesh_web');
+        if (web.length !== n || !web.every((t) => t.CurrentState.startsWith('Running'))) return undefined;
+        const want = web.map((t) => t.Addresses[0]!.Addr.split('/')[0]!).sort();
+        for (const node of ['node-1', 'node-2', 'node-3']) {
+          if ((await webBackends(node)).join() !== want.join()) return undefined;
+        }
+        return true;
+      }, 60_000, 500);
+    }
+  });
+
+  it("takes a replica killed by hand out of every node's LB within 1 s of its exit", async () => {
+    const web = await running('mesh_web');
+    const victim = web.find((t) => t.Node === 'node-2')!;
+    const ip = victim.Addresses[0]!.Addr.split('/')[0]!;
+    const pid = await c.taskPid('node-2', victim.ID);
+    for (const node of ['node-1', 'node-2', 'node-3']) expect(await lbBackends(node, 'mesh_front', [])).toContain(ip);
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    await waitFor('replica out of every LB', async () => {
+      for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      return true;
+    }, 5_000, 50);
+    expect(Date.now() - killedAt).toBeLessThanOrEqual(1_000);
+    // Restarted after its 3 s delay, it is back in every LB.
+    await waitFor('replica back in every LB', async () => {
+      for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      return true;
+    }, 20_000, 200);
+  });
+
+  it('restores hand-deleted LB rules at the next resync', async () => {
+    const netns = join(c.nodeDir('node-3'), 'run', 'netns', `lb_${netIds['mesh_front']}`);
+    await execa('nsenter', [`--net=${netns}`, 'nft', 'delete', 'table', 'ip', 'meshd']);
+    expect(await lbBackends('node-3', 'mesh_front', [])).toEqual([]);
+    await waitFor('rules restored', async () => ((await lbBackends('node-3', 'mesh_front', [])).length > 0 ? true : undefined), 15_000, 250);
+  });
+
+  it('serves every request while meshd on a worker restarts', async () => {
+    const v = await vip('mesh_web', 'mesh_front');
+    const loop = fromClient(`ok=0; bad=0; for i in $(seq 60); do if curl -s --max-time 2 -o /dev/null http://${v}:8080/; then ok=$((ok+1)); else bad=$((bad+1)); fi; sleep 0.05; done; echo "$ok $bad"`);
+    await new Promise((r) => setTimeout(r, 500));
+    await c.ok(['dev', 'stop', 'node-2']);
+    await c.ok(['dev', 'start', 'node-2']);
+    const [ok, bad] = (await loop).trim().split(' ').map(Number);
+    expect(bad).toBe(0);
+    expect(ok).toBe(60);
+  });
+});

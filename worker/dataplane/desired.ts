@@ -1,0 +1,160 @@
+import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import { addrOf, macOf } from '../../core/ipnet.js';
+import { shortId } from '../../core/ids.js';
+import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
+import type { RunPaths } from '../paths.js';
+
+/** A remote endpoint on an overlay: reached through the vxlan device at `vtep`. */
+export interface Peer {
+  ip: string;
+  mac: string;
+  vtep: string;
+}
+
+export interface LbNamespaceDesired {
+  netns: string;
+  /** The node's LB address with prefix. */
+  addr: string;
+  mac: string;
+  /** VIPs held as /32 on the LB interface. */
+  vips: string[];
+  lb: LbDesired;
+}
+
+export interface OverlayDesired {
+  networkId: string;
+  netns: string;
+  vni: number;
+  mtu: number;
+  vxlanPort: number;
+  localAddr: string;
+  peers: Peer[];
+  lb?: LbNamespaceDesired;
+}
+
+/** A task's interface on an overlay: `eth<i>` in its sandbox, its peer on the overlay bridge. */
+export interface Attachment {
+  taskId: string;
+  networkId: string;
+  sandbox: string;
+  ifname: string;
+  bridgePort: string;
+  addr: string;
+  mac: string;
+  mtu: number;
+  overlayNetns: string;
+}
+
+export interface DataplaneDesired {
+  overlays: OverlayDesired[];
+  attachments: Attachment[];
+}
+
+export interface DataplaneInput {
+  node: NodeRecord;
+  nodes: readonly NodeRecord[];
+  networks: readonly NetworkRecord[];
+  services: readonly ServiceRecord[];
+  tasks: readonly TaskRecord[];
+  statuses: ReadonlyMap<string, TaskStatus>;
+  lbaddrs: readonly LbAddress[];
+  paths: RunPaths;
+  vxlanPort: number;
+  underlayMtu: number;
+}
+
+/** VXLAN adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8). */
+export const VXLAN_OVERHEAD = 50;
+
+/** A replica takes VIP traffic only when running and not failing its health check. */
+export function isServing(task: TaskRecord, status: TaskStatus | undefined): boolean {
+  if (task.desiredState !== 'running' || status?.state !== 'running') return false;
+  return status.health === undefined || status.health === 'healthy';
+}
+
+/**
+ * What this node's data plane should be, as a pure function of cluster state: one overlay per
+ * network a local task uses (ingress is the routing mesh's and is built separately), the static
+ * peer table for each, the `lb_` namespace with every VIP of the network, and every local task's
+ * interface.
+ */
+export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
+  const mtu = input.underlayMtu - VXLAN_OVERHEAD;
+  const local = input.tasks.filter((t) => t.nodeId === input.node.id && t.desiredState === 'running');
+  const netIds = new Set(local.flatMap((t) => t.addresses.map((a) => a.networkId)));
+  const overlays: OverlayDesired[] = [];
+  for (const net of input.networks) {
+    if (!netIds.has(net.id) || net.ingress) continue;
+    overlays.push({
+      networkId: net.id,
+      netns: input.paths.overlayNetns(net.id),
+      vni: net.vni,
+      mtu,
+      vxlanPort: input.vxlanPort,
+      localAddr: input.node.addr,
+      peers: peersOf(input, net.id),
+      lb: lbOf(input, net.id),
+    });
+  }
+  const attachments: Attachment[] = [];
+  for (const t of local) {
+    t.addresses.forEach((a, i) => {
+      const ov = overlays.find((o) => o.networkId === a.networkId);
+      if (!ov) return;
+      attachments.push({
+        taskId: t.id,
+        networkId: a.networkId,
+        sandbox: input.paths.taskNetns(t.id),
+        ifname: `eth${i}`,
+        bridgePort: `v${shortId(t.id).slice(0, 10)}${i}`,
+        addr: a.addr,
+        mac: macOf(addrOf(a.addr)),
+        mtu,
+        overlayNetns: ov.netns,
+      });
+    });
+  }
+  return { overlays, attachments };
+}
+
+function peersOf(input: DataplaneInput, networkId: string): Peer[] {
+  const vtep = new Map(input.nodes.map((n) => [n.id, n.addr]));
+  const peers: Peer[] = [];
+  const add = (nodeId: string, cidr: string) => {
+    const at = vtep.get(nodeId);
+    if (nodeId === input.node.id || !at) return;
+    const ip = addrOf(cidr);
+    peers.push({ ip, mac: macOf(ip), vtep: at });
+  };
+  for (const t of input.tasks) for (const a of t.addresses) if (a.networkId === networkId) add(t.nodeId, a.addr);
+  for (const l of input.lbaddrs) if (l.networkId === networkId) add(l.nodeId, l.addr);
+  return peers.sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+}
+
+function lbOf(input: DataplaneInput, networkId: string): LbNamespaceDesired | undefined {
+  const mine = input.lbaddrs.find((l) => l.networkId === networkId && l.nodeId === input.node.id);
+  if (!mine) return undefined;
+  const services: LbService[] = [];
+  const vips: string[] = [];
+  for (const svc of input.services) {
+    const vip = svc.endpoint.vips.find((v) => v.networkId === networkId);
+    if (!vip || svc.fwmark === undefined || svc.spec.endpointMode !== 'vip') continue;
+    const backends: LbBackend[] = [];
+    for (const t of input.tasks) {
+      if (t.serviceId !== svc.id) continue;
+      const a = t.addresses.find((x) => x.networkId === networkId);
+      if (a) backends.push({ addr: addrOf(a.addr), weight: isServing(t, input.statuses.get(t.id)) ? 1 : 0 });
+    }
+    backends.sort((a, b) => a.addr.localeCompare(b.addr, 'en', { numeric: true }));
+    services.push({ name: svc.name, fwmark: svc.fwmark, match: { type: 'vip', vip: addrOf(vip.addr) }, backends });
+    vips.push(`${addrOf(vip.addr)}/32`);
+  }
+  services.sort((a, b) => a.fwmark - b.fwmark);
+  return {
+    netns: input.paths.lbNetns(networkId),
+    addr: mine.addr,
+    mac: macOf(addrOf(mine.addr)),
+    vips: vips.sort(),
+    lb: { snatAddr: addrOf(mine.addr), services },
+  };
+}

@@ -1,0 +1,34 @@
+import { run } from '../../core/exec.js';
+import { ensureNetns } from '../../core/netns.js';
+import type { LbNamespaceDesired } from './desired.js';
+import { addresses, links } from './observe.js';
+import { BRIDGE } from './overlay.js';
+import type { LbApplier } from './lb-applier.js';
+
+export const LB_IF = 'eth0';
+export const LB_BRIDGE_PORT = 'lb0';
+
+/**
+ * The `lb_<net>` namespace: one interface on the overlay bridge holding the node's LB address
+ * and every VIP of the network as a /32 (so VIP ARP is answered here, on this node, and never
+ * crosses the overlay), forwarding on, and the load-balancer rules from the chosen backend.
+ */
+export async function ensureLbNamespace(opts: { lb: LbNamespaceDesired; overlayNetns: string; mtu: number; applier: LbApplier }): Promise<void> {
+  const { lb, overlayNetns, mtu } = opts;
+  await ensureNetns(lb.netns);
+  const inLb = await links(lb.netns);
+  if (!inLb.has(LB_IF)) {
+    await run(['ip', 'link', 'del', LB_BRIDGE_PORT], { netns: overlayNetns, okExitCodes: [1] });
+    await run(['ip', 'link', 'add', LB_BRIDGE_PORT, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', LB_IF, 'netns', lb.netns], { netns: overlayNetns });
+    await run(['ip', '-batch', '-'], { netns: lb.netns, input: `link set ${LB_IF} address ${lb.mac} mtu ${mtu}\n` });
+  }
+  await run(['ip', '-batch', '-'], { netns: overlayNetns, input: `link set ${LB_BRIDGE_PORT} master ${BRIDGE}\nlink set ${LB_BRIDGE_PORT} up\n` });
+  const want = [lb.addr, ...lb.vips];
+  const have = await addresses(lb.netns, LB_IF);
+  const cmds: string[] = [];
+  for (const a of have) if (!want.includes(a)) cmds.push(`addr del ${a} dev ${LB_IF}`);
+  for (const a of want) if (!have.includes(a)) cmds.push(`addr add ${a} dev ${LB_IF}`);
+  cmds.push(`link set ${LB_IF} up`);
+  await run(['ip', '-batch', '-'], { netns: lb.netns, input: cmds.join('\n') + '\n' });
+  await opts.applier.apply(lb.netns, lb.lb);
+}

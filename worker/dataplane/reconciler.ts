@@ -1,0 +1,120 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KvMirror } from '../../core/state/mirror.js';
+import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import { removeNetns } from '../../core/netns.js';
+import { CoalescingRunner } from '../../core/runner.js';
+import { Mutex } from '../../core/mutex.js';
+import type { Logger } from '../../core/log.js';
+import type { RunPaths } from '../paths.js';
+import { desiredDataplane, type DataplaneDesired } from './desired.js';
+import { ensureOverlay, syncPeers } from './overlay.js';
+import { ensureAttachment } from './attach.js';
+import { ensureLbNamespace } from './lbns.js';
+import type { LbApplier } from './lb-applier.js';
+
+export interface DataplaneMirrors {
+  nodes: KvMirror<NodeRecord>;
+  networks: KvMirror<NetworkRecord>;
+  services: KvMirror<ServiceRecord>;
+  tasks: KvMirror<TaskRecord>;
+  status: KvMirror<TaskStatus>;
+  lbaddrs: KvMirror<LbAddress>;
+}
+
+export interface DataplaneOptions {
+  nodeId: string;
+  mirrors: DataplaneMirrors;
+  paths: RunPaths;
+  applier: LbApplier;
+  vxlanPort: () => number;
+  underlayMtu: number;
+  log: Logger;
+}
+
+/**
+ * kube-proxy's shape: mirror changes only request a sync; the runner coalesces them, forces a
+ * full resync every few seconds (restoring anything changed by hand) and retries failures; each
+ * sync computes the desired data plane as data, then brings every namespace to it.
+ */
+export class DataplaneReconciler {
+  private readonly runner: CoalescingRunner;
+  /** The periodic sync and a task's attach touch the same namespaces: one at a time. */
+  private readonly lock = new Mutex();
+
+  constructor(private readonly opts: DataplaneOptions) {
+    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
+    for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
+  }
+
+  start(): void {
+    this.runner.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.runner.stop();
+  }
+
+  desired(): DataplaneDesired | undefined {
+    const { mirrors } = this.opts;
+    const node = mirrors.nodes.get(this.opts.nodeId);
+    if (!node) return undefined;
+    return desiredDataplane({
+      node,
+      nodes: mirrors.nodes.values(),
+      networks: mirrors.networks.values(),
+      services: mirrors.services.values(),
+      tasks: mirrors.tasks.values(),
+      statuses: new Map(mirrors.status.values().map((s) => [s.taskId, s])),
+      lbaddrs: mirrors.lbaddrs.values(),
+      paths: this.opts.paths,
+      vxlanPort: this.opts.vxlanPort(),
+      underlayMtu: this.opts.underlayMtu,
+    });
+  }
+
+  /** Connects one task's interfaces before its process starts (called by the supervisor). */
+  async attachTask(taskId: string): Promise<void> {
+    await this.lock.run(async () => {
+      const d = this.desired();
+      if (!d) return;
+      for (const a of d.attachments.filter((x) => x.taskId === taskId)) {
+        const o = d.overlays.find((x) => x.networkId === a.networkId)!;
+        await ensureOverlay(o);
+        await ensureAttachment(a);
+      }
+    });
+    this.runner.request();
+  }
+
+  private async sync(): Promise<void> {
+    const d = this.desired();
+    if (!d) return;
+    for (const o of d.overlays) {
+      await ensureOverlay(o);
+      await syncPeers(o);
+      if (o.lb) await ensureLbNamespace({ lb: o.lb, overlayNetns: o.netns, mtu: o.mtu, applier: this.opts.applier });
+    }
+    for (const a of d.attachments) await ensureAttachment(a);
+    await this.removeStale(d);
+  }
+
+  /** Overlay and LB namespaces this node no longer needs (the last local task of the network left). */
+  private async removeStale(d: DataplaneDesired): Promise<void> {
+    const keep = new Set(d.overlays.flatMap((o) => [o.netns, ...(o.lb ? [o.lb.netns] : [])]));
+    let names: string[] = [];
+    try {
+      names = await readdir(this.opts.paths.netnsDir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const path = join(this.opts.paths.netnsDir, n);
+      if (!/^(ov|lb)_/.test(n) || keep.has(path)) continue;
+      this.opts.log.info('removing namespace no longer needed', { netns: n });
+      this.opts.applier.forget(path);
+      // LB first: its veth is a port of the overlay bridge.
+      await removeNetns(path);
+    }
+  }
+}
