@@ -22,6 +22,7 @@ export interface MeshdConfig {
   ingressSubnet: string;
   vxlanPort: number;
   lbBackend: 'auto' | 'ipvs' | 'nftables';
+  gatewaySubnet: string;
   stopGraceMs: number;
 }
 
@@ -44,6 +45,7 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --ingress-subnet CIDR        ingress network subnet, at cluster creation (default 10.255.0.0/16)
   --vxlan-port N               VXLAN UDP port, at cluster creation (default 4789)
   --lb-backend auto|ipvs|nftables  service load balancer backend (default auto)
+  --gateway-subnet CIDR        node-local subnet of the outbound gateway bridge (default 172.31.0.0/16)
   --stop-grace SECONDS         time a task gets between SIGTERM and SIGKILL (default 10)
 `;
 
@@ -92,6 +94,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
       'vxlan-port': { type: 'string' },
       'lb-backend': { type: 'string' },
       'stop-grace': { type: 'string' },
+      'gateway-subnet': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -125,6 +128,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
     ingressSubnet: cidr('ingress-subnet', values['ingress-subnet'] ?? '10.255.0.0/16', problems),
     vxlanPort: int('vxlan-port', values['vxlan-port'], 4789, 1, 65535, problems),
     lbBackend,
+    gatewaySubnet: cidr('gateway-subnet', values['gateway-subnet'] ?? '172.31.0.0/16', problems),
     stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
   };
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(config.nodeName)) problems.push(`--node-name: not a valid hostname: ${JSON.stringify(config.nodeName)}`);

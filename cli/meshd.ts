@@ -91,6 +91,7 @@ async function main(argv: string[]): Promise<void> {
   const lbApplier = await chooseLbApplier(config.lbBackend, log);
   worker = new Worker({
     lbApplier,
+    gatewaySubnet: config.gatewaySubnet,
     nc,
     buckets,
     runDir: config.runDir,

@@ -3,6 +3,7 @@ import type { RestartPolicy, ServiceRecord, TaskRecord, TaskState, TaskStatus } 
 import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
 import { ensureSandbox, nodeResolvConf, removeSandbox, removeTaskDir } from './sandbox.js';
+import { HealthMonitor, type Health } from './health.js';
 import { adoptTaskProcess, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 
 /** What survives a meshd restart about a task process, in its task dir. */
@@ -16,6 +17,7 @@ interface Supervised {
   task: TaskRecord;
   service: ServiceRecord;
   proc?: TaskProcess;
+  health?: HealthMonitor;
   restarts: number;
   stopping: boolean;
   restartTimer?: NodeJS.Timeout;
@@ -91,9 +93,9 @@ export class TaskSupervisor {
       const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
       if (proc) {
         sup.restarts = saved.restarts;
-        this.watch(sup, proc);
+        this.watch(sup, proc, true);
         this.deps.log.info('adopted running task', { task: task.name, pid: proc.pid });
-        await this.report(sup, 'running', `adopted after restart`, { pid: proc.pid });
+        await this.report(sup, 'running', `adopted after restart`, { pid: proc.pid, health: this.initialHealth(sup) && 'healthy' });
         return;
       }
     }
@@ -111,11 +113,16 @@ export class TaskSupervisor {
       const proc = await startTaskProcess({ files, hostname: task.name, argv, env: this.environment(task, service) });
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));
       this.watch(sup, proc);
-      await this.report(sup, 'running', '', { pid: proc.pid });
+      await this.report(sup, 'running', '', { pid: proc.pid, health: this.initialHealth(sup) });
     } catch (err) {
       this.deps.log.warn('task failed to start', { task: task.name, err });
       await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  private initialHealth(sup: Supervised): TaskStatus['health'] {
+    const check = sup.service.spec.healthcheck;
+    return check && check.test.type !== 'none' ? 'starting' : undefined;
   }
 
   private environment(task: TaskRecord, service: ServiceRecord): Record<string, string> {
@@ -129,13 +136,27 @@ export class TaskSupervisor {
     };
   }
 
-  private watch(sup: Supervised, proc: TaskProcess): void {
+  private watch(sup: Supervised, proc: TaskProcess, adopted = false): void {
     sup.proc = proc;
+    this.startHealth(sup, proc, adopted ? 'healthy' : 'starting');
     void proc.exited.then((exit) => {
+      sup.health?.stop();
+      sup.health = undefined;
       if (sup.proc !== proc) return;
       sup.proc = undefined;
       if (!sup.stopping) void this.onExit(sup, exit);
     });
+  }
+
+  /** With a healthcheck, a task starts `starting` and takes VIP traffic only once `healthy`. */
+  private startHealth(sup: Supervised, proc: TaskProcess, initial: Health): void {
+    const check = sup.service.spec.healthcheck;
+    if (!check || check.test.type === 'none') return;
+    sup.health = new HealthMonitor(proc.pid, check, (h) => {
+      this.deps.log.info('task health changed', { task: sup.task.name, health: h });
+      void this.report(sup, 'running', h === 'unhealthy' ? 'health check failing' : '', { pid: proc.pid, health: h });
+    }, initial);
+    sup.health.start();
   }
 
   private async onExit(sup: Supervised, exit: ProcessExit): Promise<void> {
@@ -160,6 +181,7 @@ export class TaskSupervisor {
     if (sup && !sup.stopping) {
       sup.stopping = true;
       if (sup.restartTimer) clearTimeout(sup.restartTimer);
+      sup.health?.stop();
       if (sup.proc) await stopTaskProcess(sup.proc, this.deps.stopGraceMs);
       await removeSandbox(this.deps.paths, id);
       await this.report(sup, 'shutdown', 'shut down');

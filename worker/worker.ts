@@ -24,6 +24,8 @@ export interface WorkerOptions {
   log: Logger;
   stopGraceMs?: number;
   lbApplier: LbApplier;
+  /** Node-local subnet of the outbound gateway bridge. */
+  gatewaySubnet: string;
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -61,6 +63,7 @@ export class Worker {
       applier: this.opts.lbApplier,
       vxlanPort: () => (control.get(CONTROL_KEYS.cluster) as ClusterConfig | undefined)?.vxlanPort ?? 4789,
       underlayMtu: await underlayMtu(node.addr),
+      gatewaySubnet: this.opts.gatewaySubnet,
       log: log.child({ part: 'dataplane' }),
     });
     this.dataplane = dataplane;

@@ -23,9 +23,24 @@ const STACK = `services:
     command: ${HTTP}
     deploy: { replicas: 2, endpoint_mode: dnsrr }
     networks: [front]
+  checked:
+    command: ${HTTP}
+    environment: { SICK_DIR: "__SICK__" }
+    deploy: { replicas: 2 }
+    healthcheck:
+      test: ["CMD-SHELL", "test ! -e $SICK_DIR/$HOSTNAME"]
+      interval: 300ms
+      timeout: 1s
+      retries: 1
+    networks: [front]
+  walled:
+    command: ["sleep", "100000"]
+    deploy: { placement: { constraints: ["node.hostname == node-1"] } }
+    networks: [sealed]
 networks:
   front: {}
   back: {}
+  sealed: { internal: true }
 `;
 
 /** East-west: overlays across nodes and the VIP load balancer (nftables backend on this kernel). */
@@ -56,7 +71,7 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshd-stacks-'));
-    await writeFile(join(dir, 'mesh.yml'), STACK);
+    await writeFile(join(dir, 'mesh.yml'), STACK.replace('__SICK__', dir));
     c = await DevCluster.up({ nodes: 3, managers: 1 });
     await c.ok(['stack', 'deploy', '-c', join(dir, 'mesh.yml'), 'mesh'], { timeoutMs: 120_000 });
     netIds = Object.fromEntries((await c.list<{ ID: string; Name: string }>(['network', 'ls'])).map((n) => [n.Name, n.ID]));
@@ -95,6 +110,24 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
       const res = await c.meshctl(['task', 'exec', 'mesh_client.1', '--', 'curl', '-s', '--max-time', '1', `http://${target}:8080/`]);
       expect(res.code).not.toBe(0);
       expect(res.stdout).toBe('');
+    }
+  });
+
+  it('lets tasks out through the node (masqueraded), except on internal networks', async () => {
+    const underlay = join(c.dir, 'netns', 'underlay');
+    const server = execa('nsenter', [`--net=${underlay}`, process.execPath, '-e', "require('http').createServer((q, s) => s.end(q.socket.remoteAddress + '\\n')).listen(18080, '172.30.0.1')"]);
+    try {
+      const seen = await waitFor('outbound request answered', async () => {
+        const res = await c.meshctl(['task', 'exec', 'mesh_client.1', '--', 'curl', '-s', '--max-time', '2', 'http://172.30.0.1:18080/']);
+        return res.code === 0 ? res.stdout.trim() : undefined;
+      }, 15_000, 300);
+      expect(seen).toBe('172.30.0.11');
+      const walled = await c.meshctl(['task', 'exec', 'mesh_walled.1', '--', 'curl', '-s', '--max-time', '1', 'http://172.30.0.1:18080/']);
+      expect(walled.code).not.toBe(0);
+      expect(walled.stdout).toBe('');
+    } finally {
+      server.kill('SIGKILL');
+      await server.catch(() => undefined);
     }
   });
 
@@ -141,6 +174,29 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
       for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
       return true;
     }, 20_000, 200);
+  });
+
+  it('sends nothing to an unhealthy replica, and takes it back when healthy', async () => {
+    const v = await vip('mesh_checked', 'mesh_front');
+    const tasks = await waitFor('both replicas healthy', async () => {
+      const rows = await running('mesh_checked');
+      return rows.length === 2 && rows.every((t) => t.Health === 'healthy') ? rows : undefined;
+    });
+    const sick = tasks.find((t) => t.Name === 'mesh_checked.1')!;
+    const ip = sick.Addresses[0]!.Addr.split('/')[0]!;
+    await writeFile(join(dir, 'mesh_checked.1'), '');
+    await waitFor('unhealthy replica out of every LB', async () => {
+      for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      return true;
+    }, 15_000, 100);
+    expect((await running('mesh_checked')).find((t) => t.Name === 'mesh_checked.1')!.Health).toBe('unhealthy');
+    const answers = (await fromClient(`for i in $(seq 10); do curl -s --max-time 2 http://${v}:8080/; done`)).trim().split('\n');
+    expect(new Set(answers)).toEqual(new Set(['mesh_checked.2']));
+    await rm(join(dir, 'mesh_checked.1'));
+    await waitFor('healthy again and back in every LB', async () => {
+      for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      return true;
+    }, 15_000, 100);
   });
 
   it('restores hand-deleted LB rules at the next resync', async () => {

@@ -111,6 +111,7 @@ export interface TaskRow {
   CurrentState: string;
   Error: string;
   Restarts: number;
+  Health: string;
   Addresses: { Network: string; NetworkID: string; Addr: string }[];
 }
 

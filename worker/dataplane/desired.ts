@@ -3,6 +3,7 @@ import { addrOf, macOf } from '../../core/ipnet.js';
 import { shortId } from '../../core/ids.js';
 import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
 import type { RunPaths } from '../paths.js';
+import type { GatewayDesired } from './gateway.js';
 
 /** A remote endpoint on an overlay: reached through the vxlan device at `vtep`. */
 export interface Peer {
@@ -48,6 +49,7 @@ export interface Attachment {
 export interface DataplaneDesired {
   overlays: OverlayDesired[];
   attachments: Attachment[];
+  gateway: GatewayDesired;
 }
 
 export interface DataplaneInput {
@@ -61,6 +63,18 @@ export interface DataplaneInput {
   paths: RunPaths;
   vxlanPort: number;
   underlayMtu: number;
+  gatewaySubnet: string;
+  /** Node-local gateway addresses of the tasks in `outboundTasks` (assigned by the reconciler). */
+  gatewayAddrs: ReadonlyMap<string, string>;
+}
+
+/** Local tasks that get an outbound path: those with any network that is not `internal`. */
+export function outboundTasks(input: Pick<DataplaneInput, 'node' | 'networks' | 'tasks'>): string[] {
+  const internal = new Set(input.networks.filter((n) => n.internal).map((n) => n.id));
+  return input.tasks
+    .filter((t) => t.nodeId === input.node.id && t.desiredState === 'running' && t.addresses.some((a) => !internal.has(a.networkId)))
+    .map((t) => t.id)
+    .sort();
 }
 
 /** VXLAN adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8). */
@@ -114,7 +128,14 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       });
     });
   }
-  return { overlays, attachments };
+  const gateway: GatewayDesired = {
+    subnet: input.gatewaySubnet,
+    mtu: input.underlayMtu,
+    tasks: outboundTasks(input)
+      .filter((id) => input.gatewayAddrs.has(id))
+      .map((id) => ({ taskId: id, sandbox: input.paths.taskNetns(id), hostPort: `g${shortId(id).slice(0, 12)}`, addr: input.gatewayAddrs.get(id)! })),
+  };
+  return { overlays, attachments, gateway };
 }
 
 function peersOf(input: DataplaneInput, networkId: string): Peer[] {

@@ -1,6 +1,9 @@
 import { run } from '../../core/exec.js';
 
-/** Read-only views of a namespace's links, addresses, FDB and neighbours (`ip -j`, `bridge -j`). */
+/**
+ * Read-only views of a namespace's links, addresses, FDB and neighbours (`ip -j`, `bridge -j`).
+ * `netns` undefined means meshd's own (the node's) namespace.
+ */
 
 export interface LinkInfo {
   ifname: string;
@@ -11,13 +14,13 @@ export interface LinkInfo {
   flags?: string[];
 }
 
-export async function links(netns: string): Promise<Map<string, LinkInfo>> {
+export async function links(netns: string | undefined): Promise<Map<string, LinkInfo>> {
   const { stdout } = await run(['ip', '-j', 'link', 'show'], { netns });
   const list = JSON.parse(stdout || '[]') as LinkInfo[];
   return new Map(list.map((l) => [l.ifname, l]));
 }
 
-export async function addresses(netns: string, dev: string): Promise<string[]> {
+export async function addresses(netns: string | undefined, dev: string): Promise<string[]> {
   const { stdout } = await run(['ip', '-j', '-4', 'addr', 'show', 'dev', dev], { netns });
   const list = JSON.parse(stdout || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[];
   return list.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));

@@ -7,7 +7,8 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, type DataplaneDesired } from './desired.js';
+import { desiredDataplane, outboundTasks, type DataplaneDesired } from './desired.js';
+import { ensureGateway, GatewayAddresses } from './gateway.js';
 import { ensureOverlay, syncPeers } from './overlay.js';
 import { ensureAttachment } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
@@ -29,6 +30,7 @@ export interface DataplaneOptions {
   applier: LbApplier;
   vxlanPort: () => number;
   underlayMtu: number;
+  gatewaySubnet: string;
   log: Logger;
 }
 
@@ -41,10 +43,13 @@ export class DataplaneReconciler {
   private readonly runner: CoalescingRunner;
   /** The periodic sync and a task's attach touch the same namespaces: one at a time. */
   private readonly lock = new Mutex();
+  private readonly gatewayAddrs: GatewayAddresses;
+  private recovered = false;
 
   constructor(private readonly opts: DataplaneOptions) {
     this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
     for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
+    this.gatewayAddrs = new GatewayAddresses(opts.gatewaySubnet);
   }
 
   start(): void {
@@ -59,12 +64,16 @@ export class DataplaneReconciler {
     const { mirrors } = this.opts;
     const node = mirrors.nodes.get(this.opts.nodeId);
     if (!node) return undefined;
+    const networks = mirrors.networks.values();
+    const tasks = mirrors.tasks.values();
     return desiredDataplane({
       node,
       nodes: mirrors.nodes.values(),
-      networks: mirrors.networks.values(),
+      networks,
       services: mirrors.services.values(),
-      tasks: mirrors.tasks.values(),
+      tasks,
+      gatewaySubnet: this.opts.gatewaySubnet,
+      gatewayAddrs: this.gatewayAddrs.assign(outboundTasks({ node, networks, tasks })),
       statuses: new Map(mirrors.status.values().map((s) => [s.taskId, s])),
       lbaddrs: mirrors.lbaddrs.values(),
       paths: this.opts.paths,
@@ -76,20 +85,32 @@ export class DataplaneReconciler {
   /** Connects one task's interfaces before its process starts (called by the supervisor). */
   async attachTask(taskId: string): Promise<void> {
     await this.lock.run(async () => {
-      const d = this.desired();
+      const d = await this.desiredAfterRecovery();
       if (!d) return;
       for (const a of d.attachments.filter((x) => x.taskId === taskId)) {
         const o = d.overlays.find((x) => x.networkId === a.networkId)!;
         await ensureOverlay(o);
         await ensureAttachment(a);
       }
+      await ensureGateway({ ...d.gateway, tasks: d.gateway.tasks.filter((t) => t.taskId === taskId) });
     });
     this.runner.request();
   }
 
+  /** The first computation waits until gateway addresses handed out before a restart are known. */
+  private async desiredAfterRecovery(): Promise<DataplaneDesired | undefined> {
+    if (!this.recovered) {
+      const local = this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId);
+      await this.gatewayAddrs.recover(new Map(local.map((t) => [t.id, this.opts.paths.taskNetns(t.id)])));
+      this.recovered = true;
+    }
+    return this.desired();
+  }
+
   private async sync(): Promise<void> {
-    const d = this.desired();
+    const d = await this.desiredAfterRecovery();
     if (!d) return;
+    await ensureGateway(d.gateway);
     for (const o of d.overlays) {
       await ensureOverlay(o);
       await syncPeers(o);

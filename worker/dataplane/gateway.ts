@@ -1,0 +1,110 @@
+import { run } from '../../core/exec.js';
+import { isNetnsMounted } from '../../core/netns.js';
+import { intToIp, parseCidr, size } from '../../core/ipnet.js';
+import { addresses, links } from './observe.js';
+
+/**
+ * Outbound from tasks: a node-local gateway bridge in the node's own namespace (Swarm's
+ * docker_gwbridge), one veth per task that has any non-internal network, masquerade to the
+ * underlay. Tasks on it cannot reach each other through it (that would bypass overlay
+ * isolation). Our rules are one nftables table of our own, replaced whole; nothing else of the
+ * node's firewall is touched.
+ */
+export const GW_BRIDGE = 'meshgw0';
+export const GW_TASK_IF = 'gw0';
+export const GW_TABLE = 'meshd_gw';
+
+export interface GatewayDesired {
+  /** The bridge's subnet, e.g. 172.31.0.0/16; the bridge holds its first address. */
+  subnet: string;
+  mtu: number;
+  /** Tasks that get an outbound path, with their node-local address. */
+  tasks: { taskId: string; sandbox: string; hostPort: string; addr: string }[];
+}
+
+export function gatewayAddr(subnet: string): string {
+  return intToIp(parseCidr(subnet).base + 1);
+}
+
+export function renderGatewayRules(subnet: string): string {
+  return [
+    `add table ip ${GW_TABLE}`,
+    `delete table ip ${GW_TABLE}`,
+    `table ip ${GW_TABLE} {`,
+    `\tchain forward {`,
+    `\t\ttype filter hook forward priority filter; policy accept;`,
+    `\t\tiifname "${GW_BRIDGE}" oifname "${GW_BRIDGE}" drop`,
+    `\t}`,
+    `\tchain postrouting {`,
+    `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
+    `\t\tip saddr ${subnet} oifname != "${GW_BRIDGE}" masquerade`,
+    `\t}`,
+    `}`,
+    '',
+  ].join('\n');
+}
+
+/** Node-local addresses for task gateway interfaces: the lowest free one, kept for the task's life. */
+export class GatewayAddresses {
+  private readonly byTask = new Map<string, string>();
+
+  constructor(private readonly subnet: string) {}
+
+  /** Re-learns what a previous meshd handed out, from the sandboxes themselves. */
+  async recover(sandboxes: ReadonlyMap<string, string>): Promise<void> {
+    for (const [taskId, netns] of sandboxes) {
+      if (!(await isNetnsMounted(netns))) continue;
+      const have = (await links(netns)).has(GW_TASK_IF) ? await addresses(netns, GW_TASK_IF) : [];
+      if (have[0]) this.byTask.set(taskId, have[0]);
+    }
+  }
+
+  /** Addresses for exactly these tasks (new ones assigned, departed ones released). */
+  assign(taskIds: readonly string[]): Map<string, string> {
+    for (const id of [...this.byTask.keys()]) if (!taskIds.includes(id)) this.byTask.delete(id);
+    const cidr = parseCidr(this.subnet);
+    const used = new Set(this.byTask.values());
+    let next = 2;
+    for (const id of taskIds) {
+      if (this.byTask.has(id)) continue;
+      while (used.has(`${intToIp(cidr.base + next)}/${cidr.prefix}`)) next++;
+      if (next >= size(cidr) - 1) throw new Error(`gateway subnet ${this.subnet} is full`);
+      const addr = `${intToIp(cidr.base + next)}/${cidr.prefix}`;
+      used.add(addr);
+      this.byTask.set(id, addr);
+    }
+    return new Map(this.byTask);
+  }
+}
+
+/** The bridge, forwarding, our masquerade table, and each task's veth with its default route. */
+export async function ensureGateway(g: GatewayDesired): Promise<void> {
+  const prefix = parseCidr(g.subnet).prefix;
+  const have = await links(undefined);
+  if (!have.has(GW_BRIDGE)) await run(['ip', 'link', 'add', GW_BRIDGE, 'type', 'bridge']);
+  const bridgeAddrs = await addresses(undefined, GW_BRIDGE);
+  const gw = `${gatewayAddr(g.subnet)}/${prefix}`;
+  const cmds = bridgeAddrs.includes(gw) ? [] : [`addr add ${gw} dev ${GW_BRIDGE}`];
+  cmds.push(`link set ${GW_BRIDGE} up`);
+  await run(['ip', '-batch', '-'], { input: cmds.join('\n') + '\n' });
+  await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet) });
+  for (const t of g.tasks) await ensureTaskGateway(g, t, have.has(t.hostPort));
+}
+
+async function ensureTaskGateway(g: GatewayDesired, t: GatewayDesired['tasks'][number], hostSideExists: boolean): Promise<void> {
+  if (!(await isNetnsMounted(t.sandbox))) return;
+  const inSandbox = await links(t.sandbox);
+  if (!inSandbox.has(GW_TASK_IF) || !hostSideExists) {
+    if (inSandbox.has(GW_TASK_IF)) await run(['ip', 'link', 'del', GW_TASK_IF], { netns: t.sandbox });
+    if (hostSideExists) await run(['ip', 'link', 'del', t.hostPort]);
+    await run(['ip', 'link', 'add', t.hostPort, 'mtu', String(g.mtu), 'type', 'veth', 'peer', 'name', GW_TASK_IF, 'netns', t.sandbox]);
+  }
+  await run(['ip', '-batch', '-'], { input: `link set ${t.hostPort} master ${GW_BRIDGE}\nlink set ${t.hostPort} up\n` });
+  const have = await addresses(t.sandbox, GW_TASK_IF);
+  const cmds: string[] = [];
+  for (const a of have) if (a !== t.addr) cmds.push(`addr del ${a} dev ${GW_TASK_IF}`);
+  if (!have.includes(t.addr)) cmds.push(`addr add ${t.addr} dev ${GW_TASK_IF}`);
+  cmds.push(`link set ${GW_TASK_IF} up`, `route replace default via ${gatewayAddr(g.subnet)} dev ${GW_TASK_IF}`);
+  await run(['ip', '-batch', '-'], { netns: t.sandbox, input: cmds.join('\n') + '\n' });
+}

@@ -1,0 +1,105 @@
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import type { Healthcheck } from '../core/model.js';
+
+export type Health = 'starting' | 'healthy' | 'unhealthy';
+
+/** Docker's health state machine as a pure step: the next state after one probe result. */
+export function nextHealth(opts: {
+  current: Health;
+  ok: boolean;
+  failures: number;
+  retries: number;
+  inStartPeriod: boolean;
+}): { health: Health; failures: number } {
+  if (opts.ok) return { health: 'healthy', failures: 0 };
+  // Failures during the start period do not count, unless the task was already healthy.
+  if (opts.inStartPeriod && opts.current === 'starting') return { health: 'starting', failures: 0 };
+  const failures = opts.failures + 1;
+  return { health: failures >= opts.retries ? 'unhealthy' : opts.current, failures };
+}
+
+async function environOf(pid: number): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const kv of (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0')) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
+/** Runs one probe inside the task's network, mount and UTS namespaces, with its environment. */
+export async function probe(pid: number, check: Healthcheck): Promise<boolean> {
+  if (check.test.type === 'none') return true;
+  const argv = check.test.type === 'cmd' ? check.test.argv : ['sh', '-c', check.test.script];
+  try {
+    const res = await execa('nsenter', [`--target=${pid}`, '--net', '--mount', '--uts', '--', ...argv], {
+      reject: false,
+      timeout: check.timeoutMs,
+      env: await environOf(pid),
+      extendEnv: false,
+      stdin: 'ignore',
+    });
+    return res.exitCode === 0 && !res.timedOut;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A task's health check loop: probes every interval, reports each change of state. Stops when
+ * told to; never overlaps probes.
+ */
+export class HealthMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private health: Health = 'starting';
+  private failures = 0;
+  private stopped = false;
+  private readonly startedAt = Date.now();
+
+  /**
+   * `initial` is `starting` for a new process; a process adopted after a meshd restart keeps
+   * serving as `healthy` and is probed at once, so a restart does not take replicas away.
+   */
+  constructor(
+    private readonly pid: number,
+    private readonly check: Healthcheck,
+    private readonly onChange: (h: Health) => void,
+    initial: Health = 'starting',
+  ) {
+    this.health = initial;
+  }
+
+  start(): void {
+    if (this.health === 'starting') this.schedule();
+    else this.timer = setTimeout(() => void this.tick(), 0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), this.check.intervalMs);
+  }
+
+  private async tick(): Promise<void> {
+    const ok = await probe(this.pid, this.check);
+    if (this.stopped) return;
+    const next = nextHealth({
+      current: this.health,
+      ok,
+      failures: this.failures,
+      retries: this.check.retries,
+      inStartPeriod: Date.now() - this.startedAt < this.check.startPeriodMs,
+    });
+    this.failures = next.failures;
+    if (next.health !== this.health) {
+      this.health = next.health;
+      this.onChange(next.health);
+    }
+    this.schedule();
+  }
+}
