@@ -11,6 +11,23 @@ type Out = Pick<CommandContext, 'out' | 'err'>;
  * `meshctl demo`: a 3-node dev cluster, the example stack deployed, its tasks shown running on
  * every node and answering from inside their sandboxes, then everything torn down.
  */
+async function capture(cluster: string, argv: string[]): Promise<string> {
+  const res = await execa(meshctlArgv()[0]!, [...meshctlArgv().slice(1), ...argv], { env: { MESHD_DEV_CLUSTER: cluster } });
+  return String(res.stdout);
+}
+
+/** The service's VIP on its first network, from `service inspect`. */
+async function serviceVip(cluster: string, service: string): Promise<string> {
+  const [svc] = JSON.parse(await capture(cluster, ['service', 'inspect', service])) as { Endpoint: { VirtualIPs: { Addr: string }[] } }[];
+  return svc!.Endpoint.VirtualIPs[0]!.Addr.split('/')[0]!;
+}
+
+/** The name suffix of one running task of a global service (its node id prefix). */
+async function firstTaskSuffix(cluster: string, service: string): Promise<string> {
+  const rows = (await capture(cluster, ['service', 'ps', service, '--format', 'json'])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Name: string });
+  return rows[0]!.Name.split('.')[1]!;
+}
+
 export async function runDemo(io: Out, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { keep: { type: 'boolean' }, name: { type: 'string' } } });
   const name = values.name ?? 'demo';
@@ -32,7 +49,11 @@ export async function runDemo(io: Out, args: string[]): Promise<number> {
     await step('its tasks, spread over every node', ['stack', 'ps', 'web']);
     await step('the services', ['service', 'ls']);
     await step('inside a task: its hostname is the task name', ['task', 'exec', 'web_api.1', '--', 'hostname']);
-    await step('inside a task: it answers on its own address', ['task', 'exec', 'web_api.2', '--', 'curl', '-s', 'http://127.0.0.1:8080/']);
+    const vip = await serviceVip(name, 'web_api');
+    await step(`through the mesh: 6 requests to web_api's VIP ${vip}, balanced over all replicas`, [
+      'task', 'exec', 'web_ticker.' + (await firstTaskSuffix(name, 'web_ticker')), '--',
+      'sh', '-c', `for i in 1 2 3 4 5 6; do curl -s --max-time 2 http://${vip}:8080/; done`,
+    ]);
     await step('what the tasks printed', ['service', 'logs', '--tail', '2', 'web_ticker']);
     io.out('\nThe demo worked.\n');
   } catch (err) {
