@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import { KvMirror } from '../core/state/mirror.js';
-import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
 import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
 import { serve } from '../core/rpc.js';
 import type { Logger } from '../core/log.js';
@@ -45,6 +45,7 @@ export class Manager {
       services: mirror<ServiceRecord>(buckets.services, 'services'),
       tasks: mirror<TaskRecord>(buckets.tasks, 'tasks'),
       status: mirror<TaskStatus>(buckets.status, 'status'),
+      lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
     };
     await Promise.all(this.mirrors.map((m) => m.ready));
     const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false });

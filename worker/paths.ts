@@ -20,6 +20,9 @@ export class RunPaths {
   lbNetns(networkId: string): string {
     return join(this.netnsDir, `lb_${shortId(networkId)}`);
   }
+  get ingressSandbox(): string {
+    return join(this.netnsDir, 'ingress_sbox');
+  }
   taskDir(taskId: string): string {
     return join(this.tasksDir, taskId);
   }

@@ -68,7 +68,7 @@ export class SchedulerExecutor {
   }
 
   /** One load-balancer address per node per network, allocated when the node first joins it. */
-  private async ensureLbAddress(net: NetworkRecord, nodeId: string): Promise<void> {
+  async ensureLbAddress(net: NetworkRecord, nodeId: string): Promise<void> {
     const key = `${net.id}.${nodeId}`;
     if (await this.deps.buckets.lbaddrs.get(key).then((e) => e?.operation === 'PUT')) return;
     const owner = `lb.${nodeId}`;

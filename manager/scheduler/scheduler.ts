@@ -1,5 +1,5 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
 import type { KvMirror } from '../../core/state/mirror.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import type { Logger } from '../../core/log.js';
@@ -13,6 +13,7 @@ export interface SchedulerMirrors {
   services: KvMirror<ServiceRecord>;
   tasks: KvMirror<TaskRecord>;
   status: KvMirror<TaskStatus>;
+  lbaddrs: KvMirror<LbAddress>;
 }
 
 /** Runs the scheduling planner on the leader whenever nodes, services or tasks change. */
@@ -60,5 +61,20 @@ export class Scheduler {
       statuses,
     });
     if (actions.length) await this.executor.apply(actions);
+    await this.ensureIngressAddresses();
+  }
+
+  /**
+   * While any service publishes a port in ingress mode, every node's ingress sandbox needs an
+   * address on the ingress network (the routing mesh answers on nodes without replicas too).
+   */
+  private async ensureIngressAddresses(): Promise<void> {
+    const { mirrors } = this.deps;
+    const publishing = mirrors.services.values().some((s) => s.endpoint.ports.some((p) => p.mode === 'ingress'));
+    const ingress = mirrors.networks.values().find((n) => n.ingress);
+    if (!publishing || !ingress) return;
+    for (const node of mirrors.nodes.values()) {
+      if (!mirrors.lbaddrs.get(`${ingress.id}.${node.id}`)) await this.executor.ensureLbAddress(ingress, node.id);
+    }
   }
 }

@@ -4,6 +4,16 @@ import { shortId } from '../../core/ids.js';
 import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
 import type { RunPaths } from '../paths.js';
 import type { GatewayDesired } from './gateway.js';
+import {
+  ingressNetwork,
+  ingressSandboxOf,
+  publishesIngress,
+  publishRulesOf,
+  taskPortRulesOf,
+  type IngressSandboxDesired,
+  type PublishRule,
+  type TaskPortRules,
+} from './ingress-desired.js';
 
 /** A remote endpoint on an overlay: reached through the vxlan device at `vtep`. */
 export interface Peer {
@@ -50,6 +60,10 @@ export interface DataplaneDesired {
   overlays: OverlayDesired[];
   attachments: Attachment[];
   gateway: GatewayDesired;
+  /** The routing mesh, while any service publishes a port in ingress mode. */
+  ingress?: { networkId: string; sandbox: IngressSandboxDesired };
+  publish: PublishRule[];
+  taskPorts: TaskPortRules[];
 }
 
 export interface DataplaneInput {
@@ -96,9 +110,11 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
   const mtu = input.underlayMtu - VXLAN_OVERHEAD;
   const local = input.tasks.filter((t) => t.nodeId === input.node.id && t.desiredState === 'running');
   const netIds = new Set(local.flatMap((t) => t.addresses.map((a) => a.networkId)));
+  const ingressNet = publishesIngress(input.services) ? ingressNetwork(input.networks) : undefined;
   const overlays: OverlayDesired[] = [];
   for (const net of input.networks) {
-    if (!netIds.has(net.id) || net.ingress) continue;
+    // The ingress overlay is on every node while anything publishes; the others where tasks use them.
+    if (net.ingress ? net !== ingressNet : !netIds.has(net.id)) continue;
     overlays.push({
       networkId: net.id,
       netns: input.paths.overlayNetns(net.id),
@@ -107,7 +123,7 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       vxlanPort: input.vxlanPort,
       localAddr: input.node.addr,
       peers: peersOf(input, net.id),
-      lb: lbOf(input, net.id),
+      lb: net.ingress ? undefined : lbOf(input, net.id),
     });
   }
   const attachments: Attachment[] = [];
@@ -135,7 +151,15 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       .filter((id) => input.gatewayAddrs.has(id))
       .map((id) => ({ taskId: id, sandbox: input.paths.taskNetns(id), hostPort: `g${shortId(id).slice(0, 12)}`, addr: input.gatewayAddrs.get(id)! })),
   };
-  return { overlays, attachments, gateway };
+  const sandbox = ingressNet ? ingressSandboxOf(input, ingressNet) : undefined;
+  return {
+    overlays,
+    attachments,
+    gateway,
+    ingress: ingressNet && sandbox ? { networkId: ingressNet.id, sandbox } : undefined,
+    publish: publishRulesOf(input, sandbox),
+    taskPorts: ingressNet ? taskPortRulesOf(input, ingressNet) : [],
+  };
 }
 
 function peersOf(input: DataplaneInput, networkId: string): Peer[] {

@@ -89,11 +89,13 @@ export async function ensureGateway(g: GatewayDesired): Promise<void> {
   await run(['ip', '-batch', '-'], { input: cmds.join('\n') + '\n' });
   await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
   await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet) });
-  for (const t of g.tasks) await ensureTaskGateway(g, t, have.has(t.hostPort));
+  for (const t of g.tasks) await ensureSandboxGateway(g, t);
 }
 
-async function ensureTaskGateway(g: GatewayDesired, t: GatewayDesired['tasks'][number], hostSideExists: boolean): Promise<void> {
+/** A sandbox's leg on the gateway bridge: veth, node-local address, default route via the bridge. */
+export async function ensureSandboxGateway(g: GatewayDesired, t: { sandbox: string; hostPort: string; addr: string }): Promise<void> {
   if (!(await isNetnsMounted(t.sandbox))) return;
+  const hostSideExists = (await links(undefined)).has(t.hostPort);
   const inSandbox = await links(t.sandbox);
   if (!inSandbox.has(GW_TASK_IF) || !hostSideExists) {
     if (inSandbox.has(GW_TASK_IF)) await run(['ip', 'link', 'del', GW_TASK_IF], { netns: t.sandbox });

@@ -2,13 +2,15 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KvMirror } from '../../core/state/mirror.js';
 import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
-import { removeNetns } from '../../core/netns.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
 import { desiredDataplane, outboundTasks, type DataplaneDesired } from './desired.js';
 import { ensureGateway, GatewayAddresses } from './gateway.js';
+import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
+import { INGRESS_SBOX_GW_KEY, publishesIngress } from './ingress-desired.js';
+import { isNetnsMounted, removeNetns } from '../../core/netns.js';
 import { ensureOverlay, syncPeers } from './overlay.js';
 import { ensureAttachment } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
@@ -45,6 +47,8 @@ export class DataplaneReconciler {
   private readonly lock = new Mutex();
   private readonly gatewayAddrs: GatewayAddresses;
   private recovered = false;
+  /** Tasks whose sandbox holds our port table (so a port removed from a service is cleared). */
+  private readonly taskPortsApplied = new Set<string>();
 
   constructor(private readonly opts: DataplaneOptions) {
     this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
@@ -73,7 +77,10 @@ export class DataplaneReconciler {
       services: mirrors.services.values(),
       tasks,
       gatewaySubnet: this.opts.gatewaySubnet,
-      gatewayAddrs: this.gatewayAddrs.assign(outboundTasks({ node, networks, tasks })),
+      gatewayAddrs: this.gatewayAddrs.assign([
+        ...outboundTasks({ node, networks, tasks }),
+        ...(publishesIngress(mirrors.services.values()) ? [INGRESS_SBOX_GW_KEY] : []),
+      ]),
       statuses: new Map(mirrors.status.values().map((s) => [s.taskId, s])),
       lbaddrs: mirrors.lbaddrs.values(),
       paths: this.opts.paths,
@@ -101,7 +108,9 @@ export class DataplaneReconciler {
   private async desiredAfterRecovery(): Promise<DataplaneDesired | undefined> {
     if (!this.recovered) {
       const local = this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId);
-      await this.gatewayAddrs.recover(new Map(local.map((t) => [t.id, this.opts.paths.taskNetns(t.id)])));
+      const sandboxes = new Map(local.map((t) => [t.id, this.opts.paths.taskNetns(t.id)]));
+      sandboxes.set(INGRESS_SBOX_GW_KEY, this.opts.paths.ingressSandbox);
+      await this.gatewayAddrs.recover(sandboxes);
       this.recovered = true;
     }
     return this.desired();
@@ -116,13 +125,34 @@ export class DataplaneReconciler {
       await syncPeers(o);
       if (o.lb) await ensureLbNamespace({ lb: o.lb, overlayNetns: o.netns, mtu: o.mtu, applier: this.opts.applier });
     }
+    if (d.ingress) {
+      const ov = d.overlays.find((o) => o.networkId === d.ingress!.networkId)!;
+      await ensureIngressSandbox({ sbox: d.ingress.sandbox, overlayNetns: ov.netns, mtu: ov.mtu, gateway: d.gateway, applier: this.opts.applier });
+    }
     for (const a of d.attachments) await ensureAttachment(a);
+    await this.syncTaskPorts(d);
+    await applyPublishRules(d.publish);
     await this.removeStale(d);
+  }
+
+  /** Port rules in every local sandbox (ports removed from a service are removed here too). */
+  private async syncTaskPorts(d: DataplaneDesired): Promise<void> {
+    const local = this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId && t.desiredState === 'running');
+    for (const t of local) {
+      const sandbox = this.opts.paths.taskNetns(t.id);
+      const rules = d.taskPorts.find((r) => r.taskId === t.id);
+      if (!rules && !this.taskPortsApplied.has(t.id)) continue;
+      if (!(await isNetnsMounted(sandbox))) continue;
+      await applyTaskPorts(sandbox, rules);
+      if (rules) this.taskPortsApplied.add(t.id);
+      else this.taskPortsApplied.delete(t.id);
+    }
   }
 
   /** Overlay and LB namespaces this node no longer needs (the last local task of the network left). */
   private async removeStale(d: DataplaneDesired): Promise<void> {
     const keep = new Set(d.overlays.flatMap((o) => [o.netns, ...(o.lb ? [o.lb.netns] : [])]));
+    if (d.ingress) keep.add(d.ingress.sandbox.netns);
     let names: string[] = [];
     try {
       names = await readdir(this.opts.paths.netnsDir);
@@ -131,7 +161,7 @@ export class DataplaneReconciler {
     }
     for (const n of names) {
       const path = join(this.opts.paths.netnsDir, n);
-      if (!/^(ov|lb)_/.test(n) || keep.has(path)) continue;
+      if (!/^(ov_|lb_|ingress_sbox$)/.test(n) || keep.has(path)) continue;
       this.opts.log.info('removing namespace no longer needed', { netns: n });
       this.opts.applier.forget(path);
       // LB first: its veth is a port of the overlay bridge.
