@@ -77,6 +77,12 @@ export class GatewayAddresses {
   }
 }
 
+/** Removes the bridge and our table once no task and no ingress sandbox needs them. */
+export async function removeGateway(): Promise<void> {
+  await run(['ip', 'link', 'del', GW_BRIDGE], { okExitCodes: [1] });
+  await run(['nft', '-f', '-'], { input: `add table ip ${GW_TABLE}\ndelete table ip ${GW_TABLE}\n` });
+}
+
 /** The bridge, forwarding, our masquerade table, and each task's veth with its default route. */
 export async function ensureGateway(g: GatewayDesired): Promise<void> {
   const prefix = parseCidr(g.subnet).prefix;

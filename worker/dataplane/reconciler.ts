@@ -7,7 +7,7 @@ import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
 import { desiredDataplane, outboundTasks, type DataplaneDesired } from './desired.js';
-import { ensureGateway, GatewayAddresses } from './gateway.js';
+import { ensureGateway, GatewayAddresses, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY, publishesIngress } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
@@ -119,7 +119,7 @@ export class DataplaneReconciler {
   private async sync(): Promise<void> {
     const d = await this.desiredAfterRecovery();
     if (!d) return;
-    await ensureGateway(d.gateway);
+    if (d.gateway.tasks.length > 0 || d.ingress) await ensureGateway(d.gateway);
     for (const o of d.overlays) {
       await ensureOverlay(o);
       await syncPeers(o);
@@ -133,6 +133,7 @@ export class DataplaneReconciler {
     await this.syncTaskPorts(d);
     await applyPublishRules(d.publish);
     await this.removeStale(d);
+    if (d.gateway.tasks.length === 0 && !d.ingress) await removeGateway();
   }
 
   /** Port rules in every local sandbox (ports removed from a service are removed here too). */
