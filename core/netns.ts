@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { mountsUnder, readMounts } from './mounts.js';
 import { dirname, join } from 'node:path';
 import { run } from './exec.js';
 
@@ -9,13 +10,7 @@ import { run } from './exec.js';
 
 /** True when the path is an nsfs bind mount (a live namespace handle). */
 export async function isNetnsMounted(path: string): Promise<boolean> {
-  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  for (const line of mounts.split('\n')) {
-    const parts = line.split(' ');
-    const sep = parts.indexOf('-');
-    if (parts[4] === path && parts[sep + 1] === 'nsfs') return true;
-  }
-  return false;
+  return (await readMounts()).some((m) => m.mountPoint === path && m.fsType === 'nsfs');
 }
 
 /** Creates the namespace held by `path` (idempotent); brings its loopback up. */
@@ -37,16 +32,7 @@ export async function removeNetns(path: string): Promise<void> {
 
 /** Every nsfs mount point at or below `dir`. */
 export async function netnsMountsUnder(dir: string): Promise<string[]> {
-  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  const prefix = dir.endsWith('/') ? dir : dir + '/';
-  const found: string[] = [];
-  for (const line of mounts.split('\n')) {
-    const parts = line.split(' ');
-    const sep = parts.indexOf('-');
-    const mp = parts[4];
-    if (mp && parts[sep + 1] === 'nsfs' && (mp === dir || mp.startsWith(prefix))) found.push(mp);
-  }
-  return found;
+  return (await mountsUnder(dir)).filter((m) => m.fsType === 'nsfs').map((m) => m.mountPoint);
 }
 
 /** Pids of processes whose network namespace is one of the given namespace files. */

@@ -14,6 +14,8 @@ export interface NodeAnnouncement {
   runsTasks: boolean;
   addr: string;
   labels: Record<string, string>;
+  /** Sent in the last heartbeat of a graceful stop: how long to wait before calling the node down. */
+  restartGraceMs?: number;
 }
 
 /**
@@ -22,6 +24,8 @@ export interface NodeAnnouncement {
  */
 export class NodeRegistry {
   private readonly lastSeen = new Map<string, number>();
+  /** A gracefully stopping node is given this long to come back before its tasks move. */
+  private readonly graceUntil = new Map<string, number>();
   private sub: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private leaderSince = 0;
@@ -36,6 +40,8 @@ export class NodeRegistry {
       for await (const m of this.sub!) {
         const a = decode<NodeAnnouncement>(m.data);
         this.lastSeen.set(a.id, performance.now());
+        if (a.restartGraceMs) this.graceUntil.set(a.id, performance.now() + a.restartGraceMs);
+        else this.graceUntil.delete(a.id);
       }
     })();
     this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), HEARTBEAT_INTERVAL_MS / 2);
@@ -73,7 +79,8 @@ export class NodeRegistry {
     for (const node of this.deps.nodes.values()) {
       const seen = Math.max(this.lastSeen.get(node.id) ?? 0, this.leaderSince);
       const silent = now - seen;
-      if (node.status === 'ready' && silent > NODE_DOWN_AFTER_MS) {
+      const graced = (this.graceUntil.get(node.id) ?? 0) > now;
+      if (node.status === 'ready' && silent > NODE_DOWN_AFTER_MS && !graced) {
         await this.setStatus(node, 'down', `no heartbeat for ${Math.round(silent)} ms`);
       } else if (node.status === 'down' && (this.lastSeen.get(node.id) ?? 0) > now - NODE_DOWN_AFTER_MS) {
         await this.setStatus(node, 'ready', '');

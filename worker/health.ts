@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { environOf } from '../core/proc.js';
 import type { Healthcheck } from '../core/model.js';
 
 export type Health = 'starting' | 'healthy' | 'unhealthy';
@@ -17,15 +17,6 @@ export function nextHealth(opts: {
   if (opts.inStartPeriod && opts.current === 'starting') return { health: 'starting', failures: 0 };
   const failures = opts.failures + 1;
   return { health: failures >= opts.retries ? 'unhealthy' : opts.current, failures };
-}
-
-async function environOf(pid: number): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const kv of (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0')) {
-    const i = kv.indexOf('=');
-    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return env;
 }
 
 /** Runs one probe inside the task's network, mount and UTS namespaces, with its environment. */

@@ -100,8 +100,18 @@ export class Worker {
     log.info('worker started', { node: node.hostname, id: node.id });
   }
 
-  async stop(): Promise<void> {
+  /**
+   * A graceful stop (live restore): the last heartbeat asks managers to wait `restartGraceMs`
+   * before calling this node down, so a restart does not move its tasks. A crash gets no grace.
+   */
+  async stop(restartGraceMs = 15_000): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    try {
+      this.opts.nc.publish(SUBJECTS.heartbeat(this.opts.node.id), encode({ ...this.opts.node, restartGraceMs }));
+      await this.opts.nc.flush();
+    } catch {
+      // not connected: the managers will see the silence as a crash
+    }
     this.logsSub?.unsubscribe();
     await this.runner?.stop();
     await this.dataplane?.stop();

@@ -54,6 +54,10 @@ export async function runDemo(io: Out, args: string[]): Promise<number> {
       'task', 'exec', 'web_ticker.' + (await firstTaskSuffix(name, 'web_ticker')), '--',
       'sh', '-c', `for i in 1 2 3 4 5 6; do curl -s --max-time 2 http://${vip}:8080/; done`,
     ]);
+    await step('the routing mesh: published port 8080 answers on every node, from any replica', [
+      'dev', 'exec', 'node-3', '--name', name, '--',
+      'sh', '-c', 'for n in 11 12 13 11 12 13; do curl -s --max-time 2 http://172.30.0.$n:8080/; done',
+    ]);
     await step('what the tasks printed', ['service', 'logs', '--tail', '2', 'web_ticker']);
     io.out('\nThe demo worked.\n');
   } catch (err) {

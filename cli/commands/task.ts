@@ -3,17 +3,7 @@ import { ValidationError, MeshError } from '../../core/errors.js';
 import { findOne, snapshot } from '../cluster-view.js';
 import { readStartTicks } from '../../worker/task-process.js';
 import type { CommandContext } from './context.js';
-import { readFile } from 'node:fs/promises';
-
-async function taskEnvironment(pid: number): Promise<Record<string, string>> {
-  const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
-  const env: Record<string, string> = {};
-  for (const kv of raw.split('\0')) {
-    const i = kv.indexOf('=');
-    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return env;
-}
+import { environOf } from '../../core/proc.js';
 
 /**
  * `task exec TASK -- CMD...`: runs CMD in the task's network, mount and UTS namespaces (so it
@@ -33,7 +23,7 @@ export async function taskExec(ctx: CommandContext, args: string[]): Promise<num
     throw new MeshError(`task ${task.name} is not running here (state ${status?.state ?? 'unknown'})`);
   }
   // Like `docker exec`: the task's own environment, not meshctl's.
-  const env = await taskEnvironment(status.pid);
+  const env = await environOf(status.pid);
   const child = spawn('nsenter', [`--target=${status.pid}`, '--net', '--mount', '--uts', '--', ...argv], { stdio: 'inherit', env });
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
 }

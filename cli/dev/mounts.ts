@@ -1,34 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mountsUnder } from '../../core/mounts.js';
 import { run } from '../../core/exec.js';
 import { MeshError } from '../../core/errors.js';
 
 /** Every mount at or below a directory, and unmounting them deepest first. */
 
-export interface MountEntry {
-  mountPoint: string;
-  fsType: string;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-function unescapeMountPath(raw: string): string {
-  return raw.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-export async function mountsUnder(dir: string): Promise<MountEntry[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const prefix = dir.endsWith('/') ? dir : dir + '/';
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const parts = line.split(' ');
-    const sep = parts.indexOf('-');
-    if (parts[4] === undefined || sep < 0) continue;
-    const mountPoint = unescapeMountPath(parts[4]);
-    if (mountPoint === dir || mountPoint.startsWith(prefix)) {
-      out.push({ mountPoint, fsType: parts[sep + 1] ?? '' });
-    }
-  }
-  return out;
-}
+export { mountsUnder, type MountEntry } from '../../core/mounts.js';
 
 function depth(path: string): number {
   return path.split('/').length;

@@ -82,6 +82,11 @@ export class SchedulerExecutor {
     }
   }
 
+  async releaseLbAddress(l: LbAddress): Promise<void> {
+    await this.deps.buckets.lbaddrs.delete(`${l.networkId}.${l.nodeId}`);
+    await this.deps.allocator.releaseIp(l.networkId, l.addr, `lb.${l.nodeId}`);
+  }
+
   private async shutdown(taskId: string, reason: string): Promise<void> {
     const task = this.deps.task(taskId);
     if (!task || task.desiredState === 'shutdown') return;

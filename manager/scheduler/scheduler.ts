@@ -72,7 +72,12 @@ export class Scheduler {
     const { mirrors } = this.deps;
     const publishing = mirrors.services.values().some((s) => s.endpoint.ports.some((p) => p.mode === 'ingress'));
     const ingress = mirrors.networks.values().find((n) => n.ingress);
-    if (!publishing || !ingress) return;
+    if (!ingress) return;
+    if (!publishing) {
+      // Nothing publishes any more: give the addresses back (no leaked allocations).
+      for (const l of mirrors.lbaddrs.values()) if (l.networkId === ingress.id) await this.executor.releaseLbAddress(l);
+      return;
+    }
     for (const node of mirrors.nodes.values()) {
       if (!mirrors.lbaddrs.get(`${ingress.id}.${node.id}`)) await this.executor.ensureLbAddress(ingress, node.id);
     }
