@@ -23,6 +23,9 @@ export interface MeshdConfig {
   vxlanPort: number;
   lbBackend: 'auto' | 'ipvs' | 'nftables';
   gatewaySubnet: string;
+  dnsTtl: number;
+  /** Where names meshd does not know are forwarded; the node's resolv.conf when absent. */
+  dnsUpstreams?: string[];
   stopGraceMs: number;
 }
 
@@ -46,6 +49,8 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --vxlan-port N               VXLAN UDP port, at cluster creation (default 4789)
   --lb-backend auto|ipvs|nftables  service load balancer backend (default auto)
   --gateway-subnet CIDR        node-local subnet of the outbound gateway bridge (default 172.31.0.0/16)
+  --dns-ttl SECONDS            TTL of embedded DNS answers (default 5)
+  --dns-upstream IP[,IP...]    resolvers for other names (default: the node's /etc/resolv.conf)
   --stop-grace SECONDS         time a task gets between SIGTERM and SIGKILL (default 10)
 `;
 
@@ -95,6 +100,8 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
       'lb-backend': { type: 'string' },
       'stop-grace': { type: 'string' },
       'gateway-subnet': { type: 'string' },
+      'dns-ttl': { type: 'string' },
+      'dns-upstream': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -128,6 +135,8 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
     ingressSubnet: cidr('ingress-subnet', values['ingress-subnet'] ?? '10.255.0.0/16', problems),
     vxlanPort: int('vxlan-port', values['vxlan-port'], 4789, 1, 65535, problems),
     lbBackend,
+    dnsTtl: int('dns-ttl', values['dns-ttl'], 5, 0, 86400, problems),
+    dnsUpstreams: values['dns-upstream']?.split(',').map((x) => x.trim()).filter(Boolean),
     gatewaySubnet: cidr('gateway-subnet', values['gateway-subnet'] ?? '172.31.0.0/16', problems),
     stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
   };

@@ -92,6 +92,7 @@ async function main(argv: string[]): Promise<void> {
   worker = new Worker({
     lbApplier,
     gatewaySubnet: config.gatewaySubnet,
+    dns: { ttl: config.dnsTtl, upstreams: config.dnsUpstreams },
     nc,
     buckets,
     runDir: config.runDir,

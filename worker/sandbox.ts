@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { TaskRecord } from '../core/model.js';
 import { ensureNetns, pidsInNetns, removeNetns } from '../core/netns.js';
 import type { RunPaths } from './paths.js';
@@ -35,13 +35,9 @@ export function renderHosts(task: TaskRecord): string {
   return lines.join('\n') + '\n';
 }
 
-/** Until the embedded DNS exists, tasks resolve with the node's own resolvers. */
-export async function nodeResolvConf(): Promise<string> {
-  try {
-    return await readFile('/etc/resolv.conf', 'utf8');
-  } catch {
-    return '';
-  }
+/** A task resolves through the node's embedded DNS, on the gateway bridge address. */
+export function taskResolvConf(dnsAddr: string): string {
+  return `nameserver ${dnsAddr}\noptions ndots:0\n`;
 }
 
 /** Kills whatever still runs in the sandbox, then releases the namespace (idempotent). */

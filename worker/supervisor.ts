@@ -2,7 +2,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import type { RestartPolicy, ServiceRecord, TaskRecord, TaskState, TaskStatus } from '../core/model.js';
 import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
-import { ensureSandbox, nodeResolvConf, removeSandbox, removeTaskDir } from './sandbox.js';
+import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
 import { HealthMonitor, type Health } from './health.js';
 import { adoptTaskProcess, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 
@@ -30,6 +30,8 @@ export interface SupervisorDeps {
   report: (status: TaskStatus) => Promise<void>;
   log: Logger;
   stopGraceMs: number;
+  /** The task's /etc/resolv.conf. */
+  resolvConf: string;
   /** Connects the sandbox to its networks; awaited before the process starts. */
   beforeStart?: (task: TaskRecord) => Promise<void>;
 }
@@ -107,7 +109,7 @@ export class TaskSupervisor {
     const argv = [...(service.spec.entrypoint ?? []), ...(service.spec.command ?? [])];
     try {
       await this.report(sup, 'preparing', 'creating sandbox');
-      const files = await ensureSandbox(this.deps.paths, task, await nodeResolvConf());
+      const files = await ensureSandbox(this.deps.paths, task, this.deps.resolvConf);
       await this.deps.beforeStart?.(task);
       await this.report(sup, 'starting', '');
       const proc = await startTaskProcess({ files, hostname: task.name, argv, env: this.environment(task, service) });

@@ -7,6 +7,12 @@ import type { ClusterConfig } from '../manager/cluster-config.js';
 import { DataplaneReconciler } from './dataplane/reconciler.js';
 import type { LbApplier } from './dataplane/lb-applier.js';
 import { underlayMtu } from './dataplane/underlay.js';
+import { gatewayAddr } from './dataplane/gateway.js';
+import { taskResolvConf } from './sandbox.js';
+import { EmbeddedDns } from '../dns/server.js';
+import { nameserversOf } from '../dns/forward.js';
+import { NameTableCache } from '../dns/cache.js';
+import { readFile } from 'node:fs/promises';
 import { encode } from '../core/state/codec.js';
 import { request, serve } from '../core/rpc.js';
 import { CoalescingRunner } from '../core/runner.js';
@@ -26,6 +32,7 @@ export interface WorkerOptions {
   lbApplier: LbApplier;
   /** Node-local subnet of the outbound gateway bridge. */
   gatewaySubnet: string;
+  dns: { ttl: number; upstreams?: string[] };
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -35,6 +42,7 @@ export class Worker {
   private mirrors: KvMirror<unknown>[] = [];
   private logsSub: Subscription | undefined;
   private dataplane: DataplaneReconciler | undefined;
+  private dns: EmbeddedDns | undefined;
 
   constructor(private readonly opts: WorkerOptions) {}
 
@@ -56,6 +64,18 @@ export class Worker {
     };
     const control = mirror<unknown>(buckets.control, 'control');
     this.mirrors = [...Object.values(mirrors), control] as KvMirror<unknown>[];
+    const names = new NameTableCache(mirrors);
+    const upstreams = this.opts.dns.upstreams ?? nameserversOf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+    const dns = new EmbeddedDns({
+      ttl: this.opts.dns.ttl,
+      upstreams: () => upstreams,
+      forwardTimeoutMs: 2_000,
+      maxForwarded: 256,
+      clientOf: (addr) => this.dataplane?.taskByGatewayAddr(addr),
+      table: () => names.get(),
+      log: log.child({ part: 'dns' }),
+    });
+    this.dns = dns;
     const dataplane = new DataplaneReconciler({
       nodeId: node.id,
       mirrors,
@@ -64,6 +84,7 @@ export class Worker {
       vxlanPort: () => (control.get(CONTROL_KEYS.cluster) as ClusterConfig | undefined)?.vxlanPort ?? 4789,
       underlayMtu: await underlayMtu(node.addr),
       gatewaySubnet: this.opts.gatewaySubnet,
+      onGateway: async (addr) => (addr ? dns.listen(addr) : dns.close()),
       log: log.child({ part: 'dataplane' }),
     });
     this.dataplane = dataplane;
@@ -74,6 +95,7 @@ export class Worker {
       log,
       stopGraceMs: this.opts.stopGraceMs ?? 10_000,
       report: (s) => this.report(s),
+      resolvConf: taskResolvConf(gatewayAddr(this.opts.gatewaySubnet)),
       beforeStart: (t) => dataplane.attachTask(t.id),
     });
     await supervisor.loadSaved();
@@ -115,6 +137,7 @@ export class Worker {
     this.logsSub?.unsubscribe();
     await this.runner?.stop();
     await this.dataplane?.stop();
+    await this.dns?.close();
     for (const m of this.mirrors) m.stop();
   }
 

@@ -78,17 +78,22 @@ export interface DataplaneInput {
   vxlanPort: number;
   underlayMtu: number;
   gatewaySubnet: string;
-  /** Node-local gateway addresses of the tasks in `outboundTasks` (assigned by the reconciler). */
+  /** Node-local gateway addresses of the tasks in `gatewayTasks` (assigned by the reconciler). */
   gatewayAddrs: ReadonlyMap<string, string>;
 }
 
-/** Local tasks that get an outbound path: those with any network that is not `internal`. */
-export function outboundTasks(input: Pick<DataplaneInput, 'node' | 'networks' | 'tasks'>): string[] {
-  const internal = new Set(input.networks.filter((n) => n.internal).map((n) => n.id));
+/** Every local task gets a gateway leg: for DNS, and for outbound unless it is isolated. */
+export function gatewayTasks(input: Pick<DataplaneInput, 'node' | 'tasks'>): string[] {
   return input.tasks
-    .filter((t) => t.nodeId === input.node.id && t.desiredState === 'running' && t.addresses.some((a) => !internal.has(a.networkId)))
+    .filter((t) => t.nodeId === input.node.id && t.desiredState === 'running')
     .map((t) => t.id)
     .sort();
+}
+
+/** A task only on `internal` networks: its gateway leg reaches the node's DNS and nothing else. */
+export function isIsolated(task: TaskRecord, networks: readonly NetworkRecord[]): boolean {
+  const internal = new Set(networks.filter((n) => n.internal).map((n) => n.id));
+  return task.addresses.length > 0 && task.addresses.every((a) => internal.has(a.networkId));
 }
 
 /** VXLAN adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8). */
@@ -147,9 +152,15 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
   const gateway: GatewayDesired = {
     subnet: input.gatewaySubnet,
     mtu: input.underlayMtu,
-    tasks: outboundTasks(input)
-      .filter((id) => input.gatewayAddrs.has(id))
-      .map((id) => ({ taskId: id, sandbox: input.paths.taskNetns(id), hostPort: `g${shortId(id).slice(0, 12)}`, addr: input.gatewayAddrs.get(id)! })),
+    tasks: local
+      .filter((t) => input.gatewayAddrs.has(t.id))
+      .map((t) => ({
+        taskId: t.id,
+        sandbox: input.paths.taskNetns(t.id),
+        hostPort: `g${shortId(t.id).slice(0, 12)}`,
+        addr: input.gatewayAddrs.get(t.id)!,
+        isolated: isIsolated(t, input.networks),
+      })),
   };
   const sandbox = ingressNet ? ingressSandboxOf(input, ingressNet) : undefined;
   return {

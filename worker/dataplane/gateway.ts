@@ -18,15 +18,16 @@ export interface GatewayDesired {
   /** The bridge's subnet, e.g. 172.31.0.0/16; the bridge holds its first address. */
   subnet: string;
   mtu: number;
-  /** Tasks that get an outbound path, with their node-local address. */
-  tasks: { taskId: string; sandbox: string; hostPort: string; addr: string }[];
+  /** Tasks on the bridge, with their node-local address; isolated ones reach only the node (DNS). */
+  tasks: { taskId: string; sandbox: string; hostPort: string; addr: string; isolated: boolean }[];
 }
 
 export function gatewayAddr(subnet: string): string {
   return intToIp(parseCidr(subnet).base + 1);
 }
 
-export function renderGatewayRules(subnet: string): string {
+export function renderGatewayRules(subnet: string, isolated: readonly string[] = []): string {
+  const drops = isolated.length ? [`\t\tiifname "${GW_BRIDGE}" ip saddr { ${isolated.join(', ')} } drop`] : [];
   return [
     `add table ip ${GW_TABLE}`,
     `delete table ip ${GW_TABLE}`,
@@ -34,6 +35,7 @@ export function renderGatewayRules(subnet: string): string {
     `\tchain forward {`,
     `\t\ttype filter hook forward priority filter; policy accept;`,
     `\t\tiifname "${GW_BRIDGE}" oifname "${GW_BRIDGE}" drop`,
+    ...drops,
     `\t}`,
     `\tchain postrouting {`,
     `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
@@ -57,6 +59,11 @@ export class GatewayAddresses {
       const have = (await links(netns)).has(GW_TASK_IF) ? await addresses(netns, GW_TASK_IF) : [];
       if (have[0]) this.byTask.set(taskId, have[0]);
     }
+  }
+
+  taskOf(addr: string): string | undefined {
+    for (const [id, a] of this.byTask) if (a.split('/')[0] === addr) return id;
+    return undefined;
   }
 
   /** Addresses for exactly these tasks (new ones assigned, departed ones released). */
@@ -94,12 +101,13 @@ export async function ensureGateway(g: GatewayDesired): Promise<void> {
   cmds.push(`link set ${GW_BRIDGE} up`);
   await run(['ip', '-batch', '-'], { input: cmds.join('\n') + '\n' });
   await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-  await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet) });
+  const isolated = g.tasks.filter((t) => t.isolated).map((t) => t.addr.split('/')[0]!);
+  await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet, isolated) });
   for (const t of g.tasks) await ensureSandboxGateway(g, t);
 }
 
 /** A sandbox's leg on the gateway bridge: veth, node-local address, default route via the bridge. */
-export async function ensureSandboxGateway(g: GatewayDesired, t: { sandbox: string; hostPort: string; addr: string }): Promise<void> {
+export async function ensureSandboxGateway(g: GatewayDesired, t: { sandbox: string; hostPort: string; addr: string; isolated?: boolean }): Promise<void> {
   if (!(await isNetnsMounted(t.sandbox))) return;
   const hostSideExists = (await links(undefined)).has(t.hostPort);
   const inSandbox = await links(t.sandbox);
@@ -113,6 +121,7 @@ export async function ensureSandboxGateway(g: GatewayDesired, t: { sandbox: stri
   const cmds: string[] = [];
   for (const a of have) if (a !== t.addr) cmds.push(`addr del ${a} dev ${GW_TASK_IF}`);
   if (!have.includes(t.addr)) cmds.push(`addr add ${t.addr} dev ${GW_TASK_IF}`);
-  cmds.push(`link set ${GW_TASK_IF} up`, `route replace default via ${gatewayAddr(g.subnet)} dev ${GW_TASK_IF}`);
+  cmds.push(`link set ${GW_TASK_IF} up`);
+  if (!t.isolated) cmds.push(`route replace default via ${gatewayAddr(g.subnet)} dev ${GW_TASK_IF}`);
   await run(['ip', '-batch', '-'], { netns: t.sandbox, input: cmds.join('\n') + '\n' });
 }

@@ -6,8 +6,8 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, outboundTasks, type DataplaneDesired } from './desired.js';
-import { ensureGateway, GatewayAddresses, removeGateway } from './gateway.js';
+import { desiredDataplane, gatewayTasks, type DataplaneDesired } from './desired.js';
+import { ensureGateway, gatewayAddr, GatewayAddresses, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY, publishesIngress } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
@@ -33,6 +33,8 @@ export interface DataplaneOptions {
   vxlanPort: () => number;
   underlayMtu: number;
   gatewaySubnet: string;
+  /** Told the gateway bridge's address once it is up, and undefined when it is removed. */
+  onGateway?: (addr: string | undefined) => Promise<void>;
   log: Logger;
 }
 
@@ -78,7 +80,7 @@ export class DataplaneReconciler {
       tasks,
       gatewaySubnet: this.opts.gatewaySubnet,
       gatewayAddrs: this.gatewayAddrs.assign([
-        ...outboundTasks({ node, networks, tasks }),
+        ...gatewayTasks({ node, tasks }),
         ...(publishesIngress(mirrors.services.values()) ? [INGRESS_SBOX_GW_KEY] : []),
       ]),
       statuses: new Map(mirrors.status.values().map((s) => [s.taskId, s])),
@@ -100,6 +102,7 @@ export class DataplaneReconciler {
         await ensureAttachment(a);
       }
       await ensureGateway({ ...d.gateway, tasks: d.gateway.tasks.filter((t) => t.taskId === taskId) });
+      await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
     });
     this.runner.request();
   }
@@ -119,7 +122,10 @@ export class DataplaneReconciler {
   private async sync(): Promise<void> {
     const d = await this.desiredAfterRecovery();
     if (!d) return;
-    if (d.gateway.tasks.length > 0 || d.ingress) await ensureGateway(d.gateway);
+    if (d.gateway.tasks.length > 0 || d.ingress) {
+      await ensureGateway(d.gateway);
+      await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
+    }
     for (const o of d.overlays) {
       await ensureOverlay(o);
       await syncPeers(o);
@@ -133,7 +139,15 @@ export class DataplaneReconciler {
     await this.syncTaskPorts(d);
     await applyPublishRules(d.publish);
     await this.removeStale(d);
-    if (d.gateway.tasks.length === 0 && !d.ingress) await removeGateway();
+    if (d.gateway.tasks.length === 0 && !d.ingress) {
+      await this.opts.onGateway?.(undefined);
+      await removeGateway();
+    }
+  }
+
+  /** The task whose gateway leg has this address (how the DNS server knows who asks). */
+  taskByGatewayAddr(addr: string): string | undefined {
+    return this.gatewayAddrs.taskOf(addr);
   }
 
   /** Port rules in every local sandbox (ports removed from a service are removed here too). */

@@ -1,0 +1,29 @@
+import type { KvMirror } from '../core/state/mirror.js';
+import type { NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { buildNameTable, type NameTable } from './names.js';
+
+/** The name table, rebuilt only after cluster state changed (queries read it many times). */
+export class NameTableCache {
+  private table: NameTable | undefined;
+
+  constructor(
+    private readonly mirrors: {
+      networks: KvMirror<NetworkRecord>;
+      services: KvMirror<ServiceRecord>;
+      tasks: KvMirror<TaskRecord>;
+      status: KvMirror<TaskStatus>;
+    },
+  ) {
+    for (const m of Object.values(mirrors) as KvMirror<unknown>[]) m.onChange(() => (this.table = undefined));
+  }
+
+  get(): NameTable {
+    this.table ??= buildNameTable({
+      networks: this.mirrors.networks.values(),
+      services: this.mirrors.services.values(),
+      tasks: this.mirrors.tasks.values(),
+      statuses: new Map(this.mirrors.status.values().map((s) => [s.taskId, s])),
+    });
+    return this.table;
+  }
+}
