@@ -18,7 +18,21 @@ export async function openClusterBuckets(nc: NatsConnection): Promise<Buckets> {
   return openBuckets(nc);
 }
 
+/**
+ * Reads the whole cluster state. A read that times out is tried again (up to 3 times): while
+ * JetStream elects new stream leaders after a manager is lost, single requests can time out.
+ */
 export async function snapshot(buckets: Buckets): Promise<ClusterSnapshot> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readSnapshot(buckets);
+    } catch (err) {
+      if (attempt >= 3 || !/timeout|503/i.test(err instanceof Error ? err.message : String(err))) throw err;
+    }
+  }
+}
+
+async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
   const [nodes, networks, services, tasks, statuses] = await Promise.all([
     readValues<NodeRecord>(buckets.nodes),
     readValues<NetworkRecord>(buckets.networks),

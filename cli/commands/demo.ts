@@ -16,12 +16,6 @@ async function capture(cluster: string, argv: string[]): Promise<string> {
   return String(res.stdout);
 }
 
-/** The service's VIP on its first network, from `service inspect`. */
-async function serviceVip(cluster: string, service: string): Promise<string> {
-  const [svc] = JSON.parse(await capture(cluster, ['service', 'inspect', service])) as { Endpoint: { VirtualIPs: { Addr: string }[] } }[];
-  return svc!.Endpoint.VirtualIPs[0]!.Addr.split('/')[0]!;
-}
-
 /** The name suffix of one running task of a global service (its node id prefix). */
 async function firstTaskSuffix(cluster: string, service: string): Promise<string> {
   const rows = (await capture(cluster, ['service', 'ps', service, '--format', 'json'])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Name: string });
@@ -49,10 +43,9 @@ export async function runDemo(io: Out, args: string[]): Promise<number> {
     await step('its tasks, spread over every node', ['stack', 'ps', 'web']);
     await step('the services', ['service', 'ls']);
     await step('inside a task: its hostname is the task name', ['task', 'exec', 'web_api.1', '--', 'hostname']);
-    const vip = await serviceVip(name, 'web_api');
-    await step(`through the mesh: 6 requests to web_api's VIP ${vip}, balanced over all replicas`, [
+    await step('by name through the mesh: embedded DNS -> VIP -> every replica, on any node', [
       'task', 'exec', 'web_ticker.' + (await firstTaskSuffix(name, 'web_ticker')), '--',
-      'sh', '-c', `for i in 1 2 3 4 5 6; do curl -s --max-time 2 http://${vip}:8080/; done`,
+      'sh', '-c', 'dig +short api; for i in 1 2 3 4 5 6; do curl -s --max-time 2 http://api:8080/; done',
     ]);
     await step('the routing mesh: published port 8080 answers on every node, from any replica', [
       'dev', 'exec', 'node-3', '--name', name, '--',

@@ -1,6 +1,8 @@
 import type { KV, KvEntry } from 'nats';
 import { decode } from './codec.js';
 import { readAll } from './read.js';
+
+const STALL_CHECK_MS = 1_500;
 import type { Logger } from '../log.js';
 
 export interface MirrorChange<T> {
@@ -18,6 +20,11 @@ export class KvMirror<T> {
   private readonly entries = new Map<string, { value: T; revision: number }>();
   private readonly listeners = new Set<(c: MirrorChange<T>) => void>();
   private stopped = false;
+  /** Highest stream sequence the watch has delivered. */
+  private seen = 0;
+  private lagging = 0;
+  private iter: { stop(): void } | undefined;
+  private checker: NodeJS.Timeout | undefined;
   private readyResolve!: () => void;
   readonly ready: Promise<void>;
 
@@ -30,11 +37,32 @@ export class KvMirror<T> {
 
   start(): this {
     void this.loop();
+    if (!this.opts.key) this.checker = setInterval(() => void this.checkLiveness(), STALL_CHECK_MS);
     return this;
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.checker) clearInterval(this.checker);
+  }
+
+  /**
+   * A watch can stall silently: when the server hosting its ephemeral consumer dies, nats.js's
+   * reset may recreate the consumer on that dead peer (nats-server < 2.12). If the stream has
+   * moved past what the watch delivered on two checks in a row, restart the watch.
+   */
+  private async checkLiveness(): Promise<void> {
+    try {
+      const last = (await this.kv.status()).streamInfo.state.last_seq;
+      this.lagging = last > this.seen ? this.lagging + 1 : 0;
+      if (this.lagging >= 2) {
+        this.opts.log.warn('kv watch stalled; restarting it', { bucket: this.opts.name, behind: last - this.seen });
+        this.lagging = 0;
+        this.iter?.stop();
+      }
+    } catch {
+      // server unreachable: the watch loop handles reconnection
+    }
   }
 
   onChange(fn: (c: MirrorChange<T>) => void): () => void {
@@ -97,11 +125,13 @@ export class KvMirror<T> {
       this.readyResolve();
     };
     const iter = await this.kv.watch({ key: this.opts.key, initializedFn: finishSnapshot });
+    this.iter = iter;
     const stopCheck = setInterval(() => {
       if (this.stopped) iter.stop();
     }, 200);
     try {
       for await (const e of iter) {
+        this.seen = Math.max(this.seen, e.revision);
         if (!initialized) this.record(fresh, e);
         else this.apply(e);
       }
