@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
-import { KvMirror } from '../core/state/mirror.js';
-import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import type { KvMirror } from '../core/state/mirror.js';
+import { allMirrors, startClusterMirrors } from '../core/state/cluster-mirrors.js';
 import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
 import { serve } from '../core/rpc.js';
 import type { Logger } from '../core/log.js';
@@ -34,19 +34,8 @@ export class Manager {
     const { nc, buckets, log } = this.opts;
     const allocator = new Allocator(buckets.alloc);
     const config = await ensureCluster(buckets, allocator, this.opts.cluster);
-    const mirror = <T>(kv: Buckets[keyof Buckets], name: string) => {
-      const m = new KvMirror<T>(kv, { name, log }).start();
-      this.mirrors.push(m as KvMirror<unknown>);
-      return m;
-    };
-    const mirrors = {
-      nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
-      networks: mirror<NetworkRecord>(buckets.networks, 'networks'),
-      services: mirror<ServiceRecord>(buckets.services, 'services'),
-      tasks: mirror<TaskRecord>(buckets.tasks, 'tasks'),
-      status: mirror<TaskStatus>(buckets.status, 'status'),
-      lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
-    };
+    const mirrors = startClusterMirrors(buckets, log);
+    this.mirrors = allMirrors(mirrors);
     await Promise.all(this.mirrors.map((m) => m.ready));
     const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false });
     this.registry = registry;

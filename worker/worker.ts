@@ -1,7 +1,8 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import { KvMirror } from '../core/state/mirror.js';
-import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { allMirrors, startClusterMirrors } from '../core/state/cluster-mirrors.js';
+import type { TaskStatus } from '../core/model.js';
 import { CONTROL_KEYS, HEARTBEAT_INTERVAL_MS, SUBJECTS } from '../core/names.js';
 import type { ClusterConfig } from '../manager/cluster-config.js';
 import { DataplaneReconciler } from './dataplane/reconciler.js';
@@ -51,19 +52,10 @@ export class Worker {
     const paths = new RunPaths(this.opts.runDir);
     this.startHeartbeat();
     await this.register(signal);
-    const mirror = <T>(kv: Buckets[keyof Buckets], name: string) => new KvMirror<T>(kv, { name, log }).start();
-    const tasks = mirror<TaskRecord>(buckets.tasks, 'tasks');
-    const services = mirror<ServiceRecord>(buckets.services, 'services');
-    const mirrors = {
-      tasks,
-      services,
-      nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
-      networks: mirror<NetworkRecord>(buckets.networks, 'networks'),
-      status: mirror<TaskStatus>(buckets.status, 'status'),
-      lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
-    };
-    const control = mirror<unknown>(buckets.control, 'control');
-    this.mirrors = [...Object.values(mirrors), control] as KvMirror<unknown>[];
+    const mirrors = startClusterMirrors(buckets, log);
+    const { tasks, services } = mirrors;
+    const control = new KvMirror<unknown>(buckets.control, { name: 'control', log }).start();
+    this.mirrors = [...allMirrors(mirrors), control as KvMirror<unknown>];
     const names = new NameTableCache(mirrors);
     const upstreams = this.opts.dns.upstreams ?? nameserversOf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     const dns = new EmbeddedDns({

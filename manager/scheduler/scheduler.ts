@@ -1,20 +1,13 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
 import type { KvMirror } from '../../core/state/mirror.js';
+import type { ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import type { Logger } from '../../core/log.js';
 import type { Allocator } from '../allocator.js';
 import { planScheduling } from './plan.js';
 import { SchedulerExecutor } from './executor.js';
 
-export interface SchedulerMirrors {
-  nodes: KvMirror<NodeRecord>;
-  networks: KvMirror<NetworkRecord>;
-  services: KvMirror<ServiceRecord>;
-  tasks: KvMirror<TaskRecord>;
-  status: KvMirror<TaskStatus>;
-  lbaddrs: KvMirror<LbAddress>;
-}
+export type SchedulerMirrors = ClusterMirrors;
 
 /** Runs the scheduling planner on the leader whenever nodes, services or tasks change. */
 export class Scheduler {

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KvMirror } from '../../core/state/mirror.js';
-import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import type { ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
@@ -16,14 +16,7 @@ import { ensureAttachment } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
 import type { LbApplier } from './lb-applier.js';
 
-export interface DataplaneMirrors {
-  nodes: KvMirror<NodeRecord>;
-  networks: KvMirror<NetworkRecord>;
-  services: KvMirror<ServiceRecord>;
-  tasks: KvMirror<TaskRecord>;
-  status: KvMirror<TaskStatus>;
-  lbaddrs: KvMirror<LbAddress>;
-}
+export type DataplaneMirrors = ClusterMirrors;
 
 export interface DataplaneOptions {
   nodeId: string;

@@ -1,0 +1,30 @@
+import type { Buckets } from './buckets.js';
+import { KvMirror } from './mirror.js';
+import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
+import type { Logger } from '../log.js';
+
+/** Local copies of the buckets both managers and workers act on. */
+export interface ClusterMirrors {
+  nodes: KvMirror<NodeRecord>;
+  networks: KvMirror<NetworkRecord>;
+  services: KvMirror<ServiceRecord>;
+  tasks: KvMirror<TaskRecord>;
+  status: KvMirror<TaskStatus>;
+  lbaddrs: KvMirror<LbAddress>;
+}
+
+export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirrors {
+  const mirror = <T>(kv: Buckets[keyof Buckets], name: string) => new KvMirror<T>(kv, { name, log }).start();
+  return {
+    nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
+    networks: mirror<NetworkRecord>(buckets.networks, 'networks'),
+    services: mirror<ServiceRecord>(buckets.services, 'services'),
+    tasks: mirror<TaskRecord>(buckets.tasks, 'tasks'),
+    status: mirror<TaskStatus>(buckets.status, 'status'),
+    lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
+  };
+}
+
+export function allMirrors(m: ClusterMirrors): KvMirror<unknown>[] {
+  return Object.values(m) as KvMirror<unknown>[];
+}
