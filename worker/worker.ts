@@ -44,6 +44,11 @@ export class Worker {
   private logsSub: Subscription | undefined;
   private dataplane: DataplaneReconciler | undefined;
   private dns: EmbeddedDns | undefined;
+  /** The newest status of each task not yet written. */
+  private readonly latest = new Map<string, TaskStatus>();
+  /** Tasks whose newest status failed to be written and waits for a retry. */
+  private readonly unsent = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: WorkerOptions) {}
 
@@ -120,6 +125,7 @@ export class Worker {
    */
   async stop(restartGraceMs = 15_000): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     try {
       this.opts.nc.publish(SUBJECTS.heartbeat(this.opts.node.id), encode({ ...this.opts.node, restartGraceMs }));
       await this.opts.nc.flush();
@@ -158,11 +164,33 @@ export class Worker {
     }
   }
 
+  /**
+   * Writes a task's status. One that cannot be written (NATS unreachable) is kept, newest per
+   * task, and written again every second until it goes through, so managers catch up.
+   */
   private async report(status: TaskStatus): Promise<void> {
+    this.latest.set(status.taskId, status);
+    await this.send(status.taskId);
+  }
+
+  private async send(taskId: string): Promise<void> {
+    const status = this.latest.get(taskId);
+    if (!status) return;
     try {
       await this.opts.buckets.status.put(`${status.nodeId}.${status.taskId}`, encode(status));
+      if (this.latest.get(taskId) === status) this.latest.delete(taskId);
+      this.unsent.delete(taskId);
     } catch (err) {
-      this.opts.log.warn('status report failed', { task: status.taskId, err });
+      // A newer status being written meanwhile supersedes this one.
+      if (this.latest.get(taskId) !== status) return;
+      if (!this.unsent.has(taskId)) this.opts.log.warn('status report failed; will retry', { task: taskId, err });
+      this.unsent.add(taskId);
+      this.retryTimer ??= setTimeout(() => void this.resend(), 1_000);
     }
+  }
+
+  private async resend(): Promise<void> {
+    this.retryTimer = undefined;
+    for (const id of [...this.unsent]) await this.send(id);
   }
 }
