@@ -11,6 +11,7 @@ import type { Allocator } from '../allocator.js';
 import { ingressNetworkId, type ClusterConfig } from '../cluster-config.js';
 import { diffStack, fullName, type StackPlan } from './diff.js';
 import { UndoLog } from './txn.js';
+import { releaseLbAddress } from '../lb-addresses.js';
 import { allocateNetwork, allocatePorts, allocateVips, droppedAllocations, releaseNetwork, releaseService } from './resources.js';
 
 export interface DeployRequest {
@@ -121,9 +122,8 @@ export class StackDeployer {
 
   private async removeNetworkRecord(net: NetworkRecord): Promise<void> {
     await this.deps.buckets.networks.delete(net.id);
-    for (const [key, { value }] of await readAll<LbAddress>(this.deps.buckets.lbaddrs, `${net.id}.>`)) {
-      await this.deps.buckets.lbaddrs.delete(key);
-      await this.deps.allocator.releaseIp(net.id, value.addr, `lb.${value.nodeId}`);
+    for (const { value } of (await readAll<LbAddress>(this.deps.buckets.lbaddrs, `${net.id}.>`)).values()) {
+      await releaseLbAddress(this.deps.buckets.lbaddrs, this.deps.allocator, value);
     }
     await releaseNetwork(this.deps.allocator, net);
   }

@@ -1,6 +1,6 @@
 import type { Buckets } from '../../core/state/buckets.js';
 import type { LbAddress, NetworkRecord, ServiceRecord, TaskAddress, TaskRecord } from '../../core/model.js';
-import { isCasFailure } from '../allocator.js';
+import { ensureLbAddress, releaseLbAddress } from '../lb-addresses.js';
 import { encode } from '../../core/state/codec.js';
 import { newId, shortId } from '../../core/ids.js';
 import { parseCidr } from '../../core/ipnet.js';
@@ -69,22 +69,11 @@ export class SchedulerExecutor {
 
   /** One load-balancer address per node per network, allocated when the node first joins it. */
   async ensureLbAddress(net: NetworkRecord, nodeId: string): Promise<void> {
-    const key = `${net.id}.${nodeId}`;
-    if (await this.deps.buckets.lbaddrs.get(key).then((e) => e?.operation === 'PUT')) return;
-    const owner = `lb.${nodeId}`;
-    const ip = await this.deps.allocator.ip(net.id, net.subnet, owner);
-    const record: LbAddress = { networkId: net.id, nodeId, addr: `${ip}/${parseCidr(net.subnet).prefix}` };
-    try {
-      await this.deps.buckets.lbaddrs.create(key, encode(record));
-    } catch (err) {
-      await this.deps.allocator.releaseIp(net.id, ip, owner);
-      if (!isCasFailure(err)) throw err;
-    }
+    await ensureLbAddress(this.deps.buckets.lbaddrs, this.deps.allocator, net, nodeId);
   }
 
   async releaseLbAddress(l: LbAddress): Promise<void> {
-    await this.deps.buckets.lbaddrs.delete(`${l.networkId}.${l.nodeId}`);
-    await this.deps.allocator.releaseIp(l.networkId, l.addr, `lb.${l.nodeId}`);
+    await releaseLbAddress(this.deps.buckets.lbaddrs, this.deps.allocator, l);
   }
 
   private async shutdown(taskId: string, reason: string): Promise<void> {
