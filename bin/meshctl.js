@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // meshctl's entry. Cluster commands aimed at a dev cluster must run inside its underlay network
 // namespace; deciding that needs only a few files, so it happens here, before the TypeScript
-// loader and every module are loaded (that load would otherwise be paid twice per command).
+// bundle (or the TypeScript loader) and every module are loaded (that load would otherwise be paid twice per command).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +33,5 @@ if (enter) {
   });
   process.exit(res.status ?? 1);
 }
-const { register } = await import('tsx/esm/api');
-register();
-await import('../cli/meshctl.ts');
+const { loadEntry } = await import('./entry.js');
+await loadEntry('meshctl');

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// Runs meshd from its TypeScript source through tsx's loader (no build step to go stale).
-import { register } from 'tsx/esm/api';
-register();
-await import('../cli/meshd.ts');
+// meshd's entry: the bundle in dist/ when it is fresh, else the TypeScript sources (bin/entry.js).
+import { loadEntry } from './entry.js';
+await loadEntry('meshd');

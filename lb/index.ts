@@ -7,7 +7,7 @@
  *   ipvs:     `plan.sysctls` (after ip_vs is loaded), then `iptables-restore --noflush` with
  *             `plan.iptablesRestore`, then `ipvsadm -R` with `plan.ipvsRestore` (skip when empty).
  */
-import { planIpvs, ipvsSysctls, renderIptablesMarks, type IpvsObserved, type IptablesJumps } from './ipvs.js';
+import { planIpvs, ipvsSysctls, renderIptablesMarks, type IpvsDraining, type IpvsObserved, type IptablesJumps } from './ipvs.js';
 import type { LbDesired } from './model.js';
 import { renderNftables } from './nftables.js';
 
@@ -18,7 +18,7 @@ export type LbObserved =
   /** Nothing: the script replaces our whole table. */
   | { type: 'nftables' }
   /** `parseIpvsadmSave(ipvsadm -S -n)` and `parseIptablesJumps(iptables-save)`. */
-  | { type: 'ipvs'; ipvs: IpvsObserved; jumps: IptablesJumps };
+  | { type: 'ipvs'; ipvs: IpvsObserved; jumps: IptablesJumps; draining?: IpvsDraining };
 
 export type LbPlan =
   | { type: 'nftables'; script: string; sysctls: Record<string, string> }
@@ -51,7 +51,7 @@ export const ipvsDriver: LbBackendDriver<'ipvs'> = {
   plan: (desired, observed) => ({
     type: 'ipvs',
     iptablesRestore: renderIptablesMarks(desired, observed.jumps),
-    ipvsRestore: planIpvs(desired, observed.ipvs),
+    ipvsRestore: planIpvs(desired, observed.ipvs, observed.draining),
     sysctls: ipvsSysctls(),
   }),
 };

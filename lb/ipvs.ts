@@ -134,8 +134,16 @@ function realKey(addr: string, port: number): string {
   return `${addr}:${port}`;
 }
 
+/** The key of a real server in `IpvsDraining`: `<fwmark>/<addr>:<port>`. */
+export function drainKey(fwmark: number, addr: string, port = 0): string {
+  return `${fwmark}/${addr}:${port}`;
+}
+
+/** Real servers (by `drainKey`) still inside their drain period: kept at weight 0, not deleted. */
+export type IpvsDraining = ReadonlySet<string>;
+
 /** Desired backends against observed reals: add, edit, drain (weight 0), then delete. */
-function planReals(fwmark: number, backends: readonly LbBackend[], reals: readonly IpvsRealServer[]): string[] {
+function planReals(fwmark: number, backends: readonly LbBackend[], reals: readonly IpvsRealServer[], draining: IpvsDraining): string[] {
   const svc = `-f ${fwmark}`;
   const observed = new Map(reals.map((r) => [realKey(r.addr, r.port), r]));
   const wanted = new Set<string>();
@@ -151,17 +159,18 @@ function planReals(fwmark: number, backends: readonly LbBackend[], reals: readon
   for (const r of reals) {
     const key = realKey(r.addr, r.port);
     if (wanted.has(key)) continue;
-    lines.push(r.weight > 0 ? `-e ${svc} -r ${key} ${FORWARD_FLAG[r.forward]} -w 0` : `-d ${svc} -r ${key}`);
+    if (r.weight > 0) lines.push(`-e ${svc} -r ${key} ${FORWARD_FLAG[r.forward]} -w 0`);
+    else if (!draining.has(drainKey(fwmark, r.addr, r.port))) lines.push(`-d ${svc} -r ${key}`);
   }
   return lines;
 }
 
-function planService(fwmark: number, want: LbMarkGroup | undefined, have: IpvsService | undefined): string[] {
+function planService(fwmark: number, want: LbMarkGroup | undefined, have: IpvsService | undefined, draining: IpvsDraining): string[] {
   if (!want) return [`-D -f ${fwmark}`];
   const lines: string[] = [];
   if (!have) lines.push(`-A -f ${fwmark} -s ${IPVS_SCHEDULER}`);
   else if (have.scheduler !== IPVS_SCHEDULER || have.extra.length > 0) lines.push(`-E -f ${fwmark} -s ${IPVS_SCHEDULER}`);
-  return [...lines, ...planReals(fwmark, want.backends, have?.reals ?? [])];
+  return [...lines, ...planReals(fwmark, want.backends, have?.reals ?? [], draining)];
 }
 
 /**
@@ -170,16 +179,16 @@ function planService(fwmark: number, want: LbMarkGroup | undefined, have: IpvsSe
  * options); `-a`/`-e` real servers to the desired weight (masquerading, port 0); a real server
  * no longer desired: `-e ... -w 0` while its weight is > 0, `-d` once observed at 0; a service
  * no longer desired: `-D`. A desired weight-0 backend stays at weight 0 until the caller drops
- * it from the desired state (the caller owns the drain period); the two-step removal of an
- * undesired one lasts one sync, so callers that want a longer drain keep it at weight 0.
- * Services in `observed.other` are never touched.
+ * it from the desired state. An undesired real at weight 0 listed in `draining` is left as it
+ * is (the caller owns the drain period and lists what is still inside it); without it, the
+ * two-step removal lasts one sync. Services in `observed.other` are never touched.
  */
-export function planIpvs(desired: LbDesired, observed: IpvsObserved): string[] {
+export function planIpvs(desired: LbDesired, observed: IpvsObserved, draining: IpvsDraining = new Set()): string[] {
   validateLbDesired(desired);
   const want = new Map(groupByMark(desired).map((g) => [g.fwmark, g]));
   const have = new Map(observed.services.map((s) => [s.fwmark, s]));
   const marks = [...new Set([...want.keys(), ...have.keys()])].sort((a, b) => a - b);
-  return marks.flatMap((m) => planService(m, want.get(m), have.get(m)));
+  return marks.flatMap((m) => planService(m, want.get(m), have.get(m), draining));
 }
 
 /**

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nats-server iproute2 iptables nftables ipvsadm util-linux procps curl dnsutils iperf3 ca-certificates)
+APT_PACKAGES=(nats-server iproute2 iptables nftables ipvsadm util-linux procps curl dnsutils iperf3 ca-certificates
+  # The VM lane (npm run test:vm): qemu, the initramfs's busybox, depmod for the guest kernel.
+  qemu-system-x86 busybox-static kmod)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -21,4 +23,6 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# meshd and meshctl start from a bundle (bin/ falls back to the sources if it is missing or stale).
+npm run --silent build
 echo "setup: done"

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConflictError, MeshError } from '../../core/errors.js';
 import { findNode, managerAddrs, type DevCluster, type DevNode } from './cluster.js';
@@ -10,7 +10,15 @@ import { cmdlineOf, hasFlag, procState, readPidFile, signal, waitForExit } from 
 
 /** Starting, stopping and killing one node's meshd: a detached process in the node's namespace. */
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout: the first directory up from this module (source or dist bundle) holding bin/meshd.js. */
+export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'bin', 'meshd.js'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no bin/meshd.js above ${from}`);
+  }
+}
 export const STOP_TIMEOUT_MS = 10_000;
 const KILL_WAIT_MS = 5_000;
 

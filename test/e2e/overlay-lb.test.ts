@@ -3,7 +3,8 @@ import { execa } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
+import { DevCluster, slowdown, testLbBackend, waitFor, type TaskRow } from '../helpers/dev.js';
+import { activeBackends, allActiveBackends, wipeLb } from '../helpers/lb-state.js';
 
 const HTTP = `["node", "-e", "require('http').createServer((q, s) => s.end(process.env.MESH_TASK_NAME + '\\\\n')).listen(8080)"]`;
 
@@ -43,8 +44,8 @@ networks:
   sealed: { internal: true }
 `;
 
-/** East-west: overlays across nodes and the VIP load balancer (nftables backend on this kernel). */
-describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
+/** East-west: overlays across nodes and the VIP load balancer (nftables here, IPVS in the VM lane). */
+describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBackend()})`, () => {
   let c: DevCluster;
   let dir: string;
   let netIds: Record<string, string>;
@@ -52,22 +53,11 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
 
   const running = async (svc: string) => (await c.list<TaskRow>(['service', 'ps', svc])).filter((t) => t.DesiredState === 'Running');
   const fromClient = (script: string) => c.ok(['task', 'exec', 'mesh_client.1', '--', 'sh', '-c', script], { timeoutMs: 120_000 });
-  /** Backends programmed in one node's lb_ namespace for the network, read from the kernel. */
-  const lbBackends = async (node: string, net: string, exclude: string[]): Promise<string[]> => {
-    const netns = join(c.nodeDir(node), 'run', 'netns', `lb_${netIds[net]}`);
-    const res = await execa('nsenter', [`--net=${netns}`, 'nft', 'list', 'table', 'ip', 'meshd'], { reject: false });
-    if (res.exitCode !== 0) return [];
-    const ips = String(res.stdout).match(/\b10\.\d+\.\d+\.\d+\b/g) ?? [];
-    return [...new Set(ips)].filter((ip) => !exclude.includes(ip)).sort();
-  };
-
-  /** The web service's backends in a node's LB: the addresses in its service chain. */
-  const webBackends = async (node: string): Promise<string[]> => {
-    const netns = join(c.nodeDir(node), 'run', 'netns', `lb_${netIds['mesh_front']}`);
-    const res = await execa('nsenter', [`--net=${netns}`, 'nft', 'list', 'table', 'ip', 'meshd'], { reject: false });
-    const chain = String(res.stdout).split(/chain /).find((ch) => ch.includes('comment "mesh_web"')) ?? '';
-    return [...new Set(chain.match(/\b10\.\d+\.\d+\.\d+\b/g) ?? [])].sort();
-  };
+  const lbNetns = (node: string, net: string) => join(c.nodeDir(node), 'run', 'netns', `lb_${netIds[net]}`);
+  /** Replicas taking new connections in one node's lb_ namespace for the network, read from the kernel. */
+  const lbBackends = async (node: string, net: string): Promise<string[]> => allActiveBackends(lbNetns(node, net));
+  /** The web service's replicas taking new connections in a node's LB. */
+  const webBackends = async (node: string): Promise<string[]> => activeBackends(lbNetns(node, 'mesh_front'), `vip ${await vip('mesh_web', 'mesh_front')}`);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshd-stacks-'));
@@ -136,7 +126,7 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
     expect(rr!.Endpoint.VirtualIPs).toEqual([]);
     const rrAddrs = (await running('mesh_rr')).map((t) => t.Addresses[0]!.Addr.split('/')[0]!);
     for (const node of ['node-1', 'node-2', 'node-3']) {
-      const backends = await lbBackends(node, 'mesh_front', []);
+      const backends = await lbBackends(node, 'mesh_front');
       for (const a of rrAddrs) expect(backends).not.toContain(a);
     }
   });
@@ -156,22 +146,22 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
     }
   });
 
-  it("takes a replica killed by hand out of every node's LB within 1 s of its exit", async () => {
+  it(`takes a replica killed by hand out of every node's LB within ${slowdown(1)} s of its exit`, async () => {
     const web = await running('mesh_web');
     const victim = web.find((t) => t.Node === 'node-2')!;
     const ip = victim.Addresses[0]!.Addr.split('/')[0]!;
     const pid = await c.taskPid('node-2', victim.ID);
-    for (const node of ['node-1', 'node-2', 'node-3']) expect(await lbBackends(node, 'mesh_front', [])).toContain(ip);
+    for (const node of ['node-1', 'node-2', 'node-3']) expect(await lbBackends(node, 'mesh_front')).toContain(ip);
     const killedAt = Date.now();
     process.kill(pid, 'SIGKILL');
     await waitFor('replica out of every LB', async () => {
-      for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
-    }, 5_000, 50);
-    expect(Date.now() - killedAt).toBeLessThanOrEqual(1_000);
+    }, slowdown(5_000), 50);
+    expect(Date.now() - killedAt).toBeLessThanOrEqual(slowdown(1_000));
     // Restarted after its 3 s delay, it is back in every LB.
     await waitFor('replica back in every LB', async () => {
-      for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
     }, 20_000, 200);
   });
@@ -186,7 +176,7 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
     const ip = sick.Addresses[0]!.Addr.split('/')[0]!;
     await writeFile(join(dir, 'mesh_checked.1'), '');
     await waitFor('unhealthy replica out of every LB', async () => {
-      for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
     }, 15_000, 100);
     expect((await running('mesh_checked')).find((t) => t.Name === 'mesh_checked.1')!.Health).toBe('unhealthy');
@@ -194,16 +184,15 @@ describe('overlays and VIP load balancing on a 3-node dev cluster', () => {
     expect(new Set(answers)).toEqual(new Set(['mesh_checked.2']));
     await rm(join(dir, 'mesh_checked.1'));
     await waitFor('healthy again and back in every LB', async () => {
-      for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front', [])).includes(ip)) return undefined;
+      for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
     }, 15_000, 100);
   });
 
   it('restores hand-deleted LB rules at the next resync', async () => {
-    const netns = join(c.nodeDir('node-3'), 'run', 'netns', `lb_${netIds['mesh_front']}`);
-    await execa('nsenter', [`--net=${netns}`, 'nft', 'delete', 'table', 'ip', 'meshd']);
-    expect(await lbBackends('node-3', 'mesh_front', [])).toEqual([]);
-    await waitFor('rules restored', async () => ((await lbBackends('node-3', 'mesh_front', [])).length > 0 ? true : undefined), 15_000, 250);
+    await wipeLb(lbNetns('node-3', 'mesh_front'));
+    expect(await lbBackends('node-3', 'mesh_front')).toEqual([]);
+    await waitFor('rules restored', async () => ((await lbBackends('node-3', 'mesh_front')).length > 0 ? true : undefined), 15_000, 250);
   });
 
   it('serves every request while meshd on a worker restarts', async () => {

@@ -13,6 +13,26 @@ export interface CliResult {
 }
 
 /**
+ * The load-balancer backend end-to-end tests run with: `MESHD_TEST_LB_BACKEND` (the VM lane sets
+ * `ipvs`), else nftables (this machine's kernel has no IPVS).
+ */
+export function testLbBackend(): 'ipvs' | 'nftables' {
+  const b = process.env.MESHD_TEST_LB_BACKEND ?? 'nftables';
+  if (b !== 'ipvs' && b !== 'nftables') throw new Error(`MESHD_TEST_LB_BACKEND must be ipvs or nftables, not ${b}`);
+  return b;
+}
+
+/**
+ * A time bound scaled for a slow machine: `MESHD_TEST_SLOWDOWN` (the VM lane, whose CPU is
+ * emulated, sets it) multiplies the bounds the tests hold the mesh to. 1 on real hardware.
+ */
+export function slowdown(ms: number): number {
+  const f = Number(process.env.MESHD_TEST_SLOWDOWN ?? '1');
+  if (!Number.isFinite(f) || f < 1) throw new Error(`MESHD_TEST_SLOWDOWN must be a number >= 1, not ${process.env.MESHD_TEST_SLOWDOWN}`);
+  return Math.round(ms * f);
+}
+
+/**
  * A `meshctl dev` cluster for a test file: its own MESHD_DEV_HOME and name, driven through the
  * real CLI. `down()` removes everything and is safe to call twice (use it in afterAll).
  */
@@ -27,7 +47,9 @@ export class DevCluster {
     const name = `e2e${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
     const c = new DevCluster(name, home);
     const args = ['dev', 'up', '--nodes', String(opts.nodes), '--managers', String(opts.managers ?? 1), '--name', name];
-    if (opts.meshdArgs?.length) args.push('--', ...opts.meshdArgs);
+    const meshdArgs = [...(opts.meshdArgs ?? [])];
+    if (!meshdArgs.includes('--lb-backend')) meshdArgs.push('--lb-backend', testLbBackend());
+    args.push('--', ...meshdArgs);
     const res = await c.meshctl(args, { timeoutMs: 180_000 });
     if (res.code !== 0) {
       await c.down();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  drainKey,
   EMPTY_IPVS,
   IpvsParseError,
   NO_JUMPS,
@@ -105,6 +106,15 @@ describe('planIpvs', () => {
     const without28 = { ...DESIRED, services: DESIRED.services.map((s) => (s.fwmark === 0x102 ? vip(s.name, 0x102, '10.0.1.12', [['10.0.1.13', 1]]) : s)) };
     const { plans } = converge(without28, before);
     expect(plans).toEqual([['-e -f 258 -r 10.0.1.28:0 -m -w 0'], ['-d -f 258 -r 10.0.1.28:0']]);
+  });
+
+  it('keeps a leaving replica at weight 0 while it is listed as draining, then deletes it', () => {
+    const before = applyIpvs(EMPTY_IPVS, FRESH_PLAN);
+    const without28 = { ...DESIRED, services: DESIRED.services.map((s) => (s.fwmark === 0x102 ? vip(s.name, 0x102, '10.0.1.12', [['10.0.1.13', 1]]) : s)) };
+    const drained = applyIpvs(before, planIpvs(without28, before, new Set([drainKey(258, '10.0.1.28')])));
+    expect(drained.services.find((s) => s.fwmark === 258)?.reals.map((r) => `${r.addr}=${r.weight}`)).toEqual(['10.0.1.13=1', '10.0.1.28=0']);
+    expect(planIpvs(without28, drained, new Set([drainKey(258, '10.0.1.28')]))).toEqual([]);
+    expect(planIpvs(without28, drained, new Set([drainKey(258, '10.0.1.99')]))).toEqual(['-d -f 258 -r 10.0.1.28:0']);
   });
 
   it('keeps a desired weight-0 backend at weight 0 (the caller owns the drain period)', () => {

@@ -1,4 +1,4 @@
-import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import { TERMINAL_STATES, type LbAddress, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
 import { shortId } from '../../core/ids.js';
 import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
@@ -99,6 +99,24 @@ export function isIsolated(task: TaskRecord, networks: readonly NetworkRecord[])
 /** VXLAN adds 50 bytes (outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8). */
 export const VXLAN_OVERHEAD = 50;
 
+/**
+ * A service's replicas on one network as load-balancer backends, sorted by address: weight 1
+ * while serving, 0 while not (starting, restarting, unhealthy, being stopped: no new
+ * connections, established ones continue). A replica whose process has ended for good
+ * (terminal status) is left out, so the backends drop it (IPVS: weight 0, then deleted).
+ */
+export function serviceBackends(input: DataplaneInput, serviceId: string, networkId: string): LbBackend[] {
+  const backends: LbBackend[] = [];
+  for (const t of input.tasks) {
+    if (t.serviceId !== serviceId) continue;
+    const status = input.statuses.get(t.id);
+    const a = t.addresses.find((x) => x.networkId === networkId);
+    if (!a || (status && TERMINAL_STATES.has(status.state))) continue;
+    backends.push({ addr: addrOf(a.addr), weight: isServing(t, status) ? 1 : 0 });
+  }
+  return backends.sort((a, b) => a.addr.localeCompare(b.addr, 'en', { numeric: true }));
+}
+
 /** A replica takes VIP traffic only when running and not failing its health check. */
 export function isServing(task: TaskRecord, status: TaskStatus | undefined): boolean {
   if (task.desiredState !== 'running' || status?.state !== 'running') return false;
@@ -195,13 +213,7 @@ function lbOf(input: DataplaneInput, networkId: string): LbNamespaceDesired | un
   for (const svc of input.services) {
     const vip = svc.endpoint.vips.find((v) => v.networkId === networkId);
     if (!vip || svc.fwmark === undefined || svc.spec.endpointMode !== 'vip') continue;
-    const backends: LbBackend[] = [];
-    for (const t of input.tasks) {
-      if (t.serviceId !== svc.id) continue;
-      const a = t.addresses.find((x) => x.networkId === networkId);
-      if (a) backends.push({ addr: addrOf(a.addr), weight: isServing(t, input.statuses.get(t.id)) ? 1 : 0 });
-    }
-    backends.sort((a, b) => a.addr.localeCompare(b.addr, 'en', { numeric: true }));
+    const backends = serviceBackends(input, svc.id, networkId);
     services.push({ name: svc.name, fwmark: svc.fwmark, match: { type: 'vip', vip: addrOf(vip.addr) }, backends });
     vips.push(`${addrOf(vip.addr)}/32`);
   }

@@ -1,7 +1,7 @@
 import type { NetworkRecord, ServiceRecord, TaskRecord } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
 import type { LbService } from '../../lb/model.js';
-import { isServing, type DataplaneInput, type LbNamespaceDesired } from './desired.js';
+import { isServing, serviceBackends, type DataplaneInput, type LbNamespaceDesired } from './desired.js';
 
 /** Key under which the ingress sandbox's gateway-bridge address is assigned. */
 export const INGRESS_SBOX_GW_KEY = 'ingress_sbox';
@@ -44,7 +44,7 @@ export function ingressSandboxOf(input: DataplaneInput, ingress: NetworkRecord):
   const services: LbService[] = [];
   for (const svc of input.services) {
     if (svc.fwmark === undefined) continue;
-    const backends = ingressBackends(input, svc, ingress.id);
+    const backends = serviceBackends(input, svc.id, ingress.id);
     for (const p of svc.endpoint.ports) {
       if (p.mode !== 'ingress') continue;
       services.push({ name: svc.name, fwmark: svc.fwmark, match: { type: 'port', protocol: p.protocol, port: p.published }, backends });
@@ -60,15 +60,6 @@ export function ingressSandboxOf(input: DataplaneInput, ingress: NetworkRecord):
   };
 }
 
-function ingressBackends(input: DataplaneInput, svc: ServiceRecord, ingressId: string): { addr: string; weight: 0 | 1 }[] {
-  const out: { addr: string; weight: 0 | 1 }[] = [];
-  for (const t of input.tasks) {
-    if (t.serviceId !== svc.id) continue;
-    const a = t.addresses.find((x) => x.networkId === ingressId);
-    if (a) out.push({ addr: addrOf(a.addr), weight: isServing(t, input.statuses.get(t.id)) ? 1 : 0 });
-  }
-  return out.sort((a, b) => a.addr.localeCompare(b.addr, 'en', { numeric: true }));
-}
 
 /** The node's published ports: ingress ones to the ingress sandbox, host ones to local replicas. */
 export function publishRulesOf(input: DataplaneInput, sbox: IngressSandboxDesired | undefined): PublishRule[] {

@@ -7,6 +7,8 @@ export interface LbApplier {
   apply(netns: string, desired: LbDesired): Promise<void>;
   /** Drops per-namespace memory when a namespace goes away. */
   forget(netns: string): void;
+  /** Set by the reconciler: the applier calls it when it needs another sync (a drain ended). */
+  onSyncWanted?: () => void;
 }
 
 /** Writes sysctls in one `sysctl -w` call inside the namespace (they are per namespace). */

@@ -48,6 +48,7 @@ export class DataplaneReconciler {
   constructor(private readonly opts: DataplaneOptions) {
     this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
     for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
+    opts.applier.onSyncWanted = () => this.runner.request();
     this.gatewayAddrs = new GatewayAddresses(opts.gatewaySubnet);
   }
 
