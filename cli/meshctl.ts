@@ -1,5 +1,9 @@
 import { connect, type NatsConnection } from 'nats';
-import { MeshError, ValidationError } from '../core/errors.js';
+import { existsSync } from 'node:fs';
+import { AuthError, MeshError, ValidationError } from '../core/errors.js';
+import { loadCredentials } from '../core/auth/secrets.js';
+import { request } from '../core/rpc.js';
+import { SUBJECTS } from '../core/names.js';
 import { openClusterBuckets } from './cluster-view.js';
 import type { CommandContext } from './commands/context.js';
 import * as svc from './commands/service.js';
@@ -10,15 +14,18 @@ import { devCommand } from './commands/dev.js';
 import { runDemo } from './commands/demo.js';
 import * as dev from './dev/index.js';
 
-export const MESHCTL_USAGE = `Usage: meshctl [--host nats://ADDR:PORT] COMMAND
+export const MESHCTL_USAGE = `Usage: meshctl [--host nats://ADDR:PORT] [--creds FILE] COMMAND
 
-Cluster (talks to the managers over NATS; with no --host, the dev cluster brought up last):
+Cluster (talks to the managers over NATS; with no --host, the dev cluster brought up last).
+Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/admin.creds
+(every manager writes admin.creds in its state dir, readable by root only):
   stack deploy -c FILE [--detach] STACK   deploy or update a stack from a compose file
   stack rm|ls|services|ps [STACK]
   service ls | ps SVC | inspect SVC | logs [--tail N] SVC | scale SVC=N... | rm SVC...
   network ls | inspect NET
   node ls | inspect NODE
   task exec TASK -- CMD...                 run a command inside a task's sandbox
+  cluster join-token worker|manager        the token a node joins with (meshd --join-token)
   (lists and inspect take --format json)
 
 Local dev cluster (network namespaces on this machine):
@@ -36,6 +43,7 @@ const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   network: { ls: nn.networkLs, inspect: nn.networkInspect },
   node: { ls: nn.nodeLs, inspect: nn.nodeInspect },
   task: { exec: taskExec },
+  cluster: { 'join-token': clusterJoinToken },
 };
 
 const io = {
@@ -43,32 +51,60 @@ const io = {
   err: (t: string) => void process.stderr.write(t),
 };
 
-async function connectTo(servers: string[]): Promise<NatsConnection> {
+async function connectTo(target: ClusterTarget): Promise<NatsConnection> {
   const timeout = Number(process.env.MESH_CONNECT_TIMEOUT_MS ?? 5000);
+  const creds = await readCreds(target.creds);
   try {
-    return await connect({ servers, timeout, name: 'meshctl' });
+    return await connect({ servers: target.servers, timeout, name: 'meshctl', user: creds.user, pass: creds.password, ...(creds.ca ? { tls: { ca: creds.ca } } : {}) });
   } catch (err) {
-    throw new MeshError(`cannot reach a manager at ${servers.join(', ')}: ${(err as Error).message}`, { cause: err });
+    if (/authorization violation/i.test((err as Error).message)) throw new AuthError(`the cluster refused the credentials in ${target.creds}`);
+    throw new MeshError(`cannot reach a manager at ${target.servers.join(', ')}: ${(err as Error).message}`, { cause: err });
   }
 }
 
-/** Where the cluster is: --host, $MESH_NATS_URL, or the current dev cluster (re-run in its underlay). */
-async function clusterServers(host: string | undefined, argv: string[]): Promise<string[] | number> {
+interface ClusterTarget {
+  servers: string[];
+  /** Credentials file; undefined when none was found. */
+  creds: string | undefined;
+}
+
+async function readCreds(file: string | undefined): Promise<{ user: string; password: string; ca?: string }> {
+  if (!file) throw new AuthError('no credentials: pass --creds FILE or set MESH_CREDS (admin.creds in a manager\'s state dir)');
+  const creds = await loadCredentials(file).catch((err: Error) => {
+    throw new AuthError(`--creds ${file}: ${err.message}`);
+  });
+  if (!creds?.user || !creds.password) throw new AuthError(`--creds ${file}: ${creds ? 'not a credentials file (needs user and password)' : 'no such file'}`);
+  return creds;
+}
+
+/** Where the cluster is (--host, $MESH_NATS_URL, or the current dev cluster, re-run in its underlay) and the credentials to use. */
+async function clusterTarget(host: string | undefined, credsFlag: string | undefined, argv: string[]): Promise<ClusterTarget | number> {
+  const creds = credsFlag ?? process.env.MESH_CREDS;
   const explicit = host ?? process.env.MESH_NATS_URL;
-  if (explicit) return explicit.split(',');
+  if (explicit) return { servers: explicit.split(','), creds: creds ?? (existsSync(DEFAULT_ADMIN_CREDS) ? DEFAULT_ADMIN_CREDS : undefined) };
   const cluster = await dev.resolveCluster(process.env.MESHD_DEV_CLUSTER);
   if (!(await dev.isInUnderlay(cluster))) {
     return dev.runInUnderlay(cluster, [process.execPath, ...process.execArgv, process.argv[1]!, ...argv]);
   }
-  return cluster.natsUrls;
+  return { servers: cluster.natsUrls, creds: creds ?? dev.adminCredsOf(cluster) };
 }
 
-async function runCluster(noun: string, verb: string | undefined, rest: string[], host: string | undefined, argv: string[]): Promise<number> {
+const DEFAULT_ADMIN_CREDS = '/var/lib/meshd/admin.creds';
+
+async function clusterJoinToken(ctx: CommandContext, args: string[]): Promise<number> {
+  const [role, ...extra] = args;
+  if ((role !== 'worker' && role !== 'manager') || extra.length) throw new ValidationError(['cluster join-token: expected worker or manager']);
+  const { token } = await request<{ token: string }>(ctx.nc, SUBJECTS.api('cluster.join-token'), { role }, 10_000);
+  ctx.out(`${token}\n`);
+  return 0;
+}
+
+async function runCluster(noun: string, verb: string | undefined, rest: string[], flags: GlobalFlags, argv: string[]): Promise<number> {
   const handler = CLUSTER_COMMANDS[noun]?.[verb ?? ''];
   if (!handler) throw new ValidationError([`${noun}: unknown command ${JSON.stringify(verb ?? '')}; expected one of ${Object.keys(CLUSTER_COMMANDS[noun] ?? {}).join(', ')}`]);
-  const servers = await clusterServers(host, argv);
-  if (typeof servers === 'number') return servers;
-  const nc = await connectTo(servers);
+  const target = await clusterTarget(flags.host, flags.creds, argv);
+  if (typeof target === 'number') return target;
+  const nc = await connectTo(target);
   try {
     const buckets = await openClusterBuckets(nc);
     return await handler({ nc, buckets, ...io }, rest);
@@ -77,11 +113,18 @@ async function runCluster(noun: string, verb: string | undefined, rest: string[]
   }
 }
 
+interface GlobalFlags {
+  host?: string;
+  creds?: string;
+}
+
 async function main(argv: string[]): Promise<number> {
   let args = argv;
-  let host: string | undefined;
-  if (args[0] === '--host') {
-    host = args[1];
+  const flags: GlobalFlags = {};
+  while (args[0] === '--host' || args[0] === '--creds') {
+    const value = args[1];
+    if (value === undefined || value.startsWith('-')) throw new ValidationError([`${args[0]}: needs a value`]);
+    flags[args[0] === '--host' ? 'host' : 'creds'] = value;
     args = args.slice(2);
   }
   const [noun, verb, ...rest] = args;
@@ -92,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
   if (noun === 'dev') return devCommand(io, args.slice(1));
   if (noun === 'demo') return runDemo(io, args.slice(1));
   if (!(noun in CLUSTER_COMMANDS)) throw new ValidationError([`unknown command ${JSON.stringify(noun)}; run meshctl --help`]);
-  return runCluster(noun, verb, rest, host, args);
+  return runCluster(noun, verb, rest, flags, args);
 }
 
 main(process.argv.slice(2)).then(

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { hostname, networkInterfaces } from 'node:os';
 import { ValidationError } from '../core/errors.js';
 import { parseCidr } from '../core/ipnet.js';
+import { parseToken } from '../core/auth/tokens.js';
 
 export type MeshdRole = 'manager' | 'worker' | 'both';
 
@@ -27,6 +28,10 @@ export interface MeshdConfig {
   /** Where names meshd does not know are forwarded; the node's resolv.conf when absent. */
   dnsUpstreams?: string[];
   stopGraceMs: number;
+  /** Joining an existing cluster: a worker or manager token (`meshctl cluster join-token`). */
+  joinToken?: string;
+  /** Creating a cluster: TLS for NATS (certificates generated now). Joiners follow the cluster. */
+  tls: boolean;
 }
 
 export const MESHD_USAGE = `Usage: meshd [flags]
@@ -52,6 +57,12 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --dns-ttl SECONDS            TTL of embedded DNS answers (default 5)
   --dns-upstream IP[,IP...]    resolvers for other names (default: the node's /etc/resolv.conf)
   --stop-grace SECONDS         time a task gets between SIGTERM and SIGKILL (default 10)
+  --join-token TOKEN           join the cluster at --join (worker or manager token, from
+                               'meshctl cluster join-token worker|manager'); a manager started
+                               without one creates a new cluster. Needed once: the node keeps
+                               its credentials in the state dir
+  --tls                        when creating a cluster: TLS on NATS, with a CA and certificates
+                               generated now (nodes that join use it automatically)
 `;
 
 function firstIPv4(): string {
@@ -103,6 +114,8 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
       'dns-ttl': { type: 'string' },
       'dns-upstream': { type: 'string' },
       'log-level': { type: 'string' },
+      'join-token': { type: 'string' },
+      tls: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -139,7 +152,18 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
     dnsUpstreams: values['dns-upstream']?.split(',').map((x) => x.trim()).filter(Boolean),
     gatewaySubnet: cidr('gateway-subnet', values['gateway-subnet'] ?? '172.31.0.0/16', problems),
     stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
+    joinToken: values['join-token'],
+    tls: values.tls ?? false,
   };
+  if (config.joinToken !== undefined) {
+    try {
+      parseToken(config.joinToken);
+    } catch (err) {
+      problems.push(...(err as ValidationError).problems);
+    }
+    if (join.length === 0) problems.push('--join-token: needs --join (the managers to join)');
+  }
+  if (config.tls && config.natsUrl) problems.push('--tls: manages the embedded nats-server; not with --nats-url');
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(config.nodeName)) problems.push(`--node-name: not a valid hostname: ${JSON.stringify(config.nodeName)}`);
   if (role === 'worker' && join.length === 0 && !config.natsUrl) problems.push('--join: a worker needs the managers\' addresses (or --nats-url)');
   if (problems.length) throw new ValidationError(problems);

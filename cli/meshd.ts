@@ -4,7 +4,10 @@ import { connect, type NatsConnection } from 'nats';
 import { newId } from '../core/ids.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
-import { ValidationError } from '../core/errors.js';
+import { AuthError, MeshError, ValidationError } from '../core/errors.js';
+import { establishIdentity } from './meshd-identity.js';
+import { writeServerCert } from '../manager/tls.js';
+import { cachedNodeUsers } from '../manager/nats-users.js';
 import { EmbeddedNats } from '../manager/nats-server.js';
 import { Manager } from '../manager/manager.js';
 import { Worker } from '../worker/worker.js';
@@ -23,12 +26,14 @@ async function nodeIdOf(stateDir: string): Promise<string> {
   }
 }
 
-async function retry<T>(what: string, log: Logger, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+async function retry<T>(what: string, log: Logger, signal: AbortSignal, fn: () => Promise<T>, giveUp?: (err: unknown, attempt: number) => Error | undefined): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       if (signal.aborted) throw err;
+      const fatal = giveUp?.(err, attempt);
+      if (fatal) throw fatal;
       if (attempt % 10 === 1) log.warn(`${what} failed; retrying`, { attempt, err });
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -62,8 +67,11 @@ async function main(argv: string[]): Promise<void> {
   const abort = new AbortController();
   const managers = [...new Set([...config.join, ...(isManager ? [config.advertiseAddr] : [])])];
 
+  const identity = await establishIdentity(config, nodeId, log);
+  const secrets = identity?.secrets;
   let embedded: EmbeddedNats | undefined;
   if (isManager && !config.natsUrl) {
+    const tls = secrets?.tls ? await writeServerCert(secrets.tls, config.advertiseAddr, config.stateDir) : undefined;
     embedded = new EmbeddedNats({
       serverName: `${config.nodeName}-${nodeId.slice(0, 8)}`,
       host: config.advertiseAddr,
@@ -71,20 +79,31 @@ async function main(argv: string[]): Promise<void> {
       clusterPort: config.clusterPort,
       peers: managers.filter((a) => a !== config.advertiseAddr),
       stateDir: config.stateDir,
+      ...(secrets ? { auth: { managerPassword: secrets.managerPassword, adminPassword: secrets.adminPassword, routePassword: secrets.routePassword, nodeUsers: await cachedNodeUsers(config.stateDir) } } : {}),
+      ...(tls ? { tls } : {}),
       log,
     });
     await embedded.start();
   }
   const servers = natsServers(config, embedded);
-  const nc: NatsConnection = await retry('connect to NATS', log, abort.signal, () =>
-    connect({ servers, name: `meshd-${config.nodeName}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000 }),
+  // Just after joining, managers may take a moment to load this node's user: allow 15 s of refusals.
+  const refused = (err: unknown, attempt: number) =>
+    /authorization violation/i.test(String((err as Error).message)) && attempt > 30
+      ? new AuthError(`the cluster refuses this node's credentials (${identity?.source}); if the node was removed, delete that file and join again with --join-token`)
+      : undefined;
+  const nc: NatsConnection = await retry(
+    'connect to NATS',
+    log,
+    abort.signal,
+    () => connect({ servers, name: `meshd-${config.nodeName}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000, ...identity?.connect }),
+    refused,
   );
   const replicas = Math.min(3, Math.max(1, managers.length));
   const buckets: Buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
 
   let manager: Manager | undefined;
   if (isManager) {
-    manager = new Manager({ nc, buckets, nodeId, log, cluster: config });
+    manager = new Manager({ nc, buckets, nodeId, log, cluster: config, secrets, nats: embedded && { server: embedded, stateDir: config.stateDir } });
     await retry('start manager', log, abort.signal, () => manager!.start());
   }
   let worker: Worker | undefined;
@@ -120,6 +139,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  process.stderr.write(`meshd: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  // Refusals and bad flags are the operator's to fix: say what, without a stack trace.
+  const plain = err instanceof ValidationError ? err.problems.join('\nmeshd: ') : err instanceof MeshError ? err.message : undefined;
+  process.stderr.write(`meshd: ${plain ?? (err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
   process.exit(1);
 });

@@ -36,6 +36,9 @@ export class ValidationError extends MeshError {
 /** A request conflicts with cluster state (port in use, subnet overlap, name taken). */
 export class ConflictError extends MeshError {}
 
+/** Credentials or a join token were refused (or are missing). */
+export class AuthError extends MeshError {}
+
 /** Something named does not exist (service, network, node, task). */
 export class NotFoundError extends MeshError {}
 
@@ -64,6 +67,8 @@ export function fromWireError(w: WireError): MeshError {
       return new ValidationError(w.problems ?? [w.message]);
     case 'ConflictError':
       return new ConflictError(w.message);
+    case 'AuthError':
+      return new AuthError(w.message);
     case 'NotFoundError':
       return new NotFoundError(w.message);
     case 'ExhaustedError':

@@ -10,6 +10,8 @@ export const BUCKETS = {
   /** Each node's load-balancer address on each overlay it joins: key `<networkId>.<nodeId>`. */
   lbaddrs: 'mesh_lbaddrs',
   control: 'mesh_control',
+  /** Managers only: one record per joined node (its NATS user and password hash). */
+  auth: 'mesh_auth',
 } as const;
 export type BucketKey = keyof typeof BUCKETS;
 
@@ -19,6 +21,11 @@ export const SUBJECTS = {
   /** Worker heartbeats: payload `{ nodeId }`. */
   heartbeat: (nodeId: string) => `mesh.hb.${nodeId}`,
   heartbeatAll: 'mesh.hb.*',
+  /** A node's registration (managers check the id in the subject is the sender's own). */
+  register: (nodeId: string) => `mesh.register.${nodeId}`,
+  registerAll: 'mesh.register.*',
+  /** Join requests from nodes not yet in the cluster: `ca` (TLS CA, public) and `request`. */
+  join: (verb: string) => `mesh.join.${verb}`,
   /** Requests served by one node (task logs). */
   node: (nodeId: string, verb: string) => `mesh.node.${nodeId}.${verb}`,
 } as const;

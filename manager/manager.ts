@@ -11,6 +11,11 @@ import { LeaderElection } from './leader.js';
 import { NodeRegistry, type NodeAnnouncement } from './node-registry.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { StackDeployer, type DeployRequest } from './deploy/deployer.js';
+import { serveJoin } from './join.js';
+import { NatsUserSync } from './nats-users.js';
+import type { EmbeddedNats } from './nats-server.js';
+import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
+import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 
 export interface ManagerOptions {
   nc: NatsConnection;
@@ -18,6 +23,10 @@ export interface ManagerOptions {
   nodeId: string;
   cluster: ClusterConfigInput;
   log: Logger;
+  /** The cluster's secrets: admission (join tokens) is served when present. */
+  secrets?: ClusterSecrets;
+  /** This manager's own nats-server, whose users follow the mesh_auth bucket. */
+  nats?: { server: EmbeddedNats; stateDir: string };
 }
 
 /** The manager role: cluster record, leader election, node registry, scheduler, and the API. */
@@ -26,6 +35,9 @@ export class Manager {
   private registry: NodeRegistry | undefined;
   private scheduler: Scheduler | undefined;
   private api: Subscription | undefined;
+  private join: Subscription | undefined;
+  private register: Subscription | undefined;
+  private users: NatsUserSync | undefined;
   private mirrors: KvMirror<unknown>[] = [];
 
   constructor(private readonly opts: ManagerOptions) {}
@@ -48,7 +60,12 @@ export class Manager {
       log,
       verbOf: (s) => s.slice(SUBJECTS.api('').length),
       handlers: {
-        'node.register': async (p) => registry.register(p as NodeAnnouncement),
+        'cluster.join-token': async (p) => {
+          const role = (p as { role?: string }).role;
+          if (role !== 'worker' && role !== 'manager') throw new ValidationError(['role: must be worker or manager']);
+          if (!this.opts.secrets) throw new MeshError('this cluster runs on an external NATS (--nats-url): meshd manages no join tokens');
+          return { token: joinToken(this.opts.secrets, role) };
+        },
         'stack.deploy': async (p) => deployer.deploy(p as DeployRequest),
         'stack.rm': async (p) => deployer.removeStack((p as { stack: string }).stack),
         'service.rm': async (p) => deployer.removeService((p as { service: string }).service),
@@ -58,6 +75,25 @@ export class Manager {
         },
       },
     });
+    // A node registers on its own subject: the one its NATS permissions let it publish on.
+    this.register = serve(nc, {
+      subject: SUBJECTS.registerAll,
+      queue: MANAGER_QUEUE,
+      log,
+      verbOf: () => 'register',
+      handlers: {
+        register: async (p, msg) => {
+          const a = p as NodeAnnouncement;
+          if (a.id !== msg.subject.slice(SUBJECTS.register('').length)) throw new AuthError(`node ${a.hostname} registered for another node id`);
+          return registry.register(a);
+        },
+      },
+    });
+    if (this.opts.secrets) this.join = serveJoin({ nc, buckets, secrets: this.opts.secrets, log });
+    if (this.opts.nats && buckets.auth) {
+      this.users = new NatsUserSync({ buckets, server: this.opts.nats.server, stateDir: this.opts.nats.stateDir, log });
+      this.users.start();
+    }
     registry.start();
     this.election = new LeaderElection(buckets.control, {
       nodeId: this.opts.nodeId,
@@ -75,6 +111,9 @@ export class Manager {
 
   async stop(): Promise<void> {
     this.api?.unsubscribe();
+    this.join?.unsubscribe();
+    this.register?.unsubscribe();
+    await this.users?.stop();
     this.registry?.stop();
     await this.election?.stop();
     await this.scheduler?.stop();

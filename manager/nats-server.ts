@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import type { Logger } from '../core/log.js';
 import { MeshError } from '../core/errors.js';
+import { ADMIN_USER, JOIN_USER, MANAGER_USER, ROUTE_USER } from '../core/auth/secrets.js';
+import { newSecret } from '../core/auth/tokens.js';
+import { joinPermissions, workerPermissions } from '../core/auth/permissions.js';
 
 export interface EmbeddedNatsOptions {
   serverName: string;
@@ -14,11 +17,46 @@ export interface EmbeddedNatsOptions {
   /** Other managers' addresses; with any, this server joins them as one NATS cluster. */
   peers: readonly string[];
   stateDir: string;
+  /** Users, permissions and route credentials; without it the server is open (unit tests). */
+  auth?: NatsAuth;
+  /** Server certificate, key and CA (PEM files): TLS on the client and route ports. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
   log: Logger;
+}
+
+/** A joined worker's NATS user (from the managers' mesh_auth bucket). */
+export interface NodeUser {
+  nodeId: string;
+  user: string;
+  /** bcrypt hash: the password itself never leaves the node. */
+  passwordHash: string;
+}
+
+export interface NatsAuth {
+  managerPassword: string;
+  adminPassword: string;
+  routePassword: string;
+  nodeUsers: NodeUser[];
+}
+
+/** The `authorization` block: managers and meshctl unrestricted, workers scoped, anonymous may only join. */
+export function renderAuthorization(auth: NatsAuth): object {
+  return {
+    users: [
+      { user: MANAGER_USER, password: auth.managerPassword },
+      { user: ADMIN_USER, password: auth.adminPassword },
+      // No one knows this password: it is the identity of connections without credentials.
+      { user: JOIN_USER, password: newSecret(), permissions: joinPermissions() },
+      ...[...auth.nodeUsers]
+        .sort((a, b) => a.user.localeCompare(b.user))
+        .map((u) => ({ user: u.user, password: u.passwordHash, permissions: workerPermissions(u.nodeId) })),
+    ],
+  };
 }
 
 /** Renders nats-server's config file: JetStream on, store under the state dir, routes to peers. */
 export function renderNatsConfig(opts: Omit<EmbeddedNatsOptions, 'log'>): string {
+  const tls = opts.tls ? `tls: ${JSON.stringify({ cert_file: opts.tls.certFile, key_file: opts.tls.keyFile, ca_file: opts.tls.caFile, timeout: 5 })}` : undefined;
   const lines = [
     `server_name: ${JSON.stringify(opts.serverName)}`,
     `listen: ${JSON.stringify(`${opts.host}:${opts.clientPort}`)}`,
@@ -26,12 +64,17 @@ export function renderNatsConfig(opts: Omit<EmbeddedNatsOptions, 'log'>): string
     `  store_dir: ${JSON.stringify(join(opts.stateDir, 'nats'))}`,
     `}`,
   ];
+  if (tls) lines.push(tls);
+  if (opts.auth) lines.push(`authorization: ${JSON.stringify(renderAuthorization(opts.auth))}`, `no_auth_user: ${JSON.stringify(JOIN_USER)}`);
   if (opts.peers.length > 0) {
-    const routes = opts.peers.map((p) => JSON.stringify(`nats-route://${p}:${opts.clusterPort}`));
+    const cred = opts.auth ? `${ROUTE_USER}:${encodeURIComponent(opts.auth.routePassword)}@` : '';
+    const routes = opts.peers.map((p) => JSON.stringify(`nats-route://${cred}${p}:${opts.clusterPort}`));
     lines.push(
       `cluster {`,
       `  name: "meshd"`,
       `  listen: ${JSON.stringify(`${opts.host}:${opts.clusterPort}`)}`,
+      ...(opts.auth ? [`  authorization: ${JSON.stringify({ user: ROUTE_USER, password: opts.auth.routePassword })}`] : []),
+      ...(tls ? [`  ${tls}`] : []),
       `  routes: [${routes.join(', ')}]`,
       `}`,
     );
@@ -44,7 +87,19 @@ export class EmbeddedNats {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opts: EmbeddedNatsOptions) {}
+  constructor(private opts: EmbeddedNatsOptions) {}
+
+  /** Rewrites the config with these worker users and has nats-server reload it (no restart). */
+  async setNodeUsers(nodeUsers: NodeUser[]): Promise<void> {
+    if (!this.opts.auth) return;
+    this.opts = { ...this.opts, auth: { ...this.opts.auth, nodeUsers } };
+    await writeFile(this.confPath, renderNatsConfig(this.opts), { mode: 0o600 });
+    this.child?.kill('SIGHUP');
+  }
+
+  private get confPath(): string {
+    return join(this.opts.stateDir, 'nats-server.conf');
+  }
 
   get url(): string {
     return `nats://${this.opts.host}:${this.opts.clientPort}`;
@@ -53,8 +108,8 @@ export class EmbeddedNats {
   async start(): Promise<void> {
     const dir = join(this.opts.stateDir, 'nats');
     await mkdir(dir, { recursive: true });
-    const conf = join(this.opts.stateDir, 'nats-server.conf');
-    await writeFile(conf, renderNatsConfig(this.opts));
+    const conf = this.confPath;
+    await writeFile(conf, renderNatsConfig(this.opts), { mode: 0o600 });
     const logFile = await open(join(this.opts.stateDir, 'nats-server.log'), 'a');
     const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', '--', 'nats-server', '-c', conf], {
       stdio: ['ignore', logFile.fd, logFile.fd],

@@ -39,6 +39,8 @@ export class NodeRegistry {
     void (async () => {
       for await (const m of this.sub!) {
         const a = decode<NodeAnnouncement>(m.data);
+        // Only a node's own subject counts (its NATS permissions allow no other).
+        if (m.subject !== SUBJECTS.heartbeat(a.id)) continue;
         this.lastSeen.set(a.id, performance.now());
         if (a.restartGraceMs) this.graceUntil.set(a.id, performance.now() + a.restartGraceMs);
         else this.graceUntil.delete(a.id);

@@ -155,7 +155,7 @@ export class Worker {
   private async register(signal: AbortSignal): Promise<void> {
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await request(this.opts.nc, SUBJECTS.api('node.register'), this.opts.node, 5_000);
+        await request(this.opts.nc, SUBJECTS.register(this.opts.node.id), this.opts.node, 5_000);
         return;
       } catch (err) {
         if (attempt % 10 === 1) this.opts.log.warn('join failed; retrying', { err });

@@ -1,7 +1,8 @@
+import { ADMIN_CREDS_FILE, joinToken, loadSecrets } from '../../core/auth/secrets.js';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NotFoundError, ValidationError } from '../../core/errors.js';
+import { MeshError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { CLUSTER_FILE, clusterDirFor, devHome, readCurrent, validateClusterName } from './paths.js';
 
 /** The description of one dev cluster, kept in `<clusterDir>/cluster.json`. */
@@ -157,4 +158,24 @@ export function findNode(cluster: DevCluster, hostname: string): DevNode {
 /** Comma-separated manager addresses, for meshd --join. */
 export function managerAddrs(cluster: DevCluster): string {
   return cluster.nodes.filter((n) => n.role === 'manager').map((n) => n.addr).join(',');
+}
+
+/** The manager that creates the cluster (the others join it with a token). */
+export function firstManager(cluster: DevCluster): DevNode {
+  const m = cluster.nodes.find((n) => n.role === 'manager');
+  if (!m) throw new MeshError(`dev cluster "${cluster.name}" has no manager`);
+  return m;
+}
+
+/** meshctl's credentials for the cluster: the first manager's admin.creds. */
+export function adminCredsOf(cluster: DevCluster): string {
+  return join(firstManager(cluster).stateDir, ADMIN_CREDS_FILE);
+}
+
+/** The join token for `node` (none for the first manager, which creates the cluster), once it exists. */
+export async function joinTokenFor(cluster: DevCluster, node: DevNode): Promise<string | undefined> {
+  const first = firstManager(cluster);
+  if (node.hostname === first.hostname) return undefined;
+  const secrets = await loadSecrets(first.stateDir);
+  return secrets && joinToken(secrets, node.role === 'manager' ? 'manager' : 'worker');
 }

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConflictError, MeshError } from '../../core/errors.js';
-import { findNode, managerAddrs, type DevCluster, type DevNode } from './cluster.js';
+import { findNode, joinTokenFor, managerAddrs, type DevCluster, type DevNode } from './cluster.js';
 import { cmdlineOf, hasFlag, procState, readPidFile, signal, waitForExit } from './proc.js';
 
 /** Starting, stopping and killing one node's meshd: a detached process in the node's namespace. */
@@ -71,7 +71,8 @@ export async function startNode(cluster: DevCluster, hostname: string, opts: Sta
     );
   }
   const command = [...(opts.meshdCommand ?? cluster.meshdCommand ?? defaultMeshdCommand())];
-  const argv = ['nsenter', `--net=${node.netns}`, '--', ...command, ...meshdArgsFor(cluster, node)];
+  const token = await joinTokenFor(cluster, node);
+  const argv = ['nsenter', `--net=${node.netns}`, '--', ...command, ...meshdArgsFor(cluster, node), ...(token ? ['--join-token', token] : [])];
   const fd = openSync(node.logFile, 'a');
   try {
     writeSync(fd, `--- meshctl dev: starting ${hostname} at ${new Date().toISOString()}: ${argv.slice(3).join(' ')}\n`);

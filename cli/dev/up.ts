@@ -2,9 +2,10 @@ import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, MeshError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { planCluster, saveCluster, type DevCluster } from './cluster.js';
+import { firstManager, planCluster, saveCluster, type DevCluster } from './cluster.js';
 import { clusterLogTails } from './logtail.js';
 import { runningPid, startNode } from './node-process.js';
+import { loadSecrets } from '../../core/auth/secrets.js';
 import { devHome, DEFAULT_CLUSTER_NAME, readCurrent, restoreCurrent, writeCurrent } from './paths.js';
 import { teardownDir } from './teardown.js';
 import { attachNode, createUnderlay } from './underlay.js';
@@ -61,11 +62,27 @@ async function deadNodes(cluster: DevCluster): Promise<string[]> {
   return dead;
 }
 
+/** Waits until the first manager has created the cluster's secrets (the others join with tokens). */
+async function awaitClusterCreated(cluster: DevCluster, opts: DevUpOptions): Promise<void> {
+  const first = firstManager(cluster);
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? READY_TIMEOUT_MS);
+  while (!(await loadSecrets(first.stateDir).catch(() => undefined))) {
+    opts.signal?.throwIfAborted();
+    if ((await runningPid(first)) === undefined) throw new MeshError(`meshd exited on ${first.hostname} before creating the cluster`);
+    if (Date.now() > deadline) throw new MeshError(`${first.hostname} did not create the cluster in time`);
+    await sleep(100);
+  }
+}
+
 async function startAll(cluster: DevCluster, opts: DevUpOptions): Promise<void> {
-  for (const node of cluster.nodes) {
+  const first = firstManager(cluster);
+  const order = [first, ...cluster.nodes.filter((n) => n !== first)];
+  for (const node of order) {
     opts.signal?.throwIfAborted();
     const pid = await startNode(cluster, node.hostname);
     opts.log?.info('started meshd', { node: node.hostname, pid, log: node.logFile });
+    // A stub daemon (tests) makes no secrets; the real meshd does before anyone can join.
+    if (node === first && !cluster.meshdCommand) await awaitClusterCreated(cluster, opts);
   }
   await sleep(SETTLE_MS);
   const dead = await deadNodes(cluster);

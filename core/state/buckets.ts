@@ -1,7 +1,8 @@
 import type { KV, NatsConnection } from 'nats';
 import { BUCKETS, type BucketKey } from '../names.js';
 
-export type Buckets = Record<BucketKey, KV>;
+/** The state buckets; `auth` (credentials) is opened by managers only (workers may not read it). */
+export type Buckets = Record<Exclude<BucketKey, 'auth'>, KV> & { auth?: KV };
 
 export interface OpenBucketsOptions {
   /** Create missing buckets with this replication (managers); workers only bind. */
@@ -13,6 +14,7 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
   const js = nc.jetstream();
   const out: Partial<Buckets> = {};
   for (const [key, bucket] of Object.entries(BUCKETS) as [BucketKey, string][]) {
+    if (key === 'auth' && !opts.create) continue;
     out[key] = await js.views.kv(bucket, {
       history: 1,
       bindOnly: !opts.create,

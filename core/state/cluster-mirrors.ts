@@ -1,3 +1,4 @@
+import type { KV } from 'nats';
 import type { Buckets } from './buckets.js';
 import { KvMirror } from './mirror.js';
 import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
@@ -14,7 +15,7 @@ export interface ClusterMirrors {
 }
 
 export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirrors {
-  const mirror = <T>(kv: Buckets[keyof Buckets], name: string) => new KvMirror<T>(kv, { name, log }).start();
+  const mirror = <T>(kv: KV, name: string) => new KvMirror<T>(kv, { name, log }).start();
   return {
     nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
     networks: mirror<NetworkRecord>(buckets.networks, 'networks'),

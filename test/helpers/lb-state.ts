@@ -42,14 +42,14 @@ export function parseIpvsadmList(text: string): { fwmark: number; scheduler: str
   return out;
 }
 
-/** `ipvsadm -Ln --stats`: fwmark -> real address -> connections scheduled to it so far. */
+/** `ipvsadm -Ln --stats`: fwmark -> real address -> packets IPVS forwarded to it so far (InPkts). */
 export function parseIpvsadmStats(text: string): Record<number, Record<string, number>> {
   const out: Record<number, Record<string, number>> = {};
   let current: Record<string, number> | undefined;
   for (const line of text.split('\n')) {
     const svc = /^FWM\s+(\d+)/.exec(line);
     if (svc) current = out[Number(svc[1])] = {};
-    const real = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(\d+)/.exec(line);
+    const real = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+\d+\s+(\d+)/.exec(line);
     if (real && current) current[real[1]!] = Number(real[2]);
   }
   return out;

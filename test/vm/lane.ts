@@ -22,7 +22,7 @@ rmSync(results, { force: true });
 execFileSync(process.execPath, [join(CHECKOUT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
 
 const script = `set -u
-export CI=true MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWDOWN} MESHD_TEST_PREBUILT=1
+export CI=true NO_COLOR=1 MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWDOWN} MESHD_TEST_PREBUILT=1
 exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts ${files}
 `;
 const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });

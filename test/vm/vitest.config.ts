@@ -12,7 +12,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 300_000,
     hookTimeout: 900_000,
-    reporters: ['default', 'json'],
+    reporters: ['verbose', 'json'],
     outputFile: { json: '.vm/results.json' },
   },
 });

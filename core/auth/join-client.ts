@@ -1,0 +1,65 @@
+/**
+ * The joining side of admission (manager/join.ts serves it): connect without credentials, check
+ * the cluster's CA against the token's fingerprint when it uses TLS, send the token, open the
+ * sealed grant.
+ */
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { request } from '../rpc.js';
+import { SUBJECTS } from '../names.js';
+import { AuthError, MeshError } from '../errors.js';
+import { fingerprintOf, parseToken, type JoinRole } from './tokens.js';
+import { unseal } from './seal.js';
+import type { JoinGrant, JoinRequest } from '../../manager/join.js';
+
+export interface JoinOptions {
+  servers: string[];
+  token: string;
+  role: JoinRole;
+  nodeId: string;
+  hostname: string;
+  passwordHash?: string;
+}
+
+/** TLS options for nats.js that trust exactly this CA. */
+export function tlsTrusting(ca: string): ConnectionOptions['tls'] {
+  return { ca };
+}
+
+async function connectAnonymously(servers: string[], tls: ConnectionOptions['tls'] | undefined): Promise<NatsConnection> {
+  try {
+    return await connect({ servers, name: 'meshd-join', timeout: 5_000, ...(tls ? { tls } : {}) });
+  } catch (err) {
+    throw new MeshError(`cannot reach a manager at ${servers.join(', ')} to join: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Asks the cluster to admit this node; throws AuthError when the token is refused. */
+export async function joinCluster(opts: JoinOptions): Promise<JoinGrant> {
+  const token = parseToken(opts.token);
+  let tls: ConnectionOptions['tls'] | undefined;
+  let nc = await connectAnonymously(opts.servers, undefined).catch((err: Error) => {
+    if (/tls/i.test(String((err.cause as Error | undefined)?.message ?? err.message))) return undefined; // the cluster requires TLS
+    throw err;
+  });
+  if (!nc) {
+    // The CA is public; fetched over an unverified connection, then pinned by the token.
+    const probe = await connectAnonymously(opts.servers, { rejectUnauthorized: false } as ConnectionOptions['tls']);
+    let ca: string | undefined;
+    try {
+      ca = (await request<{ ca?: string }>(probe, SUBJECTS.join('ca'), {}, 10_000)).ca;
+    } finally {
+      await probe.close();
+    }
+    if (!ca) throw new AuthError('the cluster requires TLS but sent no CA');
+    if (fingerprintOf(ca) !== token.fingerprint) throw new AuthError('--join-token: the cluster\'s CA does not match the token\'s fingerprint (wrong cluster, or someone in between)');
+    tls = tlsTrusting(ca);
+    nc = await connectAnonymously(opts.servers, tls);
+  }
+  try {
+    const req: JoinRequest = { token: opts.token.trim(), role: opts.role, nodeId: opts.nodeId, hostname: opts.hostname, ...(opts.passwordHash ? { passwordHash: opts.passwordHash } : {}) };
+    const { sealed } = await request<{ sealed: string }>(nc, SUBJECTS.join('request'), req, 15_000);
+    return JSON.parse(unseal(token.secret, sealed)) as JoinGrant;
+  } finally {
+    await nc.close();
+  }
+}

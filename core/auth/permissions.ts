@@ -1,0 +1,63 @@
+/**
+ * Who may do what on NATS, as nats-server `permissions` blocks (pure data; rendered into the
+ * managers' nats-server config by manager/nats-auth.ts).
+ *
+ *   managers, admin (meshctl)   everything
+ *   a worker node X             read every state bucket but mesh_auth; write only its own status
+ *                               ($KV.mesh_status.X.*), its heartbeat and registration; serve
+ *                               requests addressed to it (mesh.node.X.*)
+ *   not yet joined (anonymous)  ask to join (mesh.join.*) and read the replies; nothing else
+ */
+import { BUCKETS, SUBJECTS } from '../names.js';
+
+export interface NatsPermissions {
+  publish: { allow: string[] };
+  subscribe: { allow: string[] };
+}
+
+/** Buckets a worker reads (all but the managers' credential bucket). */
+export const WORKER_READABLE_BUCKETS = Object.entries(BUCKETS)
+  .filter(([key]) => key !== 'auth')
+  .map(([, name]) => name);
+
+/** JetStream API subjects that read one KV bucket (info, get, watch with an ordered consumer). */
+function kvReadSubjects(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+    `$JS.ACK.${stream}.>`,
+  ];
+}
+
+export function workerPermissions(nodeId: string): NatsPermissions {
+  return {
+    publish: {
+      allow: [
+        SUBJECTS.heartbeat(nodeId),
+        SUBJECTS.register(nodeId),
+        `$KV.${BUCKETS.status}.${nodeId}.>`,
+        '$JS.API.INFO',
+        ...WORKER_READABLE_BUCKETS.flatMap(kvReadSubjects),
+        // replies to requests served by this node (task logs)
+        '_INBOX.>',
+      ],
+    },
+    subscribe: { allow: ['_INBOX.>', SUBJECTS.node(nodeId, '>')] },
+  };
+}
+
+export function joinPermissions(): NatsPermissions {
+  return {
+    publish: { allow: [SUBJECTS.join('>')] },
+    subscribe: { allow: ['_INBOX.>'] },
+  };
+}

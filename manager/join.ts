@@ -1,0 +1,103 @@
+/**
+ * Admission: nodes not yet in the cluster connect without credentials (NATS maps them to the
+ * join user, which may only publish mesh.join.*) and ask a manager to let them in.
+ *
+ *   mesh.join.ca        -> the cluster's CA certificate (public; the joiner checks it against
+ *                          the fingerprint in its token before trusting it)
+ *   mesh.join.request   {token, role, nodeId, hostname, passwordHash?}
+ *     worker token      -> the node's NATS user is recorded in mesh_auth (its bcrypt hash only;
+ *                          the node chose the password), every manager's nats-server reloads
+ *     manager token     -> the cluster secrets, sealed with the manager token
+ * A wrong token is refused with a clear error and logged (with the node's name and id).
+ */
+import type { NatsConnection, Subscription } from 'nats';
+import type { Buckets } from '../core/state/buckets.js';
+import { encode } from '../core/state/codec.js';
+import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
+import { serve } from '../core/rpc.js';
+import type { Logger } from '../core/log.js';
+import { AuthError, ValidationError } from '../core/errors.js';
+import { nodeUser, type ClusterSecrets } from '../core/auth/secrets.js';
+import { parseToken, sameSecret, type JoinRole } from '../core/auth/tokens.js';
+import { seal } from '../core/auth/seal.js';
+import type { NodeUser } from './nats-server.js';
+
+export interface JoinRequest {
+  token: string;
+  role: JoinRole;
+  nodeId: string;
+  hostname: string;
+  /** Workers: bcrypt hash of the password the node chose for its NATS user. */
+  passwordHash?: string;
+}
+
+/** What a sealed join reply holds. */
+export interface JoinGrant {
+  /** Workers: the NATS user to connect as (with the password the node chose). */
+  user?: string;
+  /** Managers: everything a manager needs. */
+  secrets?: ClusterSecrets;
+  ca?: string;
+}
+
+export interface NodeAuthRecord extends NodeUser {
+  hostname: string;
+  joinedAt: string;
+}
+
+const ID = /^[0-9a-z]{8,64}$/;
+const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+
+function check(req: Partial<JoinRequest>): JoinRequest {
+  const problems: string[] = [];
+  if (req.role !== 'manager' && req.role !== 'worker') problems.push('role: must be manager or worker');
+  if (typeof req.nodeId !== 'string' || !ID.test(req.nodeId)) problems.push('nodeId: must be 8-64 characters of [0-9a-z]');
+  if (typeof req.hostname !== 'string' || req.hostname.length === 0 || req.hostname.length > 253) problems.push('hostname: required (at most 253 characters)');
+  if (typeof req.token !== 'string') problems.push('token: required');
+  if (req.role === 'worker' && (typeof req.passwordHash !== 'string' || !BCRYPT.test(req.passwordHash))) problems.push('passwordHash: must be a bcrypt hash');
+  if (problems.length) throw new ValidationError(problems);
+  return req as JoinRequest;
+}
+
+export function serveJoin(deps: { nc: NatsConnection; buckets: Buckets; secrets: ClusterSecrets; log: Logger }): Subscription {
+  const { secrets, log } = deps;
+  const auth = deps.buckets.auth;
+  if (!auth) throw new Error('serveJoin needs the mesh_auth bucket (managers open it)');
+  return serve(deps.nc, {
+    subject: SUBJECTS.join('*'),
+    queue: MANAGER_QUEUE,
+    log,
+    verbOf: (s) => s.slice(SUBJECTS.join('').length),
+    handlers: {
+      ca: async () => ({ ca: secrets.tls?.caCert }),
+      request: async (payload) => {
+        const req = check(payload as Partial<JoinRequest>);
+        const refuse = (reason: string): never => {
+          log.warn('join refused', { node: req.hostname, id: req.nodeId, role: req.role, reason });
+          throw new AuthError(`join refused: ${reason}`);
+        };
+        let token;
+        try {
+          token = parseToken(req.token, 'token');
+        } catch {
+          return refuse('malformed join token');
+        }
+        if (token.fingerprint !== secrets.fingerprint) refuse('the token is for another cluster');
+        const want = req.role === 'manager' ? secrets.managerSecret : secrets.workerSecret;
+        if (!sameSecret(token.secret, want)) {
+          const other = req.role === 'manager' ? secrets.workerSecret : secrets.managerSecret;
+          refuse(sameSecret(token.secret, other) ? `a ${req.role === 'manager' ? 'worker' : 'manager'} token cannot join a ${req.role}` : `invalid ${req.role} join token`);
+        }
+        const grant: JoinGrant = { ca: secrets.tls?.caCert };
+        if (req.role === 'manager') grant.secrets = secrets;
+        else {
+          const record: NodeAuthRecord = { nodeId: req.nodeId, user: nodeUser(req.nodeId), passwordHash: req.passwordHash!, hostname: req.hostname, joinedAt: new Date().toISOString() };
+          await auth.put(req.nodeId, encode(record));
+          grant.user = record.user;
+        }
+        log.info('node admitted', { node: req.hostname, id: req.nodeId, role: req.role });
+        return { sealed: seal(token.secret, JSON.stringify(grant)) };
+      },
+    },
+  });
+}

@@ -1,0 +1,35 @@
+// Tries NATS operations as a given user and prints one JSON result per operation: what a node's
+// credentials allow. Run inside a dev cluster's underlay namespace (tests: nsenter).
+//   node nats-probe.mjs '{"servers":[...],"user":"..","pass":"..","ca":"..","ops":[["put","mesh_services","x"],...]}'
+import { connect } from 'nats';
+
+const args = JSON.parse(process.argv[2]);
+const out = [];
+let nc;
+try {
+  nc = await connect({ servers: args.servers, timeout: 5000, ...(args.user ? { user: args.user, pass: args.pass } : {}), ...(args.ca ? { tls: { ca: args.ca } } : {}) });
+} catch (err) {
+  console.log(JSON.stringify({ connect: String(err.message) }));
+  process.exit(0);
+}
+const js = nc.jetstream();
+for (const [op, a, b] of args.ops) {
+  try {
+    if (op === 'put') {
+      const kv = await js.views.kv(a, { bindOnly: true, timeout: 3000 });
+      await kv.put(b, new TextEncoder().encode('{"probe":true}'));
+      out.push('ok');
+    } else if (op === 'get') {
+      const kv = await js.views.kv(a, { bindOnly: true, timeout: 3000 });
+      await kv.get(b);
+      out.push('ok');
+    } else if (op === 'request') {
+      await nc.request(a, new TextEncoder().encode(b ?? '{}'), { timeout: 3000 });
+      out.push('ok');
+    }
+  } catch (err) {
+    out.push(`error: ${err.message}`);
+  }
+}
+console.log(JSON.stringify({ results: out }));
+await nc.close();
