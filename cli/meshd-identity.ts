@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import type { ConnectionOptions } from 'nats';
 import type { Logger } from '../core/log.js';
-import { ValidationError } from '../core/errors.js';
-import { joinCluster } from '../core/auth/join-client.js';
+import { AuthError, ValidationError } from '../core/errors.js';
+import { joinCluster, type JoinOptions } from '../core/auth/join-client.js';
+import type { JoinGrant } from '../manager/join.js';
 import { newSecret } from '../core/auth/tokens.js';
 import {
   MANAGER_USER,
@@ -37,6 +38,22 @@ export interface NodeIdentity {
   source: string;
 }
 
+/**
+ * Joins, retrying while no manager answers yet (starting up, unreachable); a refusal (wrong
+ * token) is final.
+ */
+async function joinWithRetry(opts: JoinOptions, log: Logger): Promise<JoinGrant> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await joinCluster(opts);
+    } catch (err) {
+      if (err instanceof AuthError || err instanceof ValidationError) throw err;
+      if (attempt % 10 === 1) log.warn('join: no manager answered yet; retrying', { attempt, err });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 function joinServers(config: MeshdConfig): string[] {
   return config.join.filter((a) => a !== config.advertiseAddr).map((a) => `nats://${a}:${config.natsPort}`);
 }
@@ -47,7 +64,7 @@ async function managerIdentity(config: MeshdConfig, nodeId: string, log: Logger)
     if (config.joinToken) {
       const servers = joinServers(config);
       if (servers.length === 0) throw new ValidationError(['--join: list at least one other manager to join with --join-token']);
-      const grant = await joinCluster({ servers, token: config.joinToken, role: 'manager', nodeId, hostname: config.nodeName });
+      const grant = await joinWithRetry({ servers, token: config.joinToken, role: 'manager', nodeId, hostname: config.nodeName }, log);
       if (!grant.secrets) throw new Error('join grant for a manager carried no cluster secrets');
       secrets = grant.secrets;
       log.info('joined the cluster as a manager', { via: servers.join(',') });
@@ -73,7 +90,7 @@ async function workerIdentity(config: MeshdConfig, nodeId: string, log: Logger):
     if (!config.joinToken) throw new ValidationError(['--join-token: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker)']);
     const password = newSecret();
     const passwordHash = await bcrypt.hash(password, 10);
-    const grant = await joinCluster({ servers: joinServers(config), token: config.joinToken, role: 'worker', nodeId, hostname: config.nodeName, passwordHash });
+    const grant = await joinWithRetry({ servers: joinServers(config), token: config.joinToken, role: 'worker', nodeId, hostname: config.nodeName, passwordHash }, log);
     if (!grant.user) throw new Error('join grant for a worker carried no user');
     creds = { user: grant.user, password, ...(grant.ca ? { ca: grant.ca } : {}) };
     await writeSecretFile(file, JSON.stringify(creds, null, 2) + '\n');

@@ -2,6 +2,8 @@
  * `--tls`: a cluster CA made when the cluster is created (its key travels only to managers,
  * sealed in their join grant), and one server certificate per manager for its advertise
  * address, made from it at start. Made by the openssl CLI (Node cannot issue certificates).
+ * The certificate also names `localhost`: nats.js verifies IP-addressed servers under that name,
+ * so trust rests on the cluster CA (pinned by the join token's fingerprint), not the name.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,7 +43,7 @@ export async function writeServerCert(ca: TlsMaterial, addr: string, stateDir: s
   await inTempDir(async (dir) => {
     await writeFile(join(dir, 'ca.pem'), ca.caCert);
     await writeFile(join(dir, 'ca.key'), ca.caKey, { mode: 0o600 });
-    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=IP:${addr},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`);
+    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=IP:${addr},IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n`);
     await run(['openssl', 'req', ...CURVE, '-keyout', files.keyFile, '-out', join(dir, 'server.csr'), '-subj', `/CN=meshd manager ${addr}`]);
     await run(['openssl', 'x509', '-req', '-in', join(dir, 'server.csr'), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'), '-CAcreateserial', '-out', files.certFile, '-days', '825', '-extfile', join(dir, 'ext.cnf')]);
   });

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(nats-server iproute2 iptables nftables ipvsadm util-linux procps curl dnsutils iperf3 ca-certificates
   # The VM lane (npm run test:vm): qemu, the initramfs's busybox, depmod for the guest kernel.
-  qemu-system-x86 busybox-static kmod)
+  qemu-system-x86 busybox-static kmod
+  # --tls: the cluster CA and server certificates
+  openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

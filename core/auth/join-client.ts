@@ -38,7 +38,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinGrant> {
   const token = parseToken(opts.token);
   let tls: ConnectionOptions['tls'] | undefined;
   let nc = await connectAnonymously(opts.servers, undefined).catch((err: Error) => {
-    if (/tls/i.test(String((err.cause as Error | undefined)?.message ?? err.message))) return undefined; // the cluster requires TLS
+    if (/tls|ssl|certificate/i.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ""}`)) return undefined; // the cluster requires TLS
     throw err;
   });
   if (!nc) {
