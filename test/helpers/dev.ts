@@ -69,7 +69,7 @@ export class DevCluster {
   async meshctl(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
     const res = await execa(process.execPath, [MESHCTL, ...args], {
       reject: false,
-      timeout: opts.timeoutMs ?? 60_000,
+      timeout: slowdown(opts.timeoutMs ?? 60_000),
       input: opts.input,
       env: { MESHD_DEV_HOME: this.home, MESHD_DEV_CLUSTER: this.name },
     });
