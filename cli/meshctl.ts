@@ -32,6 +32,7 @@ Local dev cluster (network namespaces on this machine):
   dev up [--nodes N] [--managers M] [--name NAME] [-- MESHD FLAGS...]
   dev down [--name NAME] | dev ls
   dev exec NODE -- CMD... | dev stop|start|kill NODE   (each takes --name NAME)
+  dev crash NODE                           power failure: link down, meshd and tasks killed
   demo                                     bring up a cluster, deploy an example, tear down
 `;
 

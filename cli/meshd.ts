@@ -8,6 +8,7 @@ import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { establishIdentity } from './meshd-identity.js';
 import { writeServerCert } from '../manager/tls.js';
 import { cachedNodeUsers } from '../manager/nats-users.js';
+import { serveJoin } from '../manager/join.js';
 import { EmbeddedNats } from '../manager/nats-server.js';
 import { Manager } from '../manager/manager.js';
 import { Worker } from '../worker/worker.js';
@@ -98,8 +99,11 @@ async function main(argv: string[]): Promise<void> {
     () => connect({ servers, name: `meshd-${config.nodeName}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000, ...identity?.connect }),
     refused,
   );
+  // Admission first: managers joining now are what gives JetStream its quorum (see serveJoin).
+  let buckets: Buckets | undefined;
+  const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, secrets, log }) : undefined;
   const replicas = Math.min(3, Math.max(1, managers.length));
-  const buckets: Buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
+  buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
 
   let manager: Manager | undefined;
   if (isManager) {
@@ -129,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
     log.info('shutting down; tasks keep running (live restore)', { signal });
     abort.abort();
     await worker?.stop();
+    admission?.unsubscribe();
     await manager?.stop();
     await nc.drain().catch(() => undefined);
     await embedded?.stop();

@@ -1,5 +1,6 @@
 import type { KvMirror } from '../core/state/mirror.js';
-import type { NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { downNodeIds } from '../core/serving.js';
 import { buildNameTable, type NameTable } from './names.js';
 
 /** The name table, rebuilt only after cluster state changed (queries read it many times). */
@@ -12,6 +13,7 @@ export class NameTableCache {
       services: KvMirror<ServiceRecord>;
       tasks: KvMirror<TaskRecord>;
       status: KvMirror<TaskStatus>;
+      nodes: KvMirror<NodeRecord>;
     },
   ) {
     for (const m of Object.values(mirrors) as KvMirror<unknown>[]) m.onChange(() => (this.table = undefined));
@@ -23,6 +25,7 @@ export class NameTableCache {
       services: this.mirrors.services.values(),
       tasks: this.mirrors.tasks.values(),
       statuses: new Map(this.mirrors.status.values().map((s) => [s.taskId, s])),
+      downNodes: downNodeIds(this.mirrors.nodes.values()),
     });
     return this.table;
   }

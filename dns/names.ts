@@ -1,5 +1,6 @@
 import type { NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
 import { addrOf } from '../core/ipnet.js';
+import { isServing } from '../core/serving.js';
 
 /**
  * The embedded DNS's name table as a pure function of cluster state, and the scoped lookup:
@@ -12,6 +13,8 @@ export interface NameTableInput {
   services: readonly ServiceRecord[];
   tasks: readonly TaskRecord[];
   statuses: ReadonlyMap<string, TaskStatus>;
+  /** Nodes marked down: their replicas are not answered for. */
+  downNodes: ReadonlySet<string>;
 }
 
 /** One name on one network, and what it resolves to there. */
@@ -39,9 +42,6 @@ export type Lookup =
   | { type: 'forward' }
   | { type: 'refused' };
 
-function serving(t: TaskRecord, s: TaskStatus | undefined): boolean {
-  return t.desiredState === 'running' && s?.state === 'running' && (s.health === undefined || s.health === 'healthy');
-}
 
 function add(table: NameTable, name: string, e: Entry): void {
   const key = name.toLowerCase();
@@ -57,7 +57,7 @@ export function buildNameTable(input: NameTableInput): NameTable {
     for (const att of svc.networks) {
       if (ingress.has(att.networkId)) continue;
       const replicas = input.tasks
-        .filter((t) => t.serviceId === svc.id && serving(t, input.statuses.get(t.id)))
+        .filter((t) => t.serviceId === svc.id && isServing(t, input.statuses.get(t.id), input.downNodes))
         .flatMap((t) => t.addresses.filter((a) => a.networkId === att.networkId).map((a) => addrOf(a.addr)));
       const vip = svc.endpoint.vips.find((v) => v.networkId === att.networkId);
       const names = [...new Set([svc.name, short, ...att.aliases])];

@@ -10,13 +10,12 @@
  *     manager token     -> the cluster secrets, sealed with the manager token
  * A wrong token is refused with a clear error and logged (with the node's name and id).
  */
-import type { NatsConnection, Subscription } from 'nats';
-import type { Buckets } from '../core/state/buckets.js';
+import type { KV, NatsConnection, Subscription } from 'nats';
 import { encode } from '../core/state/codec.js';
 import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
 import { serve } from '../core/rpc.js';
 import type { Logger } from '../core/log.js';
-import { AuthError, ValidationError } from '../core/errors.js';
+import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { nodeUser, type ClusterSecrets } from '../core/auth/secrets.js';
 import { parseToken, sameSecret, type JoinRole } from '../core/auth/tokens.js';
 import { seal } from '../core/auth/seal.js';
@@ -59,10 +58,14 @@ function check(req: Partial<JoinRequest>): JoinRequest {
   return req as JoinRequest;
 }
 
-export function serveJoin(deps: { nc: NatsConnection; buckets: Buckets; secrets: ClusterSecrets; log: Logger }): Subscription {
+/**
+ * Served from the moment a manager is connected, before its state buckets open: a cluster of
+ * several managers reaches JetStream quorum only once the others have joined (got the secrets),
+ * so manager admission cannot wait for the buckets. Worker admission does (`auth()` undefined
+ * until then: the worker is told to retry).
+ */
+export function serveJoin(deps: { nc: NatsConnection; auth: () => KV | undefined; secrets: ClusterSecrets; log: Logger }): Subscription {
   const { secrets, log } = deps;
-  const auth = deps.buckets.auth;
-  if (!auth) throw new Error('serveJoin needs the mesh_auth bucket (managers open it)');
   return serve(deps.nc, {
     subject: SUBJECTS.join('*'),
     queue: MANAGER_QUEUE,
@@ -91,6 +94,8 @@ export function serveJoin(deps: { nc: NatsConnection; buckets: Buckets; secrets:
         const grant: JoinGrant = { ca: secrets.tls?.caCert };
         if (req.role === 'manager') grant.secrets = secrets;
         else {
+          const auth = deps.auth();
+          if (!auth) throw new MeshError('the cluster is starting: its state is not open yet; retry');
           const record: NodeAuthRecord = { nodeId: req.nodeId, user: nodeUser(req.nodeId), passwordHash: req.passwordHash!, hostname: req.hostname, joinedAt: new Date().toISOString() };
           await auth.put(req.nodeId, encode(record));
           grant.user = record.user;

@@ -11,7 +11,6 @@ import { LeaderElection } from './leader.js';
 import { NodeRegistry, type NodeAnnouncement } from './node-registry.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { StackDeployer, type DeployRequest } from './deploy/deployer.js';
-import { serveJoin } from './join.js';
 import { NatsUserSync } from './nats-users.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
@@ -35,7 +34,6 @@ export class Manager {
   private registry: NodeRegistry | undefined;
   private scheduler: Scheduler | undefined;
   private api: Subscription | undefined;
-  private join: Subscription | undefined;
   private register: Subscription | undefined;
   private users: NatsUserSync | undefined;
   private mirrors: KvMirror<unknown>[] = [];
@@ -89,7 +87,6 @@ export class Manager {
         },
       },
     });
-    if (this.opts.secrets) this.join = serveJoin({ nc, buckets, secrets: this.opts.secrets, log });
     if (this.opts.nats && buckets.auth) {
       this.users = new NatsUserSync({ buckets, server: this.opts.nats.server, stateDir: this.opts.nats.stateDir, log });
       this.users.start();
@@ -111,7 +108,6 @@ export class Manager {
 
   async stop(): Promise<void> {
     this.api?.unsubscribe();
-    this.join?.unsubscribe();
     this.register?.unsubscribe();
     await this.users?.stop();
     this.registry?.stop();

@@ -68,6 +68,13 @@ export async function devCommand(io: Out, args: string[]): Promise<number> {
       if (!node || node === '--' || argv.length === 0) throw new ValidationError(['dev exec: usage: meshctl dev exec NODE -- CMD [ARG...]']);
       return dev.devExec(await dev.resolveCluster(name), node, argv);
     }
+    case 'crash': {
+      const { name, rest: r } = takeName(rest);
+      if (r.length !== 1) throw new ValidationError(['dev crash: exactly one NODE argument is required']);
+      const res = await dev.crashNode(await dev.resolveCluster(name), r[0]!);
+      io.out(`Crashed ${r[0]} at ${new Date(res.at).toISOString()}: link down, ${res.killed.length} processes killed (meshd and its tasks)\n`);
+      return 0;
+    }
     case 'stop':
     case 'start':
     case 'kill': {
@@ -82,7 +89,7 @@ export async function devCommand(io: Out, args: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new ValidationError([`dev: unknown command ${JSON.stringify(verb ?? '')}; expected up, down, ls, exec, stop, start or kill`]);
+      throw new ValidationError([`dev: unknown command ${JSON.stringify(verb ?? '')}; expected up, down, ls, exec, stop, start, kill or crash`]);
   }
 }
 

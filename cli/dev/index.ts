@@ -6,6 +6,7 @@ export {
   startNode,
   stopNode,
   killNode,
+  crashNode,
   runningPid,
   meshdArgsFor,
   defaultMeshdCommand,

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { ConflictError, MeshError } from '../../core/errors.js';
 import { findNode, joinTokenFor, managerAddrs, type DevCluster, type DevNode } from './cluster.js';
 import { cmdlineOf, hasFlag, procState, readPidFile, signal, waitForExit } from './proc.js';
+import { run } from '../../core/exec.js';
+import { netnsMountsUnder, pidsInNetns } from '../../core/netns.js';
+import { bridgePortName } from './underlay.js';
 
 /** Starting, stopping and killing one node's meshd: a detached process in the node's namespace. */
 
@@ -71,6 +74,8 @@ export async function startNode(cluster: DevCluster, hostname: string, opts: Sta
     );
   }
   const command = [...(opts.meshdCommand ?? cluster.meshdCommand ?? defaultMeshdCommand())];
+  // A crashed node's link was cut (crashNode): starting it again plugs it back in.
+  await run(['ip', 'link', 'set', bridgePortName(node), 'up'], { netns: cluster.underlay.netns });
   const token = await joinTokenFor(cluster, node);
   const argv = ['nsenter', `--net=${node.netns}`, '--', ...command, ...meshdArgsFor(cluster, node), ...(token ? ['--join-token', token] : [])];
   const fd = openSync(node.logFile, 'a');
@@ -148,4 +153,29 @@ export async function killNode(cluster: DevCluster, hostname: string): Promise<S
   await killGroup(pid);
   await rm(node.pidFile, { force: true });
   return { hostname, pid, forced: true };
+}
+
+export interface CrashResult {
+  hostname: string;
+  /** Every process killed: meshd, its nats-server, every task. */
+  killed: number[];
+  /** When the link went down (epoch ms): the moment the node fell silent. */
+  at: number;
+}
+
+/**
+ * A power failure, for fault drills: the node's underlay link goes down and meshd, nats-server
+ * and every task process die at once (SIGKILL); nothing runs any shutdown code. Its namespaces
+ * stay as they were. `dev start` plugs the link back in and starts meshd.
+ */
+export async function crashNode(cluster: DevCluster, hostname: string): Promise<CrashResult> {
+  const node = findNode(cluster, hostname);
+  await run(['ip', 'link', 'set', bridgePortName(node), 'down'], { netns: cluster.underlay.netns });
+  const at = Date.now();
+  const pids = (await pidsInNetns([node.netns, ...(await netnsMountsUnder(dirname(node.runDir)))])).filter((p) => p !== process.pid);
+  for (const pid of pids) signal(pid, 'SIGKILL');
+  const stuck = await waitForExit(pids, KILL_WAIT_MS);
+  if (stuck.length > 0) throw new MeshError(`processes ${stuck.join(', ')} on ${hostname} survived SIGKILL`);
+  await rm(node.pidFile, { force: true });
+  return { hostname, killed: pids.sort((a, b) => a - b), at };
 }

@@ -23,6 +23,9 @@ for (const [op, a, b] of args.ops) {
       const kv = await js.views.kv(a, { bindOnly: true, timeout: 3000 });
       await kv.get(b);
       out.push('ok');
+    } else if (op === 'streamLeader') {
+      const jsm = await nc.jetstreamManager();
+      out.push((await jsm.streams.info(a)).cluster?.leader ?? '');
     } else if (op === 'request') {
       await nc.request(a, new TextEncoder().encode(b ?? '{}'), { timeout: 3000 });
       out.push('ok');

@@ -39,7 +39,7 @@ describe('DNS name table and scoping', () => {
   const client = task('t5', 'client', 1, [['a', '10.0.0.9']]);
   const walled = task('t6', 'walled', 1, [['sealed', '10.2.0.5']]);
   const statuses = new Map([running(api1), running(api2, { health: 'unhealthy' }), running(api3), running(rr1), running(client), running(walled)]);
-  const table = buildNameTable({ networks, services, tasks: [api1, api2, api3, rr1, client, walled], statuses });
+  const table = buildNameTable({ networks, services, tasks: [api1, api2, api3, rr1, client, walled], statuses, downNodes: new Set() });
   const ask = (qname: string, qtype: 'A' | 'AAAA' | 'PTR' | 'OTHER' = 'A', from = 't5') => lookup(table, { clientTaskId: from, qname, qtype, random: () => 0.5 });
 
   it('answers short, full and alias names with the VIP on the shared network', () => {
@@ -50,6 +50,13 @@ describe('DNS name table and scoping', () => {
     const r = ask('tasks.api');
     expect(r.type).toBe('answer');
     expect(r.type === 'answer' && [...r.addrs].sort()).toEqual(['10.0.0.5', '10.0.0.7']);
+  });
+
+  it("leaves out replicas on a node marked down (before the scheduler moves them)", () => {
+    const api3Elsewhere = { ...api3, nodeId: 'n2' };
+    const down = buildNameTable({ networks, services, tasks: [api1, api2, api3Elsewhere, rr1, client, walled], statuses, downNodes: new Set(['n2']) });
+    const r = lookup(down, { clientTaskId: 't5', qname: 'tasks.api', qtype: 'A', random: () => 0.5 });
+    expect(r).toEqual({ type: 'answer', addrs: ['10.0.0.5'] });
   });
 
   it('answers a dnsrr name with replica addresses, and task names with the task address', () => {

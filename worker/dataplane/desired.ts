@@ -1,5 +1,6 @@
 import { TERMINAL_STATES, type LbAddress, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
+import { downNodeIds, isServing } from '../../core/serving.js';
 import { shortId } from '../../core/ids.js';
 import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
 import type { RunPaths } from '../paths.js';
@@ -107,21 +108,17 @@ export const VXLAN_OVERHEAD = 50;
  */
 export function serviceBackends(input: DataplaneInput, serviceId: string, networkId: string): LbBackend[] {
   const backends: LbBackend[] = [];
+  const down = downNodeIds(input.nodes);
   for (const t of input.tasks) {
     if (t.serviceId !== serviceId) continue;
     const status = input.statuses.get(t.id);
     const a = t.addresses.find((x) => x.networkId === networkId);
     if (!a || (status && TERMINAL_STATES.has(status.state))) continue;
-    backends.push({ addr: addrOf(a.addr), weight: isServing(t, status) ? 1 : 0 });
+    backends.push({ addr: addrOf(a.addr), weight: isServing(t, status, down) ? 1 : 0 });
   }
   return backends.sort((a, b) => a.addr.localeCompare(b.addr, 'en', { numeric: true }));
 }
 
-/** A replica takes VIP traffic only when running and not failing its health check. */
-export function isServing(task: TaskRecord, status: TaskStatus | undefined): boolean {
-  if (task.desiredState !== 'running' || status?.state !== 'running') return false;
-  return status.health === undefined || status.health === 'healthy';
-}
 
 /**
  * What this node's data plane should be, as a pure function of cluster state: one overlay per

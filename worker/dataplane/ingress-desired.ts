@@ -1,7 +1,8 @@
 import type { NetworkRecord, ServiceRecord, TaskRecord } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
+import { downNodeIds, isServing } from '../../core/serving.js';
 import type { LbService } from '../../lb/model.js';
-import { isServing, serviceBackends, type DataplaneInput, type LbNamespaceDesired } from './desired.js';
+import { serviceBackends, type DataplaneInput, type LbNamespaceDesired } from './desired.js';
 
 /** Key under which the ingress sandbox's gateway-bridge address is assigned. */
 export const INGRESS_SBOX_GW_KEY = 'ingress_sbox';
@@ -78,7 +79,8 @@ export function publishRulesOf(input: DataplaneInput, sbox: IngressSandboxDesire
 }
 
 function localServing(input: DataplaneInput, svc: ServiceRecord): TaskRecord[] {
-  return input.tasks.filter((t) => t.serviceId === svc.id && t.nodeId === input.node.id && isServing(t, input.statuses.get(t.id)));
+  const down = downNodeIds(input.nodes);
+  return input.tasks.filter((t) => t.serviceId === svc.id && t.nodeId === input.node.id && isServing(t, input.statuses.get(t.id), down));
 }
 
 /** REDIRECT rules for every local task of a service that publishes in ingress mode. */

@@ -1,0 +1,189 @@
+/**
+ * Fault drills on a 5-node dev cluster (3 managers, 2 workers) under a steady request loop
+ * through a published port: a worker's meshd killed -9 and restarted, NATS cut off from a worker
+ * for 20 s, a worker node crashing (power failure), the manager whose NATS server leads killed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa, type ResultPromise } from 'execa';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
+import { activeBackends } from '../helpers/lb-state.js';
+
+const HELPERS = resolve(import.meta.dirname, '..', 'helpers');
+const NODES = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
+const ADDR = (node: string) => `172.30.0.${10 + Number(node.slice(5))}`;
+const HTTP = `["node", "-e", "require('http').createServer((q, s) => s.end(process.env.MESH_TASK_NAME + '\\\\n')).listen(80)"]`;
+const STACK = `services:
+  web:
+    command: ${HTTP}
+    deploy: { replicas: 5 }
+    ports: ["8080:80"]
+    networks: [front]
+  client:
+    command: ["sleep", "100000"]
+    deploy: { placement: { constraints: ["node.hostname == node-1"] } }
+    networks: [front]
+networks:
+  front: {}
+`;
+
+interface Req {
+  start: number;
+  ms: number;
+  ok: boolean;
+  error?: string;
+}
+
+describe('fault drills under a steady request loop (5 nodes, 3 managers)', () => {
+  let c: DevCluster;
+  let dir: string;
+  let underlay: string;
+
+  /** Starts a request loop from the underlay; await the result for every request it made. */
+  const loop = (node: string, durationMs: number): { done: Promise<Req[]>; proc: ResultPromise } => {
+    const proc = execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'request-loop.mjs'), `http://${ADDR(node)}:8080/`, String(durationMs), '50', '1000'], { timeout: durationMs + 60_000 });
+    return { proc, done: proc.then((r) => JSON.parse(String(r.stdout)) as Req[]) };
+  };
+  const running = async () => (await c.list<TaskRow>(['service', 'ps', 'drill_web'])).filter((t) => t.DesiredState === 'Running' && t.CurrentState.startsWith('Running'));
+  const ingressAddrs = (tasks: TaskRow[]) => tasks.map((t) => t.Addresses.find((a) => a.Network === 'ingress')!.Addr.split('/')[0]!);
+  const frontAddrs = (tasks: TaskRow[]) => tasks.map((t) => t.Addresses.find((a) => a.Network === 'drill_front')!.Addr.split('/')[0]!);
+  const sbox = (node: string) => join(c.nodeDir(node), 'run', 'netns', 'ingress_sbox');
+  const dig = async (name: string) =>
+    (await c.ok(['task', 'exec', 'drill_client.1', '--', 'dig', '+short', '+tries=1', '+time=1', name])).split('\n').filter(Boolean).sort();
+  /** True when every node's ingress LB balances exactly `want` (sorted ingress addresses). */
+  const everyLbIs = async (nodes: string[], want: string[]) => {
+    for (const n of nodes) if ((await activeBackends(sbox(n), 'tcp 8080')).join() !== [...want].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).join()) return false;
+    return true;
+  };
+  const admin = async () => JSON.parse(await readFile(join(c.nodeDir('node-1'), 'state', 'admin.creds'), 'utf8')) as { user: string; password: string };
+  const natsProbe = async (creds: { user: string; password: string }, ops: string[][]) =>
+    (JSON.parse(String((await execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'nats-probe.mjs'), JSON.stringify({ servers: ['nats://172.30.0.11:4222', 'nats://172.30.0.12:4222', 'nats://172.30.0.13:4222'], user: creds.user, pass: creds.password, ops })])).stdout)) as { results: string[] }).results;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshd-drill-'));
+    await writeFile(join(dir, 'drill.yml'), STACK);
+    c = await DevCluster.up({ nodes: 5, managers: 3 });
+    underlay = join(c.dir, 'netns', 'underlay');
+    await c.ok(['stack', 'deploy', '-c', join(dir, 'drill.yml'), 'drill'], { timeoutMs: 180_000 });
+    await waitFor('5 replicas in every LB, on node-4 and node-5 among others', async () => {
+      const web = await running();
+      if (web.length !== 5 || !web.some((t) => t.Node === 'node-4') || !web.some((t) => t.Node === 'node-5')) return undefined;
+      return (await everyLbIs(NODES, ingressAddrs(web))) ? true : undefined;
+    }, slowdown(60_000), 250);
+  });
+  afterAll(async () => {
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("serves every request while a worker's meshd is killed -9 and restarted, and adopts its tasks", async () => {
+    const before = (await running()).filter((t) => t.Node === 'node-4');
+    expect(before.length).toBeGreaterThan(0);
+    const pids = await Promise.all(before.map((t) => c.taskPid('node-4', t.ID)));
+    const viaWorker = loop('node-4', 6_000);
+    const viaOther = loop('node-1', 6_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    // Killed -9 and restarted at once, as a service manager (systemd Restart=always) would.
+    await c.ok(['dev', 'kill', 'node-4']);
+    await c.ok(['dev', 'start', 'node-4']);
+    for (const reqs of [await viaWorker.done, await viaOther.done]) {
+      expect(reqs.length).toBeGreaterThan(50);
+      expect(reqs.filter((r) => !r.ok)).toEqual([]);
+    }
+    // Same tasks, same processes: adopted, not restarted.
+    await waitFor('node-4 Ready again', async () => ((await c.list<{ Hostname: string; Status: string }>(['node', 'ls'])).find((n) => n.Hostname === 'node-4')?.Status === 'Ready' ? true : undefined), slowdown(20_000), 250);
+    const after = (await running()).filter((t) => t.Node === 'node-4');
+    expect(after.map((t) => t.ID)).toEqual(before.map((t) => t.ID));
+    expect(await Promise.all(after.map((t) => c.taskPid('node-4', t.ID)))).toEqual(pids);
+    expect(await c.meshdLog('node-4')).toMatch(/adopted/i);
+  });
+
+  it('keeps serving through a worker cut off from NATS for 20 s, and catches up when it returns', async () => {
+    const node4 = join(c.dir, 'netns', 'node-4');
+    const nft = (script: string) => execa('nsenter', [`--net=${node4}`, 'nft', '-f', '-'], { input: script });
+    const viaWorker = loop('node-4', 26_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await nft('table ip drill_cut {\n chain out {\n  type filter hook output priority 0; policy accept;\n  tcp dport 4222 drop\n }\n}\n');
+    try {
+      // While it is cut off the cluster moves on: the managers call it down and scale the service.
+      await waitFor('node-4 Down', async () => ((await c.list<{ Hostname: string; Status: string }>(['node', 'ls'])).find((n) => n.Hostname === 'node-4')?.Status === 'Down' ? true : undefined), slowdown(10_000), 250);
+      await c.ok(['service', 'scale', 'drill_web=6']);
+      await new Promise((r) => setTimeout(r, 20_000));
+    } finally {
+      await nft('delete table ip drill_cut\n');
+    }
+    const reqs = await viaWorker.done;
+    expect(reqs.length).toBeGreaterThan(300);
+    expect(reqs.filter((r) => !r.ok)).toEqual([]);
+    // Back: Ready again, and its LB matches the cluster's replicas (6, its own moved elsewhere).
+    await waitFor('node-4 caught up', async () => {
+      const nodes = await c.list<{ Hostname: string; Status: string }>(['node', 'ls']);
+      if (nodes.find((n) => n.Hostname === 'node-4')?.Status !== 'Ready') return undefined;
+      const web = await running();
+      return web.length === 6 && (await everyLbIs(NODES, ingressAddrs(web))) ? true : undefined;
+    }, slowdown(30_000), 250);
+  });
+
+  it('takes a crashed worker out of every LB and DNS within 3 s, and reschedules its replicas', async () => {
+    const victim = (await running()).filter((t) => t.Node === 'node-5');
+    expect(victim.length).toBeGreaterThan(0);
+    const goneIngress = ingressAddrs(victim);
+    const goneFront = frontAddrs(victim);
+    const others = NODES.filter((n) => n !== 'node-5');
+    const traffic = loop('node-1', 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const out = await c.ok(['dev', 'crash', 'node-5']);
+    const crashedAt = Date.parse(/^Crashed node-5 at (\S+):/.exec(out)![1]!);
+    // Each node's LB and the DNS are watched side by side; each records when the dead are gone.
+    const goneFrom = async (what: string, stillThere: () => Promise<boolean>) => {
+      await waitFor(`node-5 replicas out of ${what}`, async () => ((await stillThere()) ? undefined : true), slowdown(15_000), 50);
+      return { what, ms: Date.now() - crashedAt };
+    };
+    const times = await Promise.all([
+      ...others.map((n) => goneFrom(`${n}'s LB`, async () => (await activeBackends(sbox(n), 'tcp 8080')).some((a) => goneIngress.includes(a)))),
+      goneFrom('DNS', async () => (await dig('tasks.web')).some((a) => goneFront.includes(a))),
+    ]);
+    const goneAfter = Math.max(...times.map((t) => t.ms));
+    for (const t of times) expect(t).toEqual({ what: t.what, ms: expect.toSatisfy((ms: number) => ms <= slowdown(3_000)) });
+    const reqs = await traffic.done;
+    // Failures only while the dead replica was still listed (the 2 s heartbeat window), none after.
+    const failed = reqs.filter((r) => !r.ok);
+    expect(failed.filter((r) => r.start < crashedAt - 100 || r.start > crashedAt + goneAfter)).toEqual([]);
+    expect(reqs.filter((r) => r.start > crashedAt + goneAfter).every((r) => r.ok)).toBe(true);
+    await waitFor('replicas rescheduled on the other nodes', async () => {
+      const web = await running();
+      return web.length === 6 && web.every((t) => t.Node !== 'node-5') ? true : undefined;
+    }, slowdown(20_000), 250);
+    await c.ok(['dev', 'start', 'node-5']);
+    await waitFor('node-5 back', async () => ((await c.list<{ Hostname: string; Status: string }>(['node', 'ls'])).find((n) => n.Hostname === 'node-5')?.Status === 'Ready' ? true : undefined), slowdown(30_000), 250);
+  });
+
+  it('deploys again within 10 s after the manager whose NATS server leads is killed, with no state lost', async () => {
+    const creds = await admin();
+    const [leader] = await natsProbe(creds, [['streamLeader', 'KV_mesh_tasks']]);
+    const victim = NODES.find((n) => leader!.startsWith(`${n}-`))!;
+    expect(['node-1', 'node-2', 'node-3']).toContain(victim);
+    const servicesBefore = await c.list<{ Name: string; Replicas: string }>(['service', 'ls']);
+    const survivor = ['node-1', 'node-2', 'node-3'].find((n) => n !== victim)!;
+    const traffic = loop(survivor, 8_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const killedAt = Date.now();
+    await c.ok(['dev', 'kill', victim]);
+    let deployedAt = 0;
+    await waitFor('a deploy succeeds', async () => {
+      const res = await c.meshctl(['service', 'scale', 'drill_web=4'], { timeoutMs: 5_000 });
+      if (res.code !== 0) return undefined;
+      deployedAt = Date.now();
+      return true;
+    }, slowdown(30_000), 250);
+    expect(deployedAt - killedAt).toBeLessThanOrEqual(slowdown(10_000));
+    const servicesAfter = await c.list<{ Name: string; Replicas: string }>(['service', 'ls']);
+    expect(servicesAfter.map((s) => s.Name)).toEqual(servicesBefore.map((s) => s.Name));
+    await waitFor('4 replicas running', async () => ((await running()).length === 4 ? true : undefined), slowdown(20_000), 250);
+    // The request loop through a surviving manager never failed.
+    expect((await traffic.done).filter((r) => !r.ok)).toEqual([]);
+    await c.ok(['dev', 'start', victim]);
+  });
+});
