@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { DevCluster } from '../helpers/dev.js';
+import { FILE, INVALID, STACK } from '../corpus/invalid-stacks.js';
+
+/** Every bucket of desired state: a rejected input must not have written to any of them. */
+const DESIRED_STREAMS = ['KV_mesh_services', 'KV_mesh_tasks', 'KV_mesh_networks', 'KV_mesh_alloc', 'KV_mesh_lbaddrs'];
 
 /**
  * Every class of bad input through the real CLI against a running cluster: a non-zero exit, a
@@ -60,6 +67,30 @@ describe('invalid input changes nothing', () => {
     { name: 'scale an unknown service', args: () => ['service', 'scale', 'nope=2'], error: () => 'service nope not found' },
     { name: 'bad --format', args: () => ['service', 'ls', '--format', 'xml'], error: () => '--format: must be table or json, got "xml"' },
   ];
+
+  /** The last sequence of every desired-state stream (any write moves it). */
+  const writes = async () => {
+    const creds = JSON.parse(await readFile(join(c.nodeDir('node-1'), 'state', 'admin.creds'), 'utf8')) as { user: string; password: string };
+    const arg = JSON.stringify({ servers: ['nats://172.30.0.11:4222'], user: creds.user, pass: creds.password, ops: DESIRED_STREAMS.map((s) => ['lastSeq', s]) });
+    const res = await execa('nsenter', [`--net=${join(c.dir, 'netns', 'underlay')}`, process.execPath, resolve(import.meta.dirname, '..', 'helpers', 'nats-probe.mjs'), arg]);
+    return String(res.stdout);
+  };
+
+  it(`has a corpus of at least 50 bad inputs (${INVALID.length} files + ${cases.length} more)`, () => {
+    expect(INVALID.length + cases.length).toBeGreaterThanOrEqual(50);
+  });
+
+  // The parser corpus through the real CLI: the exact problems, one per line, and not one write.
+  it.each(INVALID)('refuses the corpus file: %s', async (label, text, problems) => {
+    const f = join(dir, `corpus-${label.replace(/[^a-z0-9]+/gi, '-')}.yml`);
+    await writeFile(f, text);
+    const before = await writes();
+    expect(before).toMatch(/^\{"results":\[\d+,\d+,\d+,\d+,\d+\]\}$/);
+    const res = await c.meshctl(['stack', 'deploy', '-c', f, STACK]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(problems.map((p) => `meshctl: ${f}${p.slice(FILE.length)}`).join('\n'));
+    expect(await writes()).toBe(before);
+  });
 
   for (const tc of cases) {
     it(`refuses ${tc.name}`, async () => {

@@ -23,6 +23,14 @@ for (const [op, a, b] of args.ops) {
       const kv = await js.views.kv(a, { bindOnly: true, timeout: 3000 });
       await kv.get(b);
       out.push('ok');
+    } else if (op === 'keys') {
+      const kv = await js.views.kv(a, { bindOnly: true, timeout: 3000 });
+      const keys = [];
+      for await (const k of await kv.keys()) keys.push(k);
+      out.push(keys.sort());
+    } else if (op === 'lastSeq') {
+      const jsm = await nc.jetstreamManager();
+      out.push((await jsm.streams.info(a)).state.last_seq);
     } else if (op === 'streamLeader') {
       const jsm = await nc.jetstreamManager();
       out.push((await jsm.streams.info(a)).cluster?.leader ?? '');
