@@ -29,7 +29,7 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
   (lists and inspect take --format json)
 
 Local dev cluster (network namespaces on this machine):
-  dev up [--nodes N] [--managers M] [--name NAME] [-- MESHD FLAGS...]
+  dev up [--nodes N] [--managers M] [--name NAME] [--ready-timeout S] [-- MESHD FLAGS...]
   dev down [--name NAME] | dev ls
   dev exec NODE -- CMD... | dev stop|start|kill NODE   (each takes --name NAME)
   dev crash NODE                           power failure: link down, meshd and tasks killed

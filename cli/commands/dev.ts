@@ -43,11 +43,12 @@ export async function devCommand(io: Out, args: string[]): Promise<number> {
   switch (verb) {
     case 'up': {
       const { own, meshd } = splitMeshdArgs(rest);
-      const { values } = parseArgs({ args: own, options: { nodes: { type: 'string' }, managers: { type: 'string' }, name: { type: 'string' } } });
+      const { values } = parseArgs({ args: own, options: { nodes: { type: 'string' }, managers: { type: 'string' }, name: { type: 'string' }, 'ready-timeout': { type: 'string' } } });
       const nodes = count('nodes', values.nodes, 3, dev.MAX_NODES);
       const managers = count('managers', values.managers, 1, nodes);
+      const readyTimeoutMs = count('ready-timeout', values['ready-timeout'], dev.READY_TIMEOUT_MS / 1000, 3600) * 1000;
       io.out(`Creating dev cluster ${values.name ?? 'mesh'}: ${nodes} nodes, ${managers} manager(s)\n`);
-      const cluster = await dev.devUp({ name: values.name, nodes, managers, meshdArgs: meshd, waitReady: waitNodesReady, log: createLogger() });
+      const cluster = await dev.devUp({ name: values.name, nodes, managers, meshdArgs: meshd, waitReady: waitNodesReady, readyTimeoutMs, log: createLogger() });
       io.out(`Dev cluster ${cluster.name} is ready: ${cluster.nodes.map((n) => `${n.hostname} (${n.role}, ${n.addr})`).join(', ')}\n`);
       return 0;
     }

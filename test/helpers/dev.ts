@@ -46,11 +46,11 @@ export class DevCluster {
     const home = await mkdtemp(join(tmpdir(), 'meshd-e2e-'));
     const name = `e2e${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
     const c = new DevCluster(name, home);
-    const args = ['dev', 'up', '--nodes', String(opts.nodes), '--managers', String(opts.managers ?? 1), '--name', name];
+    const args = ['dev', 'up', '--nodes', String(opts.nodes), '--managers', String(opts.managers ?? 1), '--name', name, '--ready-timeout', String(slowdown(90_000) / 1000)];
     const meshdArgs = [...(opts.meshdArgs ?? [])];
     if (!meshdArgs.includes('--lb-backend')) meshdArgs.push('--lb-backend', testLbBackend());
     args.push('--', ...meshdArgs);
-    const res = await c.meshctl(args, { timeoutMs: 180_000 });
+    const res = await c.meshctl(args, { timeoutMs: 240_000 });
     if (res.code !== 0) {
       await c.down();
       throw new Error(`dev up failed (${res.code}): ${res.stderr}\n${res.stdout}`);
