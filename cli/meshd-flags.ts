@@ -30,6 +30,8 @@ export interface MeshdConfig {
   stopGraceMs: number;
   /** Joining an existing cluster: a worker or manager token (`meshctl cluster join-token`). */
   joinToken?: string;
+  /** Managers: a node without a heartbeat for this long is marked down. */
+  nodeDownAfterMs: number;
   /** Creating a cluster: TLS for NATS (certificates generated now). Joiners follow the cluster. */
   tls: boolean;
 }
@@ -61,6 +63,8 @@ export const MESHD_USAGE = `Usage: meshd [flags]
                                'meshctl cluster join-token worker|manager'); a manager started
                                without one creates a new cluster. Needed once: the node keeps
                                its credentials in the state dir
+  --node-down-after SECONDS    managers: a node silent this long is down, its tasks move
+                               (default 2; raise it on slow or emulated machines)
   --tls                        when creating a cluster: TLS on NATS, with a CA and certificates
                                generated now (nodes that join use it automatically)
 `;
@@ -116,6 +120,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
       'log-level': { type: 'string' },
       'join-token': { type: 'string' },
       tls: { type: 'boolean' },
+      'node-down-after': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -153,6 +158,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
     gatewaySubnet: cidr('gateway-subnet', values['gateway-subnet'] ?? '172.31.0.0/16', problems),
     stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
     joinToken: values['join-token'],
+    nodeDownAfterMs: int('node-down-after', values['node-down-after'], 2, 1, 300, problems) * 1000,
     tls: values.tls ?? false,
   };
   if (config.joinToken !== undefined) {

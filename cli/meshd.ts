@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<void> {
 
   let manager: Manager | undefined;
   if (isManager) {
-    manager = new Manager({ nc, buckets, nodeId, log, cluster: config, secrets, nats: embedded && { server: embedded, stateDir: config.stateDir } });
+    manager = new Manager({ nc, buckets, nodeId, log, cluster: config, secrets, nodeDownAfterMs: config.nodeDownAfterMs, nats: embedded && { server: embedded, stateDir: config.stateDir } });
     await retry('start manager', log, abort.signal, () => manager!.start());
   }
   let worker: Worker | undefined;

@@ -24,6 +24,8 @@ export interface ManagerOptions {
   log: Logger;
   /** The cluster's secrets: admission (join tokens) is served when present. */
   secrets?: ClusterSecrets;
+  /** A node silent this long is down (default NODE_DOWN_AFTER_MS). */
+  nodeDownAfterMs?: number;
   /** This manager's own nats-server, whose users follow the mesh_auth bucket. */
   nats?: { server: EmbeddedNats; stateDir: string };
 }
@@ -47,7 +49,7 @@ export class Manager {
     const mirrors = startClusterMirrors(buckets, log);
     this.mirrors = allMirrors(mirrors);
     await Promise.all(this.mirrors.map((m) => m.ready));
-    const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false });
+    const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs });
     this.registry = registry;
     const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }) });
     this.scheduler = scheduler;

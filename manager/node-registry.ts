@@ -30,8 +30,13 @@ export class NodeRegistry {
   private timer: NodeJS.Timeout | undefined;
   private leaderSince = 0;
 
+  /** No heartbeat for this long: the node is down (`--node-down-after`). */
+  private get downAfterMs(): number {
+    return this.deps.downAfterMs ?? NODE_DOWN_AFTER_MS;
+  }
+
   constructor(
-    private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean },
+    private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean; downAfterMs?: number },
   ) {}
 
   start(): void {
@@ -82,9 +87,9 @@ export class NodeRegistry {
       const seen = Math.max(this.lastSeen.get(node.id) ?? 0, this.leaderSince);
       const silent = now - seen;
       const graced = (this.graceUntil.get(node.id) ?? 0) > now;
-      if (node.status === 'ready' && silent > NODE_DOWN_AFTER_MS && !graced) {
+      if (node.status === 'ready' && silent > this.downAfterMs && !graced) {
         await this.setStatus(node, 'down', `no heartbeat for ${Math.round(silent)} ms`);
-      } else if (node.status === 'down' && (this.lastSeen.get(node.id) ?? 0) > now - NODE_DOWN_AFTER_MS) {
+      } else if (node.status === 'down' && (this.lastSeen.get(node.id) ?? 0) > now - this.downAfterMs) {
         await this.setStatus(node, 'ready', '');
       }
     }

@@ -49,6 +49,8 @@ export class DevCluster {
     const args = ['dev', 'up', '--nodes', String(opts.nodes), '--managers', String(opts.managers ?? 1), '--name', name, '--ready-timeout', String(slowdown(90_000) / 1000)];
     const meshdArgs = [...(opts.meshdArgs ?? [])];
     if (!meshdArgs.includes('--lb-backend')) meshdArgs.push('--lb-backend', testLbBackend());
+    // Under an emulated CPU a busy node can miss 2 s of heartbeats: give liveness the same slack.
+    if (slowdown(1) > 1 && !meshdArgs.includes('--node-down-after')) meshdArgs.push('--node-down-after', String(slowdown(2_000) / 1000));
     args.push('--', ...meshdArgs);
     const res = await c.meshctl(args, { timeoutMs: 240_000 });
     if (res.code !== 0) {
