@@ -1,7 +1,10 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import type { NodeRecord } from '../core/model.js';
-import { HEARTBEAT_INTERVAL_MS, NODE_DOWN_AFTER_MS, SUBJECTS } from '../core/names.js';
+import { NODE_DOWN_AFTER_MS, SUBJECTS } from '../core/names.js';
+
+/** How often the leader looks for silent nodes (a down node is noticed at most this late). */
+const NODE_CHECK_INTERVAL_MS = 100;
 import { decode, encode } from '../core/state/codec.js';
 import type { KvMirror } from '../core/state/mirror.js';
 import type { Logger } from '../core/log.js';
@@ -51,7 +54,7 @@ export class NodeRegistry {
         else this.graceUntil.delete(a.id);
       }
     })();
-    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), HEARTBEAT_INTERVAL_MS / 2);
+    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), NODE_CHECK_INTERVAL_MS);
   }
 
   stop(): void {
