@@ -23,6 +23,9 @@ interface Supervised {
   restartTimer?: NodeJS.Timeout;
 }
 
+
+/** How long a replica leaving on purpose keeps answering after it is taken out of the LBs. */
+export const DEREGISTER_DELAY_MS = 1_000;
 export interface SupervisorDeps {
   paths: RunPaths;
   nodeId: string;
@@ -64,6 +67,10 @@ export class TaskSupervisor {
 
   /** Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. */
   async reconcile(desired: ReadonlyMap<string, { task: TaskRecord; service?: ServiceRecord }>): Promise<void> {
+    // A replica told to shut down is still in other nodes' load balancers for a moment (they see
+    // the same change and resync): let them drop it before it stops answering, once per pass.
+    const leaving = [...desired].some(([id, { task }]) => task.desiredState !== 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping);
+    if (leaving) await new Promise((r) => setTimeout(r, DEREGISTER_DELAY_MS));
     for (const [id, { task, service }] of desired) {
       if (task.desiredState === 'running' && service) await this.ensureRunning(task, service);
       else await this.ensureStopped(id, task);
