@@ -14,7 +14,7 @@ import type { ConnectionOptions } from 'nats';
 import type { Logger } from '../core/log.js';
 import { AuthError, ValidationError } from '../core/errors.js';
 import { joinCluster, type JoinOptions } from '../core/auth/join-client.js';
-import type { JoinGrant } from '../manager/join.js';
+import type { JoinGrant } from '../core/auth/join-protocol.js';
 import { newSecret } from '../core/auth/tokens.js';
 import {
   MANAGER_USER,

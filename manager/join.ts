@@ -17,27 +17,10 @@ import { serve } from '../core/rpc.js';
 import type { Logger } from '../core/log.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { nodeUser, type ClusterSecrets } from '../core/auth/secrets.js';
-import { parseToken, sameSecret, type JoinRole } from '../core/auth/tokens.js';
+import { parseToken, sameSecret } from '../core/auth/tokens.js';
 import { seal } from '../core/auth/seal.js';
 import type { NodeUser } from './nats-server.js';
-
-export interface JoinRequest {
-  token: string;
-  role: JoinRole;
-  nodeId: string;
-  hostname: string;
-  /** Workers: bcrypt hash of the password the node chose for its NATS user. */
-  passwordHash?: string;
-}
-
-/** What a sealed join reply holds. */
-export interface JoinGrant {
-  /** Workers: the NATS user to connect as (with the password the node chose). */
-  user?: string;
-  /** Managers: everything a manager needs. */
-  secrets?: ClusterSecrets;
-  ca?: string;
-}
+import type { JoinGrant, JoinRequest } from '../core/auth/join-protocol.js';
 
 export interface NodeAuthRecord extends NodeUser {
   hostname: string;

@@ -9,7 +9,7 @@ import { SUBJECTS } from '../names.js';
 import { AuthError, MeshError } from '../errors.js';
 import { fingerprintOf, parseToken, type JoinRole } from './tokens.js';
 import { unseal } from './seal.js';
-import type { JoinGrant, JoinRequest } from '../../manager/join.js';
+import type { JoinGrant, JoinRequest } from './join-protocol.js';
 
 export interface JoinOptions {
   servers: string[];
