@@ -66,9 +66,13 @@ describe('routing mesh ingress on a 3-node dev cluster', () => {
     const web = (await c.list<TaskRow>(['service', 'ps', 'pub_web'])).filter((t) => t.DesiredState === 'Running');
     expect(web.map((t) => t.Node).sort()).toEqual(['node-1', 'node-2']);
     for (const node of NODES) {
-      const answers = await waitFor(`30 answers from ${node}`, async () => {
+      // A node's LB may still be adding the second replica just after deploy returns: wait until
+      // 30 answers in a row come back and span both replicas (the error names what was seen).
+      const answers = await waitFor(`30 answers from ${node} over both replicas`, async () => {
         const got = await curlLoop(ADDRS[node]!, 8080, 30);
-        return got.length === 30 ? got : undefined;
+        if (got.length !== 30) throw new Error(`${got.length} of 30 answered`);
+        if (new Set(got).size !== 2) throw new Error(`answers only from ${[...new Set(got)].join(', ')}`);
+        return got;
       });
       expect(new Set(answers)).toEqual(new Set(['pub_web.1', 'pub_web.2']));
     }

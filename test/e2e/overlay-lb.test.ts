@@ -79,6 +79,8 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
     const web = await running('mesh_web');
     expect(new Set(web.map((t) => t.Node))).toEqual(new Set(['node-1', 'node-2', 'node-3']));
     const v = await vip('mesh_web', 'mesh_front');
+    // Deploy returns once the tasks run; the client node's LB may still be adding the last replica.
+    await waitFor('3 web backends in node-1\'s LB', async () => ((await webBackends('node-1')).length === 3 ? true : undefined), slowdown(15_000));
     const out = await fromClient(`for i in $(seq 30); do curl -s --max-time 2 http://${v}:8080/; done`);
     const answers = out.trim().split('\n');
     expect(answers).toHaveLength(30);
