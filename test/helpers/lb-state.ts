@@ -42,15 +42,23 @@ export function parseIpvsadmList(text: string): { fwmark: number; scheduler: str
   return out;
 }
 
-/** `ipvsadm -Ln --stats`: fwmark -> real address -> packets IPVS forwarded to it so far (InPkts). */
-export function parseIpvsadmStats(text: string): Record<number, Record<string, number>> {
-  const out: Record<number, Record<string, number>> = {};
-  let current: Record<string, number> | undefined;
+/** One real server's counters in `ipvsadm -Ln --stats --exact`. */
+export interface IpvsRealStats {
+  /** Connections IPVS scheduled to it. */
+  conns: number;
+  /** Packets IPVS forwarded to it. */
+  inPkts: number;
+}
+
+/** `ipvsadm -Ln --stats --exact`: fwmark -> real address -> its counters so far. */
+export function parseIpvsadmStats(text: string): Record<number, Record<string, IpvsRealStats>> {
+  const out: Record<number, Record<string, IpvsRealStats>> = {};
+  let current: Record<string, IpvsRealStats> | undefined;
   for (const line of text.split('\n')) {
     const svc = /^FWM\s+(\d+)/.exec(line);
     if (svc) current = out[Number(svc[1])] = {};
-    const real = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+\d+\s+(\d+)/.exec(line);
-    if (real && current) current[real[1]!] = Number(real[2]);
+    const real = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(\d+)\s+(\d+)/.exec(line);
+    if (real && current) current[real[1]!] = { conns: Number(real[2]), inPkts: Number(real[3]) };
   }
   return out;
 }
