@@ -2,26 +2,36 @@
  * The load-balancer backends behind one interface. A driver only plans: `plan(desired, observed)`
  * is pure and returns data; the worker applies it in ONE batch per namespace and tool.
  *
- *   nftables: `nft -f -` with `plan.script` (replaces table `ip meshd` atomically; needs no
- *             observation), after `plan.sysctls`.
+ *   nftables: `nft -f -` with `plan.script`, after `plan.sysctls`: an update from the table the
+ *             applier last wrote (`observed.written`), or a full replace of table `ip meshd`
+ *             when there is none or an update cannot express the change. Atomic either way.
  *   ipvs:     `plan.sysctls` (after ip_vs is loaded), then `iptables-restore --noflush` with
  *             `plan.iptablesRestore`, then `ipvsadm -R` with `plan.ipvsRestore` (skip when empty).
  */
 import { planIpvs, ipvsSysctls, renderIptablesMarks, type IpvsDraining, type IpvsObserved, type IptablesJumps } from './ipvs.js';
 import type { LbDesired } from './model.js';
-import { renderNftables } from './nftables.js';
+import { nftTable, renderNftablesTable, renderNftablesUpdate, type NftTable } from './nftables.js';
 
 export type LbBackendName = 'ipvs' | 'nftables';
 
 /** What a driver needs to know about the namespace now. */
 export type LbObserved =
-  /** Nothing: the script replaces our whole table. */
-  | { type: 'nftables' }
+  /** The table as the applier last wrote it (it checks that it is still there); none = replace. */
+  | { type: 'nftables'; written?: NftTable }
   /** `parseIpvsadmSave(ipvsadm -S -n)` and `parseIptablesJumps(iptables-save)`. */
   | { type: 'ipvs'; ipvs: IpvsObserved; jumps: IptablesJumps; draining?: IpvsDraining };
 
 export type LbPlan =
-  | { type: 'nftables'; script: string; sysctls: Record<string, string> }
+  | {
+      type: 'nftables';
+      /** `nft -f -` input; '' = the table is already as desired. */
+      script: string;
+      /** True when `script` replaces the whole table. */
+      full: boolean;
+      /** The table once `script` is applied: the next plan's `written`. */
+      table: NftTable;
+      sysctls: Record<string, string>;
+    }
   | {
       type: 'ipvs';
       /** `iptables-restore --noflush` input (always applied: it re-renders our chains). */
@@ -43,7 +53,12 @@ export function nftablesSysctls(): Record<string, string> {
 
 export const nftablesDriver: LbBackendDriver<'nftables'> = {
   name: 'nftables',
-  plan: (desired) => ({ type: 'nftables', script: renderNftables(desired), sysctls: nftablesSysctls() }),
+  plan: (desired, observed) => {
+    const table = nftTable(desired);
+    const update = observed.written && renderNftablesUpdate(observed.written, table);
+    if (update !== undefined) return { type: 'nftables', script: update, full: false, table, sysctls: nftablesSysctls() };
+    return { type: 'nftables', script: renderNftablesTable(table), full: true, table, sysctls: nftablesSysctls() };
+  },
 };
 
 export const ipvsDriver: LbBackendDriver<'ipvs'> = {

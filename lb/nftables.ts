@@ -1,11 +1,16 @@
 /**
- * nftables backend: the desired LB state of one namespace rendered as ONE `nft -f` script.
+ * nftables backend: the desired LB state of one namespace rendered as ONE `nft -f` script, either
  *
- * The script starts with `add table` + `delete table` and then declares the whole table, so
- * `nft -f` replaces our table (and nothing else) in a single transaction: there is no moment
- * without rules. Established flows keep their NAT binding in conntrack when the table is
- * replaced, which is also how a backend drains here: weight 0 = left out of the numgen map, so
- * it gets no new connections while its established ones carry on.
+ *   full    `add table` + `delete table`, then the whole table declared: `nft -f` replaces our
+ *           table (and nothing else) in a single transaction, with no moment without rules; or
+ *   update  the difference from the table we last wrote (`NftTable`, kept by the applier):
+ *           element deletes, chains flushed/deleted/added, element adds, also one transaction.
+ *           Replacing a table of 10,000 services costs the kernel ~30 s; adding one service to
+ *           it this way costs milliseconds. kube-proxy's nftables mode does the same.
+ *
+ * Established flows keep their NAT binding in conntrack whichever way a chain changes, which is
+ * also how a backend drains here: weight 0 = left out of the numgen map, so it gets no new
+ * connections while its established ones carry on.
  *
  * Packet path (same marks and VIPs as the IPVS backend):
  *   prerouting/mangle  mark_prerouting   meta mark set <daddr | l4proto.dport> map   (mark stage)
@@ -17,7 +22,7 @@
  * The chain skeleton is constant (named maps and sets; only their elements vary), so an empty
  * desired state renders the same chains with empty maps.
  */
-import { activeBackends, groupByMark, hexMark, sortedServices, validateLbDesired, type LbDesired, type LbMarkGroup, type LbService } from './model.js';
+import { activeBackends, groupByMark, hexMark, sortedServices, validateLbDesired, type LbDesired, type LbMarkGroup } from './model.js';
 import { NFT_CHAINS, NFT_FAMILY, NFT_MAPS, NFT_SETS, NFT_TABLE, nftServiceChain } from './names.js';
 
 const T1 = '\t';
@@ -34,22 +39,61 @@ function block(kind: 'map' | 'set' | 'chain', name: string, body: readonly strin
   return [`${T1}${kind} ${name} {`, ...body, `${T1}}`];
 }
 
-/** The maps of the mark stage and the verdict map / mark set of the nat stage. */
-function renderMaps(services: readonly LbService[], groups: readonly LbMarkGroup[]): string[] {
-  const vip: string[] = [];
-  const port: string[] = [];
-  for (const s of services) {
-    if (s.match.type === 'vip') vip.push(`${s.match.vip} : ${hexMark(s.fwmark)}`);
-    else port.push(`${s.match.protocol} . ${s.match.port} : ${hexMark(s.fwmark)}`);
+/** The four named maps/sets of the table, by their name: element key -> element as written. */
+type NftElements = Record<string, Map<string, string>>;
+
+/** One service chain: its comment (only written when the chain is created) and its rules. */
+interface NftChain {
+  comment: string;
+  rules: string[];
+}
+
+/**
+ * Everything variable in our table, as written: the input of the next `renderNftablesUpdate`.
+ * The rest (base chains, map types) is constant.
+ */
+export interface NftTable {
+  snatAddr: string;
+  elements: NftElements;
+  /** Service chain name -> chain, in fwmark order. */
+  chains: Map<string, NftChain>;
+}
+
+/** The desired state as the table it renders to. Throws LbModelError on invalid input. */
+export function nftTable(d: LbDesired): NftTable {
+  validateLbDesired(d);
+  const elements: NftElements = {
+    [NFT_MAPS.vipMarks]: new Map(),
+    [NFT_MAPS.portMarks]: new Map(),
+    [NFT_MAPS.svcChains]: new Map(),
+    [NFT_SETS.svcMarks]: new Map(),
+  };
+  const put = (name: string, key: string, element: string) => elements[name]!.set(key, element);
+  for (const s of sortedServices(d)) {
+    if (s.match.type === 'vip') put(NFT_MAPS.vipMarks, s.match.vip, `${s.match.vip} : ${hexMark(s.fwmark)}`);
+    else put(NFT_MAPS.portMarks, `${s.match.protocol} . ${s.match.port}`, `${s.match.protocol} . ${s.match.port} : ${hexMark(s.fwmark)}`);
   }
-  const jumps = groups.map((g) => `${hexMark(g.fwmark)} : jump ${nftServiceChain(g.fwmark)}`);
-  const marks = groups.map((g) => hexMark(g.fwmark));
-  return [
-    ...block('map', NFT_MAPS.vipMarks, [`${T2}type ipv4_addr : mark`, ...elements(vip)]),
-    ...block('map', NFT_MAPS.portMarks, [`${T2}type inet_proto . inet_service : mark`, ...elements(port)]),
-    ...block('map', NFT_MAPS.svcChains, [`${T2}type mark : verdict`, ...elements(jumps)]),
-    ...block('set', NFT_SETS.svcMarks, [`${T2}type mark`, ...elements(marks)]),
-  ];
+  const chains = new Map<string, NftChain>();
+  for (const g of groupByMark(d)) {
+    const mark = hexMark(g.fwmark);
+    put(NFT_MAPS.svcChains, mark, `${mark} : jump ${nftServiceChain(g.fwmark)}`);
+    put(NFT_SETS.svcMarks, mark, mark);
+    chains.set(nftServiceChain(g.fwmark), { comment: safeComment(g.name), rules: serviceChainRules(g) });
+  }
+  return { snatAddr: d.snatAddr, elements, chains };
+}
+
+/** Map and set declarations (constant types) in the order they are rendered. */
+const NFT_ELEMENT_TYPES: readonly [kind: 'map' | 'set', name: string, type: string][] = [
+  ['map', NFT_MAPS.vipMarks, 'type ipv4_addr : mark'],
+  ['map', NFT_MAPS.portMarks, 'type inet_proto . inet_service : mark'],
+  ['map', NFT_MAPS.svcChains, 'type mark : verdict'],
+  ['set', NFT_SETS.svcMarks, 'type mark'],
+];
+
+/** The maps of the mark stage and the verdict map / mark set of the nat stage. */
+function renderMaps(t: NftTable): string[] {
+  return NFT_ELEMENT_TYPES.flatMap(([kind, name, type]) => block(kind, name, [`${T2}${type}`, ...elements([...t.elements[name]!.values()])]));
 }
 
 /** A comment is for humans only; keep it to characters that cannot break the script. */
@@ -58,23 +102,21 @@ function safeComment(name: string): string {
 }
 
 /**
- * One service's chain (all entries sharing the fwmark). The destination port is left unchanged (`dnat to ADDR`), which serves
- * both VIP services (any port) and published ports (the replica's sandbox redirects P -> T).
- * With no active backend the first packet is rejected (TCP reset, else ICMP port unreachable)
- * so clients fail fast instead of timing out; reject at prerouting needs Linux >= 5.9.
+ * One service's rules (all entries sharing the fwmark). The destination port is left unchanged
+ * (`dnat to ADDR`), which serves both VIP services (any port) and published ports (the replica's
+ * sandbox redirects P -> T). With no active backend the first packet is rejected (TCP reset, else
+ * ICMP port unreachable) so clients fail fast instead of timing out; reject at prerouting needs
+ * Linux >= 5.9.
  */
-export function renderServiceChain(s: LbMarkGroup): string[] {
+function serviceChainRules(s: LbMarkGroup): string[] {
   const active = activeBackends(s);
-  const body = [`${T2}comment "${safeComment(s.name)}"`];
-  if (active.length === 0) {
-    body.push(`${T2}meta l4proto tcp reject with tcp reset`, `${T2}reject`);
-  } else if (active.length === 1) {
-    body.push(`${T2}dnat to ${active[0]?.addr}`);
-  } else {
-    const map = active.map((b, i) => `${i} : ${b.addr}`).join(', ');
-    body.push(`${T2}dnat to numgen random mod ${active.length} map { ${map} }`);
-  }
-  return block('chain', nftServiceChain(s.fwmark), body);
+  if (active.length === 0) return ['meta l4proto tcp reject with tcp reset', 'reject'];
+  if (active.length === 1) return [`dnat to ${active[0]?.addr}`];
+  return [`dnat to numgen random mod ${active.length} map { ${active.map((b, i) => `${i} : ${b.addr}`).join(', ')} }`];
+}
+
+function renderServiceChain(name: string, c: NftChain): string[] {
+  return block('chain', name, [`${T2}comment "${c.comment}"`, ...c.rules.map((r) => `${T2}${r}`)]);
 }
 
 /** The mark stage, then the DNAT dispatch by mark (packet order). */
@@ -108,25 +150,67 @@ function renderSnatChain(snatAddr: string): string[] {
 }
 
 /**
- * The complete `nft -f` script for one namespace. Deterministic: services sorted by fwmark (then
- * match), one chain per fwmark, backends in the order given (the caller sorts them). Throws LbModelError on invalid input.
+ * The complete `nft -f` script for one namespace (replaces the table). Deterministic: services
+ * sorted by fwmark (then match), one chain per fwmark, backends in the order given (the caller
+ * sorts them). Throws LbModelError on invalid input.
  */
 export function renderNftables(d: LbDesired): string {
-  validateLbDesired(d);
-  const services = sortedServices(d);
-  const groups = groupByMark(d);
+  return renderNftablesTable(nftTable(d));
+}
+
+export function renderNftablesTable(t: NftTable): string {
   const table = `${NFT_FAMILY} ${NFT_TABLE}`;
   const lines = [
     `add table ${table}`,
     `delete table ${table}`,
     `table ${table} {`,
-    ...renderMaps(services, groups),
+    ...renderMaps(t),
     ...renderPreroutingChains(),
-    ...groups.flatMap(renderServiceChain),
-    ...renderSnatChain(d.snatAddr),
+    ...[...t.chains].flatMap(([name, c]) => renderServiceChain(name, c)),
+    ...renderSnatChain(t.snatAddr),
     '}',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The `nft -f` script that turns table `from` (as we last wrote it) into `to`, in one
+ * transaction: '' when they are equal; `undefined` when only a full replace can do it (the SNAT
+ * address changed, or a chain's comment did: nft cannot change a chain's comment in place).
+ *
+ * Order inside the batch: elements removed or changed are deleted (so no map points at a chain
+ * about to go), removed chains flushed and deleted, new chains added with their rules, changed
+ * chains flushed and refilled, then new and changed elements added (their chains exist by then).
+ */
+export function renderNftablesUpdate(from: NftTable, to: NftTable): string | undefined {
+  if (from.snatAddr !== to.snatAddr) return undefined;
+  for (const [name, c] of to.chains) {
+    const old = from.chains.get(name);
+    if (old && old.comment !== c.comment) return undefined;
+  }
+  const table = `${NFT_FAMILY} ${NFT_TABLE}`;
+  const lines: string[] = [];
+  const adds: string[] = [];
+  for (const [, name] of NFT_ELEMENT_TYPES) {
+    const was = from.elements[name]!;
+    const now = to.elements[name]!;
+    const gone = [...was.keys()].filter((k) => now.get(k) !== was.get(k));
+    const added = [...now].filter(([k, e]) => was.get(k) !== e).map(([, e]) => e);
+    if (gone.length) lines.push(`delete element ${table} ${name} { ${gone.join(', ')} }`);
+    if (added.length) adds.push(`add element ${table} ${name} { ${added.join(', ')} }`);
+  }
+  for (const name of from.chains.keys()) {
+    if (!to.chains.has(name)) lines.push(`flush chain ${table} ${name}`, `delete chain ${table} ${name}`);
+  }
+  for (const [name, c] of to.chains) {
+    const old = from.chains.get(name);
+    if (!old) lines.push(`add chain ${table} ${name} { comment "${c.comment}"; }`);
+    else if (old.rules.join('\n') === c.rules.join('\n')) continue;
+    else lines.push(`flush chain ${table} ${name}`);
+    lines.push(...c.rules.map((r) => `add rule ${table} ${name} ${r}`));
+  }
+  lines.push(...adds);
+  return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
 /** Removes our table (switching to the IPVS backend, or the namespace's LB going away). */

@@ -1,13 +1,13 @@
 /**
- * The worker's LB appliers step for step (worker/dataplane/lb-applier.ts NftablesApplier,
- * ipvs-applier.ts IpvsApplier: the same planner calls, the same tools in the same order, one
- * batch each), except that every tool may run up to `timeoutMs`: the product's `run()` gives a
- * tool 30 s, and a large enough nftables sync takes longer than that (the report says so).
+ * The worker's LB appliers: nftables is the worker's own NftablesApplier (updates from the
+ * table it last wrote). IPVS step for step as ipvs-applier.ts IpvsApplier (the same planner
+ * calls, the same tools in the same order, one batch each), except that every tool may run up
+ * to `timeoutMs`: the product's `run()` gives a tool 30 s (the report says when a sync took longer).
  * IPVS drain bookkeeping is left out: no real server leaves in these syncs.
  */
 import { run } from '../../core/exec.js';
-import { ipvsDriver, nftablesDriver, parseIptablesJumps, parseIpvsadmSave, type LbDesired } from '../../lb/index.js';
-import { applySysctls } from '../../worker/dataplane/lb-applier.js';
+import { ipvsDriver, parseIptablesJumps, parseIpvsadmSave, type LbDesired } from '../../lb/index.js';
+import { applySysctls, NftablesApplier } from '../../worker/dataplane/lb-applier.js';
 
 export interface BenchApplier {
   readonly name: 'nftables' | 'ipvs';
@@ -16,19 +16,9 @@ export interface BenchApplier {
 
 export const PRODUCT_TOOL_TIMEOUT_MS = 30_000;
 
-export function nftablesApplier(timeoutMs: number): BenchApplier {
-  const prepared = new Set<string>();
-  return {
-    name: 'nftables',
-    async apply(netns, desired) {
-      const plan = nftablesDriver.plan(desired, { type: 'nftables' });
-      if (!prepared.has(netns)) {
-        await applySysctls(netns, plan.sysctls);
-        prepared.add(netns);
-      }
-      await run(['nft', '-f', '-'], { netns, input: plan.script, timeoutMs });
-    },
-  };
+/** The worker's own nftables applier (it sizes nft's time limit to the script itself). */
+export function nftablesApplier(_timeoutMs: number): BenchApplier {
+  return new NftablesApplier();
 }
 
 export function ipvsApplier(timeoutMs: number): BenchApplier {

@@ -52,7 +52,7 @@ export function ruleSyncTable(r: RuleSyncResult, note: string): Table {
   const addMs = r.addOne.length ? median(r.addOne.map((x) => x.ms)) : undefined;
   const whole =
     r.backend === 'nftables'
-      ? 'the nftables backend re-renders and replaces the whole table on every sync, so adding one service costs a sync of all of them'
+      ? 'the nftables backend sends only the difference from the table it last wrote (one `nft list chain` checks the table is still there, then one `nft -f` with the change), while a first sync or a replace writes every service'
       : 'the IPVS backend reads the whole state back (`ipvsadm -S`, `iptables-save`) and rewrites every mark rule on every sync, so adding one service still handles all of them';
   const over = all.filter((x) => x.ms > PRODUCT_TOOL_TIMEOUT_MS).length;
   const fullSys = median(r.full.map((x) => x.toolSysMs));

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { LbModelError, type LbDesired, type LbService } from '../../lb/model.js';
 import { NFT_CHAINS, nftChainsFor, nftServiceChain } from '../../lb/names.js';
-import { renderNftables, renderNftablesTeardown } from '../../lb/nftables.js';
+import { nftTable, renderNftables, renderNftablesTeardown, renderNftablesUpdate } from '../../lb/nftables.js';
 import { lbDriver } from '../../lb/index.js';
 
 type B = Array<[string, 0 | 1]>;
@@ -269,12 +269,77 @@ describe('names and teardown', () => {
     expect(renderNftablesTeardown()).toBe('add table ip meshd\ndelete table ip meshd\n');
   });
 
-  it('the nftables driver plans the script and forwarding, without observing anything', () => {
+  it('the nftables driver replaces the whole table when it knows no table it wrote', () => {
     expect(lbDriver('nftables').plan(VIPS, { type: 'nftables' })).toEqual({
       type: 'nftables',
       script: VIPS_NFT,
+      full: true,
+      table: nftTable(VIPS),
       sysctls: { 'net.ipv4.ip_forward': '1' },
     });
+  });
+});
+
+/** VIPS after a deploy: shop_api gone, shop_new added on its VIP with a new mark, shop_web down to one active backend, shop_idle got one. */
+const VIPS_NEXT: LbDesired = {
+  snatAddr: '10.0.1.3',
+  services: [
+    vip('shop_web', 0x102, '10.0.1.12', [['10.0.1.13', 0], ['10.0.1.28', 1]]),
+    vip('shop_cache', 0x101, '10.0.1.7', [['10.0.1.8', 1], ['10.0.1.9', 1], ['10.0.1.10', 1]]),
+    vip('shop_idle', 0x103, '10.0.1.30', [['10.0.1.31', 1]]),
+    vip('shop_new', 0x104, '10.0.1.2', [['10.0.1.40', 1], ['10.0.1.41', 1]]),
+    port('shop_front', 0x105, 'tcp', 8080, [['10.0.1.50', 1]]),
+  ],
+};
+
+describe('renderNftablesUpdate (the difference from the table last written)', () => {
+  it('deletes changed and removed elements, replaces chains, then adds elements, in one batch', () => {
+    expect(renderNftablesUpdate(nftTable(VIPS), nftTable(VIPS_NEXT))).toBe(`delete element ip meshd vip_marks { 10.0.1.2 }
+delete element ip meshd svc_chains { 0x100 }
+delete element ip meshd svc_marks { 0x100 }
+flush chain ip meshd svc_0x100
+delete chain ip meshd svc_0x100
+flush chain ip meshd svc_0x102
+add rule ip meshd svc_0x102 dnat to 10.0.1.28
+flush chain ip meshd svc_0x103
+add rule ip meshd svc_0x103 dnat to 10.0.1.31
+add chain ip meshd svc_0x104 { comment "shop_new"; }
+add rule ip meshd svc_0x104 dnat to numgen random mod 2 map { 0 : 10.0.1.40, 1 : 10.0.1.41 }
+add chain ip meshd svc_0x105 { comment "shop_front"; }
+add rule ip meshd svc_0x105 dnat to 10.0.1.50
+add element ip meshd vip_marks { 10.0.1.2 : 0x104 }
+add element ip meshd port_marks { tcp . 8080 : 0x105 }
+add element ip meshd svc_chains { 0x104 : jump svc_0x104, 0x105 : jump svc_0x105 }
+add element ip meshd svc_marks { 0x104, 0x105 }
+`);
+  });
+
+  it('is empty when nothing changed, whatever the order of the desired services', () => {
+    expect(renderNftablesUpdate(nftTable(VIPS), nftTable({ ...VIPS, services: [...VIPS.services].reverse() }))).toBe('');
+  });
+
+  it('empties the table down to its skeleton and builds it back up', () => {
+    const empty = nftTable({ snatAddr: '10.0.1.3', services: [] });
+    const down = renderNftablesUpdate(nftTable(VIPS), empty)!;
+    expect(down.split('\n').filter((l) => l.startsWith('delete chain'))).toHaveLength(4);
+    expect(down).not.toMatch(/^add /m);
+    const up = renderNftablesUpdate(empty, nftTable(VIPS))!;
+    expect(up.split('\n').filter((l) => l.startsWith('add chain'))).toHaveLength(4);
+    expect(up).not.toMatch(/^(delete|flush) /m);
+  });
+
+  it('asks for a full replace when the SNAT address or a chain comment changes', () => {
+    expect(renderNftablesUpdate(nftTable(VIPS), nftTable({ ...VIPS, snatAddr: '10.0.1.4' }))).toBeUndefined();
+    const renamed = { ...VIPS, services: VIPS.services.map((s) => (s.fwmark === 0x100 ? { ...s, name: 'shop_api2' } : s)) };
+    expect(renderNftablesUpdate(nftTable(VIPS), nftTable(renamed))).toBeUndefined();
+    expect(lbDriver('nftables').plan(renamed, { type: 'nftables', written: nftTable(VIPS) }).full).toBe(true);
+  });
+
+  it('the driver plans an update from the table it wrote', () => {
+    const plan = lbDriver('nftables').plan(VIPS_NEXT, { type: 'nftables', written: nftTable(VIPS) });
+    expect(plan.full).toBe(false);
+    expect(plan.script).toBe(renderNftablesUpdate(nftTable(VIPS), nftTable(VIPS_NEXT)));
+    expect(plan.table).toEqual(nftTable(VIPS_NEXT));
   });
 });
 

@@ -6,39 +6,69 @@
  *
  *   npm run test:vm [-- FILE...]   only these test files (paths as vitest takes them)
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CHECKOUT, runInVm } from './vm.js';
+// @ts-expect-error: a plain ESM script without type declarations
+import { buildBundles } from '../../scripts/build.mjs';
 
 /** TCG emulates the CPU: time bounds the tests assert are multiplied by this in the guest. */
 const SLOWDOWN = 5;
 const TIMEOUT_MS = 60 * 60_000;
 
-const files = process.argv.slice(2).map((f) => `'${f.replace(/'/g, '')}'`).join(' ');
-const results = join(CHECKOUT, '.vm', 'results.json');
-rmSync(results, { force: true });
-// Build the bundles here (seconds) rather than under the emulated CPU.
-execFileSync(process.execPath, [join(CHECKOUT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
-
-const script = `set -u
-export CI=true NO_COLOR=1 MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWDOWN} MESHD_TEST_PREBUILT=1
-exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts ${files}
-`;
-const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });
-
-let passed = 0;
-let failed = 0;
-try {
-  const report = JSON.parse(readFileSync(results, 'utf8')) as { numPassedTests?: number; numFailedTests?: number; numRuntimeErrorTestSuites?: number; testResults?: { status: string; assertionResults?: unknown[] }[] };
-  passed = report.numPassedTests ?? 0;
-  failed = (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0);
-  for (const suite of report.testResults ?? []) if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed++;
-} catch {
-  console.error(`test:vm: the guest left no report (${results}); console: .vm/console.log`);
+export interface LaneResult {
+  /** The guest command's exit status; undefined when the VM never reported one. */
+  status: number | undefined;
+  passed: number;
+  failed: number;
+  /** Full names ("describe > test") of the tests that failed. */
+  failedTests: string[];
 }
-if (status === undefined) console.error('test:vm: the VM powered off without an exit status (see .vm/console.log)');
-const ok = status === 0 && failed === 0 && passed > 0;
-if (!ok && failed === 0) failed = 1;
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(ok ? 0 : 1);
+
+interface VitestJson {
+  numPassedTests?: number;
+  numFailedTests?: number;
+  numRuntimeErrorTestSuites?: number;
+  testResults?: { status: string; assertionResults?: { fullName: string; status: string }[] }[];
+}
+
+/**
+ * Builds the bundles on this machine (seconds, rather than under the emulated CPU; `plugins` lets
+ * the mutation check build a broken one), boots the VM and runs vitest there on `files`; its
+ * JSON report goes to `.vm/<report>`.
+ */
+export async function runLane(files: string[], opts: { plugins?: unknown[]; report?: string } = {}): Promise<LaneResult> {
+  const report = opts.report ?? 'results.json';
+  const RESULTS = join(CHECKOUT, '.vm', report);
+  rmSync(RESULTS, { force: true });
+  await buildBundles(opts.plugins ?? []);
+  const quoted = files.map((f) => `'${f.replace(/'/g, '')}'`).join(' ');
+  const script = `set -u
+export CI=true NO_COLOR=1 MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWDOWN} MESHD_TEST_PREBUILT=1
+exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --outputFile.json=.vm/${report} ${quoted}
+`;
+  const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });
+  const result: LaneResult = { status, passed: 0, failed: 0, failedTests: [] };
+  try {
+    const json = JSON.parse(readFileSync(RESULTS, 'utf8')) as VitestJson;
+    result.passed = json.numPassedTests ?? 0;
+    result.failed = (json.numFailedTests ?? 0) + (json.numRuntimeErrorTestSuites ?? 0);
+    for (const suite of json.testResults ?? []) {
+      // A suite whose beforeAll failed lists no results: count it as one failure.
+      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) result.failed++;
+      for (const t of suite.assertionResults ?? []) if (t.status === 'failed') result.failedTests.push(t.fullName);
+    }
+  } catch {
+    console.error(`test:vm: the guest left no report (${RESULTS}); console: .vm/console.log`);
+  }
+  if (status === undefined) console.error('test:vm: the VM powered off without an exit status (see .vm/console.log)');
+  return result;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const r = await runLane(process.argv.slice(2));
+  const ok = r.status === 0 && r.failed === 0 && r.passed > 0;
+  console.log(`${r.passed} passed, ${ok || r.failed > 0 ? r.failed : 1} failed`);
+  process.exit(ok ? 0 : 1);
+}

@@ -1,5 +1,6 @@
 import { run } from '../../core/exec.js';
-import { nftablesDriver, type LbDesired } from '../../lb/index.js';
+import type { Logger } from '../../core/log.js';
+import { NFT_CHAINS, NFT_FAMILY, NFT_MAPS, NFT_TABLE, nftablesDriver, nftablesSysctls, type LbDesired, type NftTable } from '../../lb/index.js';
 
 /** Programs one namespace's load balancer from its desired state, in one batch per sync. */
 export interface LbApplier {
@@ -16,21 +17,68 @@ export async function applySysctls(netns: string, sysctls: Record<string, string
   await run(['sysctl', '-q', '-w', ...Object.entries(sysctls).map(([k, v]) => `${k}=${v}`)], { netns });
 }
 
-/** nftables: the whole table replaced in one `nft -f` transaction (no moment without rules). */
+/** A full replace of a big table is slow in the kernel (~30 s for 10,000 services): its time limit grows with it. */
+export function nftTimeoutMs(script: string): number {
+  let lines = 0;
+  for (let i = script.indexOf('\n'); i >= 0; i = script.indexOf('\n', i + 1)) lines++;
+  return Math.max(30_000, lines * 2);
+}
+
+/** How often the table is replaced whole even when updates seem to suffice (hand edits inside it). */
+export const NFT_FULL_SYNC_MS = 10 * 60_000;
+
+/**
+ * nftables: the first sync of a namespace replaces our table whole; later syncs send only the
+ * difference from what this applier last wrote (nothing when there is none). Each sync first
+ * checks that the table is still ours (its dispatch rule is there): if someone deleted or flushed
+ * it, or an update fails, the table is replaced whole. Every NFT_FULL_SYNC_MS it is replaced
+ * anyway, restoring anything edited by hand inside it.
+ */
 export class NftablesApplier implements LbApplier {
   readonly name = 'nftables' as const;
   private readonly prepared = new Set<string>();
+  /** netns -> the table we last wrote there, and when we last replaced it whole. */
+  private readonly written = new Map<string, { table: NftTable; fullAt: number }>();
+
+  constructor(private readonly opts: { log?: Logger; fullSyncMs?: number } = {}) {}
 
   async apply(netns: string, desired: LbDesired): Promise<void> {
-    const plan = nftablesDriver.plan(desired, { type: 'nftables' });
+    let last = this.written.get(netns);
     if (!this.prepared.has(netns)) {
-      await applySysctls(netns, plan.sysctls);
+      await applySysctls(netns, nftablesSysctls());
       this.prepared.add(netns);
     }
-    await run(['nft', '-f', '-'], { netns, input: plan.script });
+    if (last && Date.now() - last.fullAt >= (this.opts.fullSyncMs ?? NFT_FULL_SYNC_MS)) last = undefined;
+    if (last && !(await this.tableIntact(netns))) {
+      this.opts.log?.warn('our nftables table was changed by someone else: replacing it whole', { netns });
+      last = undefined;
+    }
+    let plan = nftablesDriver.plan(desired, { type: 'nftables', written: last?.table });
+    if (plan.script && !plan.full) {
+      try {
+        await run(['nft', '-f', '-'], { netns, input: plan.script, timeoutMs: nftTimeoutMs(plan.script) });
+      } catch (err) {
+        this.opts.log?.warn('nftables update failed: replacing the table whole', { netns, err: String(err) });
+        plan = nftablesDriver.plan(desired, { type: 'nftables' });
+      }
+    }
+    this.written.delete(netns);
+    if (plan.full) await run(['nft', '-f', '-'], { netns, input: plan.script, timeoutMs: nftTimeoutMs(plan.script) });
+    this.written.set(netns, { table: plan.table, fullAt: plan.full ? Date.now() : last!.fullAt });
+  }
+
+  /** One `nft list chain`: the table exists and still dispatches by mark. */
+  private async tableIntact(netns: string): Promise<boolean> {
+    try {
+      const out = await run(['nft', 'list', 'chain', NFT_FAMILY, NFT_TABLE, NFT_CHAINS.dnat], { netns });
+      return out.stdout.includes(`meta mark vmap @${NFT_MAPS.svcChains}`);
+    } catch {
+      return false;
+    }
   }
 
   forget(netns: string): void {
     this.prepared.delete(netns);
+    this.written.delete(netns);
   }
 }

@@ -23,5 +23,5 @@ export async function chooseLbApplier(choice: 'auto' | 'ipvs' | 'nftables', log:
     return new IpvsApplier();
   }
   log.info('load balancer backend', { backend: 'nftables', reason: choice === 'auto' ? 'kernel has no IPVS' : 'chosen' });
-  return new NftablesApplier();
+  return new NftablesApplier({ log });
 }
