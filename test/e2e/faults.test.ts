@@ -50,15 +50,21 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
   const ingressAddrs = (tasks: TaskRow[]) => tasks.map((t) => t.Addresses.find((a) => a.Network === 'ingress')!.Addr.split('/')[0]!);
   const frontAddrs = (tasks: TaskRow[]) => tasks.map((t) => t.Addresses.find((a) => a.Network === 'drill_front')!.Addr.split('/')[0]!);
   const sbox = (node: string) => join(c.nodeDir(node), 'run', 'netns', 'ingress_sbox');
-  /** Asks the embedded DNS as the client task does: from its namespace, to its nameserver. */
-  const dig = async (name: string) => {
+  /**
+   * A resolver that asks the embedded DNS as the client task does: from its namespace, to its
+   * nameserver. Both are looked up once (a meshctl call takes about a second), so that polling
+   * it costs one dig.
+   */
+  const digger = async () => {
     const [client] = await c.list<TaskRow>(['service', 'ps', 'drill_client']);
     const tasksDir = join(c.nodeDir('node-1'), 'run', 'tasks');
     const id = (await readdir(tasksDir)).find((d) => d.startsWith(client!.ID))!;
     const ns = /nameserver (\S+)/.exec(await readFile(join(tasksDir, id, 'resolv.conf'), 'utf8'))![1]!;
     const netns = join(c.nodeDir('node-1'), 'run', 'netns', `t_${id.slice(0, 12)}`);
-    const res = await execa('nsenter', [`--net=${netns}`, 'dig', `@${ns}`, '+short', '+tries=1', '+time=1', name]);
-    return String(res.stdout).split('\n').filter(Boolean).sort();
+    return async (name: string) => {
+      const res = await execa('nsenter', [`--net=${netns}`, 'dig', `@${ns}`, '+short', '+tries=1', '+time=1', name]);
+      return String(res.stdout).split('\n').filter(Boolean).sort();
+    };
   };
   /** True when every node's ingress LB balances exactly `want` (sorted ingress addresses). */
   const everyLbIs = async (nodes: string[], want: string[]) => {
@@ -134,7 +140,8 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
     }, slowdown(30_000), 250);
   });
 
-  it('takes a crashed worker out of every LB within 3 s and DNS within 5 s, and reschedules its replicas', async () => {
+  it('takes a crashed worker out of every LB and DNS within 3 s, and reschedules its replicas', async () => {
+    const dig = await digger();
     const victim = (await running()).filter((t) => t.Node === 'node-5');
     expect(victim.length).toBeGreaterThan(0);
     const goneIngress = ingressAddrs(victim);
@@ -154,12 +161,7 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
       goneFrom('DNS', async () => (await dig('tasks.web')).some((a) => goneFront.includes(a))),
     ]);
     const goneAfter = Math.max(...times.map((t) => t.ms));
-    // LBs: within 3 s as asked. DNS: measured 3.7-3.9 s here (cause not found yet, see the
-    // closing note of the session); held to 5 s so a regression still fails.
-    for (const t of times) {
-      const bound = t.what === 'DNS' ? 5_000 : 3_000;
-      expect(t).toEqual({ what: t.what, ms: expect.toSatisfy((ms: number) => ms <= slowdown(bound)) });
-    }
+    for (const t of times) expect(t).toEqual({ what: t.what, ms: expect.toSatisfy((ms: number) => ms <= slowdown(3_000)) });
     const reqs = await traffic.done;
     // Failures only while the dead replica was still listed (the 2 s heartbeat window), none after.
     const failed = reqs.filter((r) => !r.ok).map((r) => ({ ...r, sinceCrashMs: r.start - crashedAt }));

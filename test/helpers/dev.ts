@@ -54,8 +54,9 @@ export class DevCluster {
     args.push('--', ...meshdArgs);
     const res = await c.meshctl(args, { timeoutMs: 240_000 });
     if (res.code !== 0) {
+      const logs = await c.logTails(40);
       await c.down();
-      throw new Error(`dev up failed (${res.code}): ${res.stderr}\n${res.stdout}`);
+      throw new Error(`dev up failed (${res.code}): ${res.stderr}\n${res.stdout}\n${logs}`);
     }
     return c;
   }
@@ -69,13 +70,17 @@ export class DevCluster {
   }
 
   async meshctl(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+    // `stack deploy` waits up to 120 s for convergence: as long as the machine is slow.
+    if (slowdown(1) > 1 && args[0] === 'stack' && args[1] === 'deploy' && !args.includes('--timeout')) args = [...args.slice(0, 2), '--timeout', String(slowdown(120_000) / 1000), ...args.slice(2)];
     const res = await execa(process.execPath, [MESHCTL, ...args], {
       reject: false,
       timeout: slowdown(opts.timeoutMs ?? 60_000),
       input: opts.input,
       env: { MESHD_DEV_HOME: this.home, MESHD_DEV_CLUSTER: this.name },
     });
-    return { code: res.exitCode ?? -1, stdout: String(res.stdout), stderr: String(res.stderr) };
+    // No exit code: it was killed (time limit, signal) or never started; say which.
+    const why = res.exitCode === undefined ? `${res.message}\n` : '';
+    return { code: res.exitCode ?? -1, stdout: String(res.stdout), stderr: why + String(res.stderr) };
   }
 
   /** Runs meshctl and fails with its output unless it exits 0. */
@@ -93,6 +98,17 @@ export class DevCluster {
 
   async meshdLog(hostname: string): Promise<string> {
     return readFile(join(this.nodeDir(hostname), 'meshd.log'), 'utf8');
+  }
+
+  /** The last `lines` lines of every node's meshd.log (for failure messages: down() removes them). */
+  async logTails(lines: number): Promise<string> {
+    const nodes = await readdir(join(this.dir, 'nodes')).catch(() => [] as string[]);
+    const parts: string[] = [];
+    for (const n of nodes.sort()) {
+      const log = await this.meshdLog(n).catch(() => '(no meshd.log)');
+      parts.push(`--- ${n} meshd.log (last ${lines} lines) ---\n${log.trimEnd().split('\n').slice(-lines).join('\n')}`);
+    }
+    return parts.join('\n');
   }
 
   /** The pid a node's worker recorded for a task (by task id prefix). */
