@@ -23,9 +23,9 @@ for (const backend of ['ipvs', 'nftables'] as const) {
   const netns = `/tmp/bench-netns-${backend}`;
   await ensureNetns(netns);
   try {
-    const applier = backend === 'ipvs' ? ipvsApplier(TOOL_TIMEOUT_MS) : nftablesApplier(TOOL_TIMEOUT_MS);
+    const newApplier = () => (backend === 'ipvs' ? ipvsApplier(TOOL_TIMEOUT_MS) : nftablesApplier(TOOL_TIMEOUT_MS));
     const countKernel = () => (backend === 'ipvs' ? ipvsServiceCount(netns) : nftServiceCount(netns));
-    results.push(await measureRuleSync({ applier, netns, ...sizes, addReps: backend === 'ipvs' ? Number(addReps) : 0, countKernel, log }));
+    results.push(await measureRuleSync({ newApplier, netns, ...sizes, addReps: backend === 'ipvs' ? Number(addReps) : 0, countKernel, log }));
   } finally {
     await removeNetns(netns);
   }

@@ -65,7 +65,12 @@ const plus = (d: LbDesired, from: number, count: number, backends: number): LbDe
 });
 
 export interface RuleSyncOptions {
-  applier: BenchApplier;
+  /**
+   * A new applier, as a freshly started worker has: it knows nothing it wrote, so its first sync
+   * of a namespace is a full one (nftables replaces the table). Add-one syncs reuse the applier
+   * that made the big state, as a running worker does (nftables then sends only the difference).
+   */
+  newApplier: () => BenchApplier;
   netns: string;
   services: number;
   backends: number;
@@ -80,25 +85,28 @@ export interface RuleSyncOptions {
 
 export async function measureRuleSync(o: RuleSyncOptions): Promise<RuleSyncResult> {
   const log = o.log ?? (() => undefined);
-  const name = o.applier.name;
+  const name = o.newApplier().name;
   const state = syntheticDesired(o.services, o.backends);
   log(`${name}: first sync of ${o.services} x ${o.backends}`);
-  const cold = await timed(o.applier, o.netns, state);
+  const cold = await timed(o.newApplier(), o.netns, state);
   const full: SyncSample[] = [];
-  for (let i = 0; i < o.reps; i++) full.push(await timed(o.applier, o.netns, state));
-  const spawnsFull = (await countSpawns(() => o.applier.apply(o.netns, state))).byTool;
-  const spawnsAddOne = (await countSpawns(() => o.applier.apply(o.netns, plus(state, o.services, 1, o.backends)))).byTool;
+  for (let i = 0; i < o.reps; i++) full.push(await timed(o.newApplier(), o.netns, state));
+  const spawnsFull = (await countSpawns(() => o.newApplier().apply(o.netns, state))).byTool;
+  const running = o.newApplier();
+  await running.apply(o.netns, state);
+  const spawnsAddOne = (await countSpawns(() => running.apply(o.netns, plus(state, o.services, 1, o.backends)))).byTool;
 
   let bigCold: SyncSample | undefined;
   const addOne: SyncSample[] = [];
   if (o.addReps > 0) {
     const big = syntheticDesired(o.bigServices, o.backends);
+    const applier = o.newApplier();
     log(`${name}: first sync of ${o.bigServices} x ${o.backends}`);
-    bigCold = await timed(o.applier, o.netns, big);
+    bigCold = await timed(applier, o.netns, big);
     // Each repetition adds one more service (10,000 existing, then 10,001, ...).
     for (let i = 1; i <= o.addReps; i++) {
       log(`${name}: adding service ${o.bigServices + i}`);
-      addOne.push(await timed(o.applier, o.netns, plus(big, o.bigServices, i, o.backends)));
+      addOne.push(await timed(applier, o.netns, plus(big, o.bigServices, i, o.backends)));
     }
   }
   const kernelServices = o.countKernel ? await o.countKernel() : undefined;

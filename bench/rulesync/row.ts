@@ -31,7 +31,7 @@ export async function ruleSyncRow(cfg: BenchConfig, workDir: string, log: (l: st
   const section: Section = {
     id: 'rulesync',
     title: 'Rule sync at scale',
-    method: `The worker's LB appliers step for step (\`bench/rulesync/appliers.ts\` mirrors \`worker/dataplane/lb-applier.ts\` and \`ipvs-applier.ts\`: the \`lb/\` planner, then the real tools, one batch each) program a namespace the bench creates with ${SERVICES.toLocaleString('en-US')} VIP services x ${BACKENDS} backends, re-sync it, then add one service at a time to ${BIG.toLocaleString('en-US')} existing. Time is the wall time of one sync; planning CPU is Node's, tool CPU is the spawned tools' (user + system, from the kernel's accounting of waited-for children); processes are counted with PATH shims during one extra sync of each kind at ${SERVICES.toLocaleString('en-US')} services.`,
+    method: `The worker's LB appliers (nftables: the worker's own \`NftablesApplier\`; IPVS: \`bench/rulesync/appliers.ts\` step for step as \`ipvs-applier.ts\`: the \`lb/\` planner, then the real tools, one batch each) program a namespace the bench creates with ${SERVICES.toLocaleString('en-US')} VIP services x ${BACKENDS} backends; a full sync is a new applier's first sync (as after a worker starts: nftables replaces the whole table), then one applier adds one service at a time to ${BIG.toLocaleString('en-US')} existing (as a running worker does: nftables sends only the difference). Time is the wall time of one sync; planning CPU is Node's, tool CPU is the spawned tools' (user + system, from the kernel's accounting of waited-for children); processes are counted with PATH shims during one extra sync of each kind at ${SERVICES.toLocaleString('en-US')} services.`,
     tables: [],
     notes: [],
   };
@@ -40,7 +40,7 @@ export async function ruleSyncRow(cfg: BenchConfig, workDir: string, log: (l: st
   try {
     const netns = await benchNetns(workDir, 'rulesync', cleanup);
     host = await measureRuleSync({
-      applier: nftablesApplier(TOOL_TIMEOUT_MS),
+      newApplier: () => nftablesApplier(TOOL_TIMEOUT_MS),
       netns,
       services: SERVICES,
       backends: BACKENDS,

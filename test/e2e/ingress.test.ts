@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
+import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
 const ADDRS: Record<string, string> = { 'node-1': '172.30.0.11', 'node-2': '172.30.0.12', 'node-3': '172.30.0.13' };
@@ -122,7 +122,7 @@ describe('routing mesh ingress on a 3-node dev cluster', () => {
         const addrs = String((await execa('nsenter', [`--net=${nodeNetns}`, 'ip', '-o', '-4', 'addr'])).stdout);
         const clean = left.length === 0 && !/meshd/.test(tables) && !/meshgw0|vx\d+/.test(linksOut) && !/172\.31\./.test(addrs);
         return clean ? true : undefined;
-      }, 30_000, 500);
+      }, slowdown(30_000), 500);
     }
   });
 });

@@ -112,7 +112,7 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
       const seen = await waitFor('outbound request answered', async () => {
         const res = await c.meshctl(['task', 'exec', 'mesh_client.1', '--', 'curl', '-s', '--max-time', '2', 'http://172.30.0.1:18080/']);
         return res.code === 0 ? res.stdout.trim() : undefined;
-      }, 15_000, 300);
+      }, slowdown(15_000), 300);
       expect(seen).toBe('172.30.0.11');
       const walled = await c.meshctl(['task', 'exec', 'mesh_walled.1', '--', 'curl', '-s', '--max-time', '1', 'http://172.30.0.1:18080/']);
       expect(walled.code).not.toBe(0);
@@ -144,7 +144,7 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
           if ((await webBackends(node)).join() !== want.join()) return undefined;
         }
         return true;
-      }, 60_000, 500);
+      }, slowdown(60_000), 500);
     }
   });
 
@@ -165,7 +165,7 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
     await waitFor('replica back in every LB', async () => {
       for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
-    }, 20_000, 200);
+    }, slowdown(20_000), 200);
   });
 
   it('sends nothing to an unhealthy replica, and takes it back when healthy', async () => {
@@ -180,7 +180,7 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
     await waitFor('unhealthy replica out of every LB', async () => {
       for (const node of ['node-1', 'node-2', 'node-3']) if ((await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
-    }, 15_000, 100);
+    }, slowdown(15_000), 100);
     expect((await running('mesh_checked')).find((t) => t.Name === 'mesh_checked.1')!.Health).toBe('unhealthy');
     const answers = (await fromClient(`for i in $(seq 10); do curl -s --max-time 2 http://${v}:8080/; done`)).trim().split('\n');
     expect(new Set(answers)).toEqual(new Set(['mesh_checked.2']));
@@ -188,18 +188,18 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
     await waitFor('healthy again and back in every LB', async () => {
       for (const node of ['node-1', 'node-2', 'node-3']) if (!(await lbBackends(node, 'mesh_front')).includes(ip)) return undefined;
       return true;
-    }, 15_000, 100);
+    }, slowdown(15_000), 100);
   });
 
   it('restores hand-deleted LB rules at the next resync', async () => {
     await wipeLb(lbNetns('node-3', 'mesh_front'));
     expect(await lbBackends('node-3', 'mesh_front')).toEqual([]);
-    await waitFor('rules restored', async () => ((await lbBackends('node-3', 'mesh_front')).length > 0 ? true : undefined), 15_000, 250);
+    await waitFor('rules restored', async () => ((await lbBackends('node-3', 'mesh_front')).length > 0 ? true : undefined), slowdown(15_000), 250);
   });
 
   it('serves every request while meshd on a worker restarts', async () => {
     const v = await vip('mesh_web', 'mesh_front');
-    const loop = fromClient(`ok=0; bad=0; for i in $(seq 60); do if curl -s --max-time 2 -o /dev/null http://${v}:8080/; then ok=$((ok+1)); else bad=$((bad+1)); fi; sleep 0.05; done; echo "$ok $bad"`);
+    const loop = fromClient(`ok=0; bad=0; for i in $(seq 60); do if curl -s --max-time ${slowdown(2_000) / 1000} -o /dev/null http://${v}:8080/; then ok=$((ok+1)); else bad=$((bad+1)); fi; sleep 0.05; done; echo "$ok $bad"`);
     await new Promise((r) => setTimeout(r, 500));
     await c.ok(['dev', 'stop', 'node-2']);
     await c.ok(['dev', 'start', 'node-2']);

@@ -128,7 +128,8 @@ export class DevCluster {
 }
 
 /** Polls `check` until it returns a value (not undefined) or the time is up. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+/** Polls `check` until it returns a value; the default time limit is scaled for slow machines (`slowdown`). */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = slowdown(30_000), everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
