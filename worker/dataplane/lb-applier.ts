@@ -44,14 +44,16 @@ export class NftablesApplier implements LbApplier {
 
   async apply(netns: string, desired: LbDesired): Promise<void> {
     let last = this.written.get(netns);
-    if (!this.prepared.has(netns)) {
-      await applySysctls(netns, nftablesSysctls());
-      this.prepared.add(netns);
-    }
     if (last && Date.now() - last.fullAt >= (this.opts.fullSyncMs ?? NFT_FULL_SYNC_MS)) last = undefined;
     if (last && !(await this.tableIntact(netns))) {
       this.opts.log?.warn('our nftables table was changed by someone else: replacing it whole', { netns });
       last = undefined;
+      // The namespace may have been recreated: its sysctls too.
+      this.prepared.delete(netns);
+    }
+    if (!this.prepared.has(netns)) {
+      await applySysctls(netns, nftablesSysctls());
+      this.prepared.add(netns);
     }
     let plan = nftablesDriver.plan(desired, { type: 'nftables', written: last?.table });
     if (plan.script && !plan.full) {
