@@ -32,6 +32,8 @@ export interface MeshdConfig {
   joinToken?: string;
   /** Managers: a node without a heartbeat for this long is marked down. */
   nodeDownAfterMs: number;
+  /** Workers: the data plane is checked and brought back to the desired state this often. */
+  resyncEveryMs: number;
   /** Creating a cluster: TLS for NATS (certificates generated now). Joiners follow the cluster. */
   tls: boolean;
 }
@@ -65,6 +67,9 @@ export const MESHD_USAGE = `Usage: meshd [flags]
                                its credentials in the state dir
   --node-down-after SECONDS    managers: a node silent this long is down, its tasks move
                                (default 2; raise it on slow or emulated machines)
+  --resync-every SECONDS       workers: full data-plane resync period, which restores anything
+                               changed by hand (default 5; changes are applied at once anyway;
+                               each resync starts ~25 short tool processes per node)
   --tls                        when creating a cluster: TLS on NATS, with a CA and certificates
                                generated now (nodes that join use it automatically)
 `;
@@ -121,6 +126,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
       'join-token': { type: 'string' },
       tls: { type: 'boolean' },
       'node-down-after': { type: 'string' },
+      'resync-every': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -159,6 +165,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
     stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
     joinToken: values['join-token'],
     nodeDownAfterMs: int('node-down-after', values['node-down-after'], 2, 1, 300, problems) * 1000,
+    resyncEveryMs: int('resync-every', values['resync-every'], 5, 1, 3600, problems) * 1000,
     tls: values.tls ?? false,
   };
   if (config.joinToken !== undefined) {

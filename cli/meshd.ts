@@ -121,6 +121,7 @@ async function main(argv: string[]): Promise<void> {
     runDir: config.runDir,
     log,
     stopGraceMs: config.stopGraceMs,
+    resyncEveryMs: config.resyncEveryMs,
     node: { id: nodeId, hostname: config.nodeName, role: isManager ? 'manager' : 'worker', runsTasks: config.role !== 'manager', addr: config.advertiseAddr, labels: config.labels },
   });
   await worker.start(abort.signal);

@@ -30,6 +30,8 @@ export interface WorkerOptions {
   runDir: string;
   log: Logger;
   stopGraceMs?: number;
+  /** Period of the full data-plane resync (default 5 s). */
+  resyncEveryMs?: number;
   lbApplier: LbApplier;
   /** Node-local subnet of the outbound gateway bridge. */
   gatewaySubnet: string;
@@ -81,6 +83,7 @@ export class Worker {
       vxlanPort: () => (control.get(CONTROL_KEYS.cluster) as ClusterConfig | undefined)?.vxlanPort ?? 4789,
       underlayMtu: await underlayMtu(node.addr),
       gatewaySubnet: this.opts.gatewaySubnet,
+      resyncEveryMs: this.opts.resyncEveryMs,
       onGateway: async (addr) => (addr ? dns.listen(addr) : dns.close()),
       log: log.child({ part: 'dataplane' }),
     });

@@ -51,6 +51,8 @@ export class DevCluster {
     if (!meshdArgs.includes('--lb-backend')) meshdArgs.push('--lb-backend', testLbBackend());
     // Under an emulated CPU a busy node can miss 2 s of heartbeats: give liveness the same slack.
     if (slowdown(1) > 1 && !meshdArgs.includes('--node-down-after')) meshdArgs.push('--node-down-after', String(slowdown(2_000) / 1000));
+    // ... and fewer idle resyncs: each starts ~25 tool processes per node, costly when emulated.
+    if (slowdown(1) > 1 && !meshdArgs.includes('--resync-every')) meshdArgs.push('--resync-every', String(slowdown(5_000) / 1000));
     args.push('--', ...meshdArgs);
     const res = await c.meshctl(args, { timeoutMs: 240_000 });
     if (res.code !== 0) {

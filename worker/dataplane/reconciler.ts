@@ -26,6 +26,8 @@ export interface DataplaneOptions {
   vxlanPort: () => number;
   underlayMtu: number;
   gatewaySubnet: string;
+  /** Period of the full resync (default 5 s). */
+  resyncEveryMs?: number;
   /** Told the gateway bridge's address once it is up, and undefined when it is removed. */
   onGateway?: (addr: string | undefined) => Promise<void>;
   log: Logger;
@@ -46,7 +48,7 @@ export class DataplaneReconciler {
   private readonly taskPortsApplied = new Set<string>();
 
   constructor(private readonly opts: DataplaneOptions) {
-    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
+    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: opts.resyncEveryMs ?? 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
     for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
     opts.applier.onSyncWanted = () => this.runner.request();
     this.gatewayAddrs = new GatewayAddresses(opts.gatewaySubnet);
