@@ -30,8 +30,8 @@ const STACK = `services:
     deploy: { replicas: 2 }
     healthcheck:
       test: ["CMD-SHELL", "test ! -e $SICK_DIR/$HOSTNAME"]
-      interval: 300ms
-      timeout: 1s
+      interval: ${slowdown(300)}ms
+      timeout: ${slowdown(1_000)}ms
       retries: 1
     networks: [front]
   walled:
