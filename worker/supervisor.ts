@@ -4,7 +4,11 @@ import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
 import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
 import { HealthMonitor, type Health } from './health.js';
+import { waitListening } from './listening.js';
 import { adoptTaskProcess, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
+
+/** How long a new task may take to bind its declared ports before it is reported running anyway. */
+const LISTEN_WAIT_MS = 5_000;
 
 /** What survives a meshd restart about a task process, in its task dir. */
 interface SavedState {
@@ -122,7 +126,11 @@ export class TaskSupervisor {
       const proc = await startTaskProcess({ files, hostname: task.name, argv, env: this.environment(task, service) });
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));
       this.watch(sup, proc);
-      await this.report(sup, 'running', '', { pid: proc.pid, health: this.initialHealth(sup) });
+      // Not a backend until its declared ports are bound (else LBs send connections to be refused).
+      const unbound = await waitListening(proc.pid, service.spec.ports, LISTEN_WAIT_MS);
+      const note = unbound.length ? `not listening on ${unbound.join(', ')} after ${LISTEN_WAIT_MS / 1000} s` : '';
+      if (sup.proc !== proc || sup.stopping) return;
+      await this.report(sup, 'running', note, { pid: proc.pid, health: this.initialHealth(sup) });
     } catch (err) {
       this.deps.log.warn('task failed to start', { task: task.name, err });
       await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);

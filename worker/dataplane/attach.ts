@@ -28,5 +28,11 @@ export async function ensureAttachment(a: Attachment): Promise<boolean> {
   if (!have.includes(a.addr)) cmds.push(`addr add ${a.addr} dev ${a.ifname}`);
   cmds.push(`link set ${a.ifname} up`);
   await run(['ip', '-batch', '-'], { netns: a.sandbox, input: cmds.join('\n') + '\n' });
+  // Pin the task's MAC to its bridge port. Addresses (and so MACs) are reused: the overlay
+  // bridge may still hold a learned entry sending this MAC out of the VXLAN port, to the node of
+  // the address's previous owner, and would blackhole traffic to the new task until it happens
+  // to send a frame itself. Learned entries cannot move a static one back unless frames with
+  // this MAC arrive from elsewhere.
+  if (!dev || dev.address !== a.mac) await run(['bridge', 'fdb', 'replace', a.mac, 'dev', a.bridgePort, 'master', 'static'], { netns: a.overlayNetns });
   return true;
 }
