@@ -31,8 +31,8 @@ export async function ensureAttachment(a: Attachment): Promise<boolean> {
   // Pin the task's MAC to its bridge port. Addresses (and so MACs) are reused: the overlay
   // bridge may still hold a learned entry sending this MAC out of the VXLAN port, to the node of
   // the address's previous owner, and would blackhole traffic to the new task until it happens
-  // to send a frame itself. Learned entries cannot move a static one back unless frames with
-  // this MAC arrive from elsewhere.
-  if (!dev || dev.address !== a.mac) await run(['bridge', 'fdb', 'replace', a.mac, 'dev', a.bridgePort, 'master', 'static'], { netns: a.overlayNetns });
+  // to send a frame itself. Sticky: frames from a previous owner still running on a node that
+  // went silent (its replies, retransmissions) must not move it back either.
+  if (!dev || dev.address !== a.mac) await run(['bridge', 'fdb', 'replace', a.mac, 'dev', a.bridgePort, 'master', 'static', 'sticky'], { netns: a.overlayNetns });
   return true;
 }

@@ -99,6 +99,13 @@ export class DataplaneReconciler {
       }
       await ensureGateway({ ...d.gateway, tasks: d.gateway.tasks.filter((t) => t.taskId === taskId) });
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
+      // Its published -> target redirect too: other nodes' LBs may send it connections as soon as
+      // it reports running, before this node's next sync.
+      const ports = d.taskPorts.find((r) => r.taskId === taskId);
+      if (ports) {
+        await applyTaskPorts(ports.sandbox, ports);
+        this.taskPortsApplied.add(taskId);
+      }
     });
     this.runner.request();
   }
