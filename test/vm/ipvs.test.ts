@@ -103,15 +103,18 @@ describe('IPVS load balancing on a real kernel (3-node dev cluster)', () => {
     const counts = new Map<string, number>();
     for (const a of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
     expect(Object.fromEntries(counts)).toEqual({ 'ipvs_web.1': 4, 'ipvs_web.2': 4, 'ipvs_web.3': 4 });
-    // node-1's IPVS counters (`ipvsadm -Ln --stats --exact`) saw it: every real got exactly 4 of
-    // the 12 connections, and carried packets for them (at least SYN, ACK and the request each).
+    // node-1's IPVS counters (`ipvsadm -Ln --stats --exact`) saw it: every real got connections
+    // and carried packets for its 4 (at least SYN, ACK and the request each). Not exactly 4
+    // connections each: with conn_reuse_mode=0 (as Swarm) a client port reused while its old
+    // entry lingers continues that entry instead of counting a new one (measured [4, 3, 3]).
     const after = parseIpvsadmStats(await inNs(lbNs('node-1'), ['ipvsadm', '-Ln', '--stats', '--exact']));
     const mark = (await serviceFor(lbNs('node-1'), `vip ${vip}`))!.fwmark;
     const delta = Object.entries(after[mark] ?? {}).map(([addr, n]) => ({
       conns: n.conns - (before[mark]?.[addr]?.conns ?? 0),
       inPkts: n.inPkts - (before[mark]?.[addr]?.inPkts ?? 0),
     }));
-    expect(delta.map((d) => d.conns)).toEqual([4, 4, 4]);
+    expect(delta).toHaveLength(3);
+    for (const d of delta) expect(d.conns).toBeGreaterThanOrEqual(1);
     for (const d of delta) expect(d.inPkts).toBeGreaterThanOrEqual(4 * 3);
   });
 
