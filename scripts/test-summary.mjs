@@ -1,21 +1,22 @@
 // Prints vitest JSON reports as the one line CI reads: `N passed, N failed` (summed over every
-// report given; a report that is missing or unreadable counts as one failure).
-import { readFileSync } from 'node:fs';
+// report given; a report that is missing or unreadable counts as one failure). The failed tests
+// are named just above it, so the tail of a CI log says what broke.
+import { readVitestReport } from './vitest-report.mjs';
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : ['.test-results.json'];
 let passed = 0;
 let failed = 0;
+const lines = [];
 for (const file of files) {
   try {
-    const report = JSON.parse(readFileSync(file, 'utf8'));
-    passed += report.numPassedTests ?? 0;
-    failed += (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0);
-    for (const suite of report.testResults ?? []) {
-      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed++;
-    }
+    const report = readVitestReport(file);
+    passed += report.passed;
+    failed += report.failed;
+    for (const f of report.failures) lines.push(`FAILED (${file}): ${f.name}${f.message ? ` -- ${f.message}` : ''}`);
   } catch (err) {
-    console.error(`test-summary: cannot read ${file}: ${err.message}`);
+    lines.push(`FAILED: cannot read ${file}: ${err.message}`);
     failed++;
   }
 }
+for (const line of lines) console.log(line);
 console.log(`${passed} passed, ${failed} failed`);

@@ -11,12 +11,14 @@
  * TCG its scale-to-10 and kill-by-hand checks did not converge within their (12x) bounds, and
  * it would take CI past its time limit. See ARCHITECTURE.md, "The IPVS lane".
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CHECKOUT, runInVm } from './vm.js';
 // @ts-expect-error: a plain ESM script without type declarations
 import { buildBundles } from '../../scripts/build.mjs';
+// @ts-expect-error: a plain ESM script without type declarations
+import { readVitestReport } from '../../scripts/vitest-report.mjs';
 
 /** TCG emulates the CPU: time bounds the tests assert are multiplied by this in the guest. */
 // Measured: a dev cluster's LB converges 10-20x slower in the guest than here (every sync spawns
@@ -34,13 +36,6 @@ export interface LaneResult {
   failed: number;
   /** Full names ("describe > test") of the tests that failed. */
   failedTests: string[];
-}
-
-interface VitestJson {
-  numPassedTests?: number;
-  numFailedTests?: number;
-  numRuntimeErrorTestSuites?: number;
-  testResults?: { status: string; assertionResults?: { fullName: string; status: string }[] }[];
 }
 
 /**
@@ -61,14 +56,10 @@ exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts -
   const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });
   const result: LaneResult = { status, passed: 0, failed: 0, failedTests: [] };
   try {
-    const json = JSON.parse(readFileSync(RESULTS, 'utf8')) as VitestJson;
-    result.passed = json.numPassedTests ?? 0;
-    result.failed = (json.numFailedTests ?? 0) + (json.numRuntimeErrorTestSuites ?? 0);
-    for (const suite of json.testResults ?? []) {
-      // A suite whose beforeAll failed lists no results: count it as one failure.
-      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) result.failed++;
-      for (const t of suite.assertionResults ?? []) if (t.status === 'failed') result.failedTests.push(t.fullName);
-    }
+    const report = readVitestReport(RESULTS);
+    result.passed = report.passed;
+    result.failed = report.failed;
+    result.failedTests = report.failures.map((f: { name: string }) => f.name);
   } catch {
     console.error(`test:vm: the guest left no report (${RESULTS}); console: .vm/console.log`);
   }

@@ -1,0 +1,30 @@
+// Reads a vitest JSON report (`--outputFile.json`) into what CI and the VM lane count.
+import { readFileSync } from 'node:fs';
+
+/**
+ * @param {string} file a vitest JSON report
+ * @returns {{ passed: number, failed: number, failures: { name: string, message: string }[] }}
+ *   A suite that failed without any test result (its beforeAll threw, or it did not load)
+ *   counts as one failure. Throws when the file is missing or not JSON.
+ */
+export function readVitestReport(file) {
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  let passed = report.numPassedTests ?? 0;
+  let failed = (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0);
+  const failures = [];
+  for (const suite of report.testResults ?? []) {
+    const results = suite.assertionResults ?? [];
+    if (suite.status === 'failed' && results.length === 0) {
+      failed++;
+      failures.push({ name: suite.name ?? '(a test file)', message: firstLine(suite.message) });
+    }
+    for (const t of results) {
+      if (t.status === 'failed') failures.push({ name: t.fullName, message: firstLine((t.failureMessages ?? [])[0]) });
+    }
+  }
+  return { passed, failed, failures };
+}
+
+function firstLine(text) {
+  return String(text ?? '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? '';
+}
