@@ -166,6 +166,7 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
         goneFrom('DNS', async () => (await dig('tasks.web')).some((a) => goneFront.includes(a))),
       ]);
       const goneAfter = Math.max(...times.map((t) => t.ms));
+      console.log(`crash drill (${crashed}): gone after ${times.map((t) => `${t.what} ${t.ms} ms`).join(', ')}`);
       for (const t of times) expect(t).toEqual({ what: t.what, ms: expect.toSatisfy((ms: number) => ms <= slowdown(3_000)) });
       const reqs = await traffic.done;
       // Failures only while the dead replica was still listed (the 2 s heartbeat window), none after.
@@ -205,6 +206,7 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
         deployedAt = Date.now();
         return true;
       }, slowdown(30_000), 100);
+      console.log(`manager drill (${victim}): deploy accepted ${deployedAt - killedAt} ms after the kill`);
       expect(deployedAt - killedAt).toBeLessThanOrEqual(slowdown(10_000));
       const servicesAfter = await c.list<{ Name: string; Replicas: string }>(['service', 'ls']);
       expect(servicesAfter.map((s) => s.Name)).toEqual(servicesBefore.map((s) => s.Name));
