@@ -80,7 +80,7 @@ export async function ensureIngressSandbox(opts: {
   overlayNetns: string;
   mtu: number;
   gateway: GatewayDesired;
-  applier: LbApplier;
+  applier: Pick<LbApplier, 'apply'>;
 }): Promise<void> {
   await ensureLbNamespace({ lb: opts.sbox, overlayNetns: opts.overlayNetns, mtu: opts.mtu, applier: opts.applier });
   await ensureSandboxGateway(opts.gateway, { sandbox: opts.sbox.netns, hostPort: INGRESS_GW_PORT, addr: opts.sbox.gwAddr });

@@ -43,30 +43,52 @@ export class NftablesApplier implements LbApplier {
   constructor(private readonly opts: { log?: Logger; fullSyncMs?: number } = {}) {}
 
   async apply(netns: string, desired: LbDesired): Promise<void> {
-    let last = this.written.get(netns);
-    if (last && Date.now() - last.fullAt >= (this.opts.fullSyncMs ?? NFT_FULL_SYNC_MS)) last = undefined;
-    if (last && !(await this.tableIntact(netns))) {
-      this.opts.log?.warn('our nftables table was changed by someone else: replacing it whole', { netns });
-      last = undefined;
-      // The namespace may have been recreated: its sysctls too.
-      this.prepared.delete(netns);
-    }
+    const base = await this.updateBase(netns);
     if (!this.prepared.has(netns)) {
       await applySysctls(netns, nftablesSysctls());
       this.prepared.add(netns);
     }
-    let plan = nftablesDriver.plan(desired, { type: 'nftables', written: last?.table });
-    if (plan.script && !plan.full) {
-      try {
-        await run(['nft', '-f', '-'], { netns, input: plan.script, timeoutMs: nftTimeoutMs(plan.script) });
-      } catch (err) {
-        this.opts.log?.warn('nftables update failed: replacing the table whole', { netns, err: String(err) });
-        plan = nftablesDriver.plan(desired, { type: 'nftables' });
+    if (base) {
+      const plan = nftablesDriver.plan(desired, { type: 'nftables', written: base.table });
+      if (plan.full) return this.replace(netns, plan);
+      if (await this.update(netns, plan.script)) {
+        this.written.set(netns, { table: plan.table, fullAt: base.fullAt });
+        return;
       }
     }
+    await this.replace(netns, nftablesDriver.plan(desired, { type: 'nftables' }));
+  }
+
+  /**
+   * What an update may start from: the table we last wrote, unless a periodic full replace is due
+   * or the table is no longer intact (then the namespace may be new too: its sysctls again).
+   */
+  private async updateBase(netns: string): Promise<{ table: NftTable; fullAt: number } | undefined> {
+    const last = this.written.get(netns);
+    if (!last || Date.now() - last.fullAt >= (this.opts.fullSyncMs ?? NFT_FULL_SYNC_MS)) return undefined;
+    if (await this.tableIntact(netns)) return last;
+    this.opts.log?.warn('our nftables table was changed by someone else: replacing it whole', { netns });
+    this.prepared.delete(netns);
+    return undefined;
+  }
+
+  /** Sends an update (nothing when the table is already right); false when nft refused it. */
+  private async update(netns: string, script: string): Promise<boolean> {
+    if (!script) return true;
+    try {
+      await run(['nft', '-f', '-'], { netns, input: script, timeoutMs: nftTimeoutMs(script) });
+      return true;
+    } catch (err) {
+      this.opts.log?.warn('nftables update failed: replacing the table whole', { netns, err: String(err) });
+      return false;
+    }
+  }
+
+  /** Replaces the table whole; until it succeeds nothing is known about what is written. */
+  private async replace(netns: string, plan: { script: string; table: NftTable }): Promise<void> {
     this.written.delete(netns);
-    if (plan.full) await run(['nft', '-f', '-'], { netns, input: plan.script, timeoutMs: nftTimeoutMs(plan.script) });
-    this.written.set(netns, { table: plan.table, fullAt: plan.full ? Date.now() : last!.fullAt });
+    await run(['nft', '-f', '-'], { netns, input: plan.script, timeoutMs: nftTimeoutMs(plan.script) });
+    this.written.set(netns, { table: plan.table, fullAt: Date.now() });
   }
 
   /** One `nft list chain`: the table exists and still dispatches by mark. */

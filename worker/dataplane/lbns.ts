@@ -13,7 +13,7 @@ export const LB_BRIDGE_PORT = 'lb0';
  * and every VIP of the network as a /32 (so VIP ARP is answered here, on this node, and never
  * crosses the overlay), forwarding on, and the load-balancer rules from the chosen backend.
  */
-export async function ensureLbNamespace(opts: { lb: LbNamespaceDesired; overlayNetns: string; mtu: number; applier: LbApplier }): Promise<void> {
+export async function ensureLbNamespace(opts: { lb: LbNamespaceDesired; overlayNetns: string; mtu: number; applier: Pick<LbApplier, 'apply'> }): Promise<void> {
   const { lb, overlayNetns, mtu } = opts;
   await ensureNetns(lb.netns);
   const inLb = await links(lb.netns);

@@ -15,6 +15,7 @@ import { ensureOverlay, syncPeers } from './overlay.js';
 import { ensureAttachment } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
 import type { LbApplier } from './lb-applier.js';
+import type { LbDesired } from '../../lb/index.js';
 
 export type DataplaneMirrors = ClusterMirrors;
 
@@ -46,6 +47,8 @@ export class DataplaneReconciler {
   private recovered = false;
   /** Tasks whose sandbox holds our port table (so a port removed from a service is cleared). */
   private readonly taskPortsApplied = new Set<string>();
+  /** Load-balancer namespaces a sync has set up whole (their rules can go first in the next). */
+  private readonly lbReady = new Set<string>();
 
   constructor(private readonly opts: DataplaneOptions) {
     this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: opts.resyncEveryMs ?? 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
@@ -125,6 +128,10 @@ export class DataplaneReconciler {
   private async sync(): Promise<void> {
     const d = await this.desiredAfterRecovery();
     if (!d) return;
+    // Backends first: a replica that died leaves every load balancer before the slower checks of
+    // links, peers and addresses below (each a few processes per network) have run.
+    const appliedFirst = await this.applyReadyLbs(d);
+    const applier = { apply: (netns: string, lb: LbDesired) => (appliedFirst.has(netns) ? Promise.resolve() : this.opts.applier.apply(netns, lb)) };
     if (d.gateway.tasks.length > 0 || d.ingress) {
       await ensureGateway(d.gateway);
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
@@ -132,11 +139,15 @@ export class DataplaneReconciler {
     for (const o of d.overlays) {
       await ensureOverlay(o);
       await syncPeers(o);
-      if (o.lb) await ensureLbNamespace({ lb: o.lb, overlayNetns: o.netns, mtu: o.mtu, applier: this.opts.applier });
+      if (o.lb) {
+        await ensureLbNamespace({ lb: o.lb, overlayNetns: o.netns, mtu: o.mtu, applier });
+        this.lbReady.add(o.lb.netns);
+      }
     }
     if (d.ingress) {
       const ov = d.overlays.find((o) => o.networkId === d.ingress!.networkId)!;
-      await ensureIngressSandbox({ sbox: d.ingress.sandbox, overlayNetns: ov.netns, mtu: ov.mtu, gateway: d.gateway, applier: this.opts.applier });
+      await ensureIngressSandbox({ sbox: d.ingress.sandbox, overlayNetns: ov.netns, mtu: ov.mtu, gateway: d.gateway, applier });
+      this.lbReady.add(d.ingress.sandbox.netns);
     }
     for (const a of d.attachments) await ensureAttachment(a);
     await this.syncTaskPorts(d);
@@ -146,6 +157,25 @@ export class DataplaneReconciler {
       await this.opts.onGateway?.(undefined);
       await removeGateway();
     }
+  }
+
+  /**
+   * Applies the rules of every load-balancer namespace an earlier sync set up whole; returns the
+   * ones applied. One that fails is left to the full path below, which sets it up again.
+   */
+  private async applyReadyLbs(d: DataplaneDesired): Promise<Set<string>> {
+    const lbs = [...d.overlays.flatMap((o) => (o.lb ? [o.lb] : [])), ...(d.ingress ? [d.ingress.sandbox] : [])];
+    const applied = new Set<string>();
+    for (const lb of lbs.filter((x) => this.lbReady.has(x.netns))) {
+      try {
+        await this.opts.applier.apply(lb.netns, lb.lb);
+        applied.add(lb.netns);
+      } catch (err) {
+        this.lbReady.delete(lb.netns);
+        this.opts.log.debug('load balancer not applied ahead of its namespace checks', { netns: lb.netns, err: String(err) });
+      }
+    }
+    return applied;
   }
 
   /** The task whose gateway leg has this address (how the DNS server knows who asks). */
@@ -182,6 +212,7 @@ export class DataplaneReconciler {
       if (!/^(ov_|lb_|ingress_sbox$)/.test(n) || keep.has(path)) continue;
       this.opts.log.info('removing namespace no longer needed', { netns: n });
       this.opts.applier.forget(path);
+      this.lbReady.delete(path);
       // LB first: its veth is a port of the overlay bridge.
       await removeNetns(path);
     }
