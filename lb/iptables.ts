@@ -9,12 +9,17 @@
 import { hexMark, sortedServices, validateLbDesired, type LbDesired, type LbService } from './model.js';
 import { IPT_MARK, IPT_SNAT } from './names.js';
 
-/** How many times each jump rule is present now (from `parseIptablesJumps`). */
+/** How many times each jump rule is present now, and what our chains hold (from `parseIptablesJumps`). */
 export interface IptablesJumps {
   /** `-A PREROUTING -j MESHD-MARK` in table mangle. */
   mark: number;
   /** `-A POSTROUTING -j MESHD-SNAT` in table nat. */
   snat: number;
+  /**
+   * The rules in our chains as `iptables-save` prints them (`-A MESHD-MARK ...`, then
+   * `-A MESHD-SNAT ...`), when read; with them a sync that would change nothing writes nothing.
+   */
+  rules?: string[];
 }
 
 export const NO_JUMPS: IptablesJumps = { mark: 0, snat: 0 };
@@ -25,14 +30,18 @@ const SNAT_JUMP = `${IPT_SNAT.hook} -j ${IPT_SNAT.chain}`;
 /** Counts our jump rules in `iptables-save` output (all tables, or `-t mangle` + `-t nat`). */
 export function parseIptablesJumps(save: string): IptablesJumps {
   const jumps = { mark: 0, snat: 0 };
+  const mark: string[] = [];
+  const snat: string[] = [];
   let table = '';
   for (const raw of save.split('\n')) {
     const line = raw.trim().replace(/\s+/g, ' ');
     if (line.startsWith('*')) table = line.slice(1);
     else if (table === IPT_MARK.table && line === `-A ${MARK_JUMP}`) jumps.mark++;
     else if (table === IPT_SNAT.table && line === `-A ${SNAT_JUMP}`) jumps.snat++;
+    else if (table === IPT_MARK.table && line.startsWith(`-A ${IPT_MARK.chain} `)) mark.push(line);
+    else if (table === IPT_SNAT.table && line.startsWith(`-A ${IPT_SNAT.chain} `)) snat.push(line);
   }
-  return jumps;
+  return { ...jumps, rules: [...mark, ...snat] };
 }
 
 /** The restore lines that leave exactly one copy of `jump` given `present` copies. */
@@ -68,19 +77,27 @@ function markRuleOrder(d: LbDesired): LbService[] {
  */
 export function renderIptablesMarks(d: LbDesired, jumps: IptablesJumps = NO_JUMPS): string {
   validateLbDesired(d);
+  const markRules = markRuleOrder(d).map(iptablesMarkRule);
+  const snatRule = `-A ${IPT_SNAT.chain} -m ipvs --ipvs -j SNAT --to-source ${d.snatAddr}`;
+  // Already so (each jump once, our chains holding exactly these rules, in order): nothing to write.
+  if (jumps.mark === 1 && jumps.snat === 1 && sameLines(jumps.rules, [...markRules, snatRule])) return '';
   const lines = [
     `*${IPT_MARK.table}`,
     `:${IPT_MARK.chain} - [0:0]`,
     ...jumpLines(MARK_JUMP, jumps.mark),
-    ...markRuleOrder(d).map(iptablesMarkRule),
+    ...markRules,
     'COMMIT',
     `*${IPT_SNAT.table}`,
     `:${IPT_SNAT.chain} - [0:0]`,
     ...jumpLines(SNAT_JUMP, jumps.snat),
-    `-A ${IPT_SNAT.chain} -m ipvs --ipvs -j SNAT --to-source ${d.snatAddr}`,
+    snatRule,
     'COMMIT',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function sameLines(have: string[] | undefined, want: string[]): boolean {
+  return have !== undefined && have.length === want.length && have.every((l, i) => l === want[i]);
 }
 
 /**

@@ -16,14 +16,13 @@ import { ipvsServiceCount, nftServiceCount } from './kernel-count.js';
 const [out, services, backends, big, reps, addReps] = process.argv.slice(2);
 if (!out) throw new Error('usage: ipvs-guest OUT SERVICES BACKENDS BIG REPS ADD_REPS');
 const sizes = { services: Number(services), backends: Number(backends), bigServices: Number(big), reps: Number(reps) };
-const TOOL_TIMEOUT_MS = 40 * 60_000;
 const log = (l: string) => console.log(`bench-guest: ${l}`);
 const results: RuleSyncResult[] = [];
 for (const backend of ['ipvs', 'nftables'] as const) {
   const netns = `/tmp/bench-netns-${backend}`;
   await ensureNetns(netns);
   try {
-    const newApplier = () => (backend === 'ipvs' ? ipvsApplier(TOOL_TIMEOUT_MS) : nftablesApplier(TOOL_TIMEOUT_MS));
+    const newApplier = () => (backend === 'ipvs' ? ipvsApplier() : nftablesApplier());
     const countKernel = () => (backend === 'ipvs' ? ipvsServiceCount(netns) : nftServiceCount(netns));
     results.push(await measureRuleSync({ newApplier, netns, ...sizes, addReps: backend === 'ipvs' ? Number(addReps) : 0, countKernel, log }));
   } finally {

@@ -2,7 +2,6 @@
 import { dur, fmt, pct } from '../lib/format.js';
 import type { Table } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
-import { PRODUCT_TOOL_TIMEOUT_MS } from './appliers.js';
 import type { RuleSyncResult, SyncSample } from './measure.js';
 
 export const TARGET_FULL_MS = 2_000;
@@ -53,8 +52,7 @@ export function ruleSyncTable(r: RuleSyncResult, note: string): Table {
   const whole =
     r.backend === 'nftables'
       ? 'the nftables backend sends only the difference from the table it last wrote (one `nft list chain` checks the table is still there, then one `nft -f` with the change), while a first sync or a replace writes every service'
-      : 'the IPVS backend reads the whole state back (`ipvsadm -S`, `iptables-save`) and rewrites every mark rule on every sync, so adding one service still handles all of them';
-  const over = all.filter((x) => x.ms > PRODUCT_TOOL_TIMEOUT_MS).length;
+      : 'the IPVS backend reads the whole state back (`ipvsadm -S`, `iptables-save`) and rewrites every mark rule whenever one changed (a sync that changes nothing writes nothing), so adding one service still handles all of them';
   const fullSys = median(r.full.map((x) => x.toolSysMs));
   const grew = r.bigCold && fullSys > 0 ? r.bigCold.toolSysMs / fullSys : undefined;
   const scale = r.bigServices / r.services;
@@ -67,7 +65,6 @@ export function ruleSyncTable(r: RuleSyncResult, note: string): Table {
     limit:
       `Over these syncs the tools' system time (the kernel's work for them) came to ${pct(kernel / wall)} of the wall time, their user time to ${pct(userTools / wall)} and planning in Node to ${pct(planning / wall)}${(kernel + userTools + planning) / wall > 1.005 ? ' (more than 100% together: they overlap)' : ''}; ` +
       `${addMs !== undefined ? `adding one service took ${dur(addMs)} because ` : ''}${whole}${growth}` +
-      `${over ? `; ${over} of these syncs ran longer than the 30 s the worker's \`run()\` allows a tool, so the worker itself would fail them and retry` : ''}` +
       `${r.kernelServices !== undefined ? ` (read back: the kernel held ${n(r.kernelServices)} services at the end)` : ''}.`,
   };
 }

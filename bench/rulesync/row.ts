@@ -17,8 +17,6 @@ const BIG = 10_000;
 /** Repetitions inside the VM, whose CPU is emulated (each sync there takes many times longer). */
 const VM_REPS = 3;
 const VM_ADD_REPS = 2;
-/** A tool may run this long here (the worker's own limit is 30 s: see appliers.ts). */
-const TOOL_TIMEOUT_MS = 30 * 60_000;
 
 export interface RuleSyncRow {
   section: Section;
@@ -31,7 +29,7 @@ export async function ruleSyncRow(cfg: BenchConfig, workDir: string, log: (l: st
   const section: Section = {
     id: 'rulesync',
     title: 'Rule sync at scale',
-    method: `The worker's LB appliers (nftables: the worker's own \`NftablesApplier\`; IPVS: \`bench/rulesync/appliers.ts\` step for step as \`ipvs-applier.ts\`: the \`lb/\` planner, then the real tools, one batch each) program a namespace the bench creates with ${SERVICES.toLocaleString('en-US')} VIP services x ${BACKENDS} backends; a full sync is a new applier's first sync (as after a worker starts: nftables replaces the whole table), then one applier adds one service at a time to ${BIG.toLocaleString('en-US')} existing (as a running worker does: nftables sends only the difference). Time is the wall time of one sync; planning CPU is Node's, tool CPU is the spawned tools' (user + system, from the kernel's accounting of waited-for children); processes are counted with PATH shims during one extra sync of each kind at ${SERVICES.toLocaleString('en-US')} services.`,
+    method: `The worker's own LB appliers (\`NftablesApplier\`, \`IpvsApplier\`: the \`lb/\` planner, then the real tools, one batch each) program a namespace the bench creates with ${SERVICES.toLocaleString('en-US')} VIP services x ${BACKENDS} backends; a full sync is a new applier's first sync (as after a worker starts: nftables replaces the whole table), then one applier adds one service at a time to ${BIG.toLocaleString('en-US')} existing (as a running worker does: nftables sends only the difference). Time is the wall time of one sync; planning CPU is Node's, tool CPU is the spawned tools' (user + system, from the kernel's accounting of waited-for children); processes are counted with PATH shims during one extra sync of each kind at ${SERVICES.toLocaleString('en-US')} services.`,
     tables: [],
     notes: [],
   };
@@ -40,7 +38,7 @@ export async function ruleSyncRow(cfg: BenchConfig, workDir: string, log: (l: st
   try {
     const netns = await benchNetns(workDir, 'rulesync', cleanup);
     host = await measureRuleSync({
-      newApplier: () => nftablesApplier(TOOL_TIMEOUT_MS),
+      newApplier: () => nftablesApplier(),
       netns,
       services: SERVICES,
       backends: BACKENDS,

@@ -273,8 +273,31 @@ COMMIT
 -A PREROUTING -j MESHD-MARK
 COMMIT
 `;
-    expect(parseIptablesJumps(save)).toEqual({ mark: 1, snat: 2 });
-    expect(parseIptablesJumps('')).toEqual(NO_JUMPS);
+    expect(parseIptablesJumps(save)).toEqual({ mark: 1, snat: 2, rules: ['-A MESHD-MARK -d 10.0.1.2/32 -j MARK --set-xmark 0x100/0xffffffff'] });
+    expect(parseIptablesJumps('')).toEqual({ ...NO_JUMPS, rules: [] });
+  });
+
+  it('writes nothing when each jump is there once and our chains hold exactly the rules, in order', () => {
+    const saved = FRESH.replace(':MESHD-MARK - [0:0]', ':PREROUTING ACCEPT [0:0]\n:MESHD-MARK - [0:0]');
+    const observed = parseIptablesJumps(saved);
+    expect(observed.mark).toBe(1);
+    expect(renderIptablesMarks(DESIRED, observed)).toBe('');
+    // Without the chains' contents (not read) it always writes them.
+    expect(renderIptablesMarks(DESIRED, { mark: 1, snat: 1 })).not.toBe('');
+  });
+
+  it('rewrites our chains when a rule is missing, extra, changed or out of order', () => {
+    const rules = parseIptablesJumps(FRESH).rules!;
+    const withJumps = FRESH.replace('-A PREROUTING -j MESHD-MARK\n', '').replace('-A POSTROUTING -j MESHD-SNAT\n', '');
+    const variants = [
+      rules.slice(1),
+      [...rules, '-A MESHD-MARK -d 10.0.1.99/32 -j MARK --set-xmark 0x1ff/0xffffffff'],
+      rules.map((r) => r.replace('--to-source 10.0.1.3', '--to-source 10.0.1.4')),
+      [rules[1]!, rules[0]!, ...rules.slice(2)],
+    ];
+    for (const v of variants) expect(renderIptablesMarks(DESIRED, { mark: 1, snat: 1, rules: v })).toBe(withJumps);
+    // A jump missing or doubled: written again too.
+    expect(renderIptablesMarks(DESIRED, { mark: 2, snat: 1, rules })).toContain('-D PREROUTING -j MESHD-MARK');
   });
 
   it('tears down only our chains', () => {

@@ -1,13 +1,14 @@
 import { run } from '../../core/exec.js';
 import { drainKey, ipvsDriver, parseIpvsadmSave, parseIptablesJumps, type LbDesired } from '../../lb/index.js';
-import { applySysctls, type LbApplier } from './lb-applier.js';
+import { applySysctls, batchTimeoutMs, type LbApplier } from './lb-applier.js';
 
 /** How long a leaving real server stays at weight 0 (no new connections) before it is deleted. */
 export const IPVS_DRAIN_MS = 2_000;
 
 /**
  * IPVS: observe (`ipvsadm -S -n`, `iptables-save`), plan the difference, apply: our iptables
- * chains in one `iptables-restore --noflush`, then every IPVS change in one `ipvsadm -R`.
+ * chains in one `iptables-restore --noflush` (none when they already hold the right rules), then
+ * every IPVS change in one `ipvsadm -R` (none when there is none).
  * A leaving replica goes to weight 0 first and is deleted once it has drained for
  * IPVS_DRAIN_MS (connections already open to it carry on meanwhile); the applier remembers
  * when it drained each one and asks for a sync when the drain ends.
@@ -22,21 +23,20 @@ export class IpvsApplier implements LbApplier {
   constructor(private readonly drainMs = IPVS_DRAIN_MS) {}
 
   async apply(netns: string, desired: LbDesired): Promise<void> {
-    const [ipvs, save] = await Promise.all([
-      run(['ipvsadm', '-S', '-n'], { netns }),
-      run(['iptables-save', '-t', 'mangle'], { netns }).then(async (m) => m.stdout + '\n' + (await run(['iptables-save', '-t', 'nat'], { netns })).stdout),
-    ]);
+    // Reads and writes scale with the services and their replicas.
+    const timeoutMs = batchTimeoutMs(desired.services.reduce((n, s) => n + 1 + s.backends.length, 0));
+    const [ipvs, save] = await Promise.all([run(['ipvsadm', '-S', '-n'], { netns, timeoutMs }), run(['iptables-save'], { netns, timeoutMs })]);
     const now = Date.now();
     const drains = this.drainedAt.get(netns) ?? new Map<string, number>();
     this.drainedAt.set(netns, drains);
     const draining = new Set([...drains].filter(([, at]) => now - at < this.drainMs).map(([key]) => key));
-    const plan = ipvsDriver.plan(desired, { type: 'ipvs', ipvs: parseIpvsadmSave(ipvs.stdout), jumps: parseIptablesJumps(save), draining });
+    const plan = ipvsDriver.plan(desired, { type: 'ipvs', ipvs: parseIpvsadmSave(ipvs.stdout), jumps: parseIptablesJumps(save.stdout), draining });
     if (!this.prepared.has(netns)) {
       await applySysctls(netns, plan.sysctls);
       this.prepared.add(netns);
     }
-    await run(['iptables-restore', '--noflush'], { netns, input: plan.iptablesRestore });
-    if (plan.ipvsRestore.length) await run(['ipvsadm', '-R'], { netns, input: plan.ipvsRestore.join('\n') + '\n' });
+    if (plan.iptablesRestore) await run(['iptables-restore', '--noflush'], { netns, input: plan.iptablesRestore, timeoutMs });
+    if (plan.ipvsRestore.length) await run(['ipvsadm', '-R'], { netns, input: plan.ipvsRestore.join('\n') + '\n', timeoutMs });
     this.rememberDrains(drains, plan.ipvsRestore, now);
   }
 

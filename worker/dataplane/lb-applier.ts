@@ -17,11 +17,19 @@ export async function applySysctls(netns: string, sysctls: Record<string, string
   await run(['sysctl', '-q', '-w', ...Object.entries(sysctls).map(([k, v]) => `${k}=${v}`)], { netns });
 }
 
-/** A full replace of a big table is slow in the kernel (~30 s for 10,000 services): its time limit grows with it. */
-export function nftTimeoutMs(script: string): number {
+/**
+ * A tool's time limit for a batch of `lines` lines: writing a big table is slow in the kernel
+ * (~30 s for a whole nftables table of 10,000 services, ~75 s for IPVS in the VM lane), so the
+ * limit grows with the batch (2 ms a line, at least the 30 s every tool gets).
+ */
+export function batchTimeoutMs(lines: number): number {
+  return Math.max(30_000, lines * 2);
+}
+
+function nftTimeoutMs(script: string): number {
   let lines = 0;
   for (let i = script.indexOf('\n'); i >= 0; i = script.indexOf('\n', i + 1)) lines++;
-  return Math.max(30_000, lines * 2);
+  return batchTimeoutMs(lines);
 }
 
 /** How often the table is replaced whole even when updates seem to suffice (hand edits inside it). */
