@@ -207,6 +207,9 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
         return true;
       }, slowdown(30_000), 100);
       console.log(`manager drill (${victim}): deploy accepted ${deployedAt - killedAt} ms after the kill`);
+      const survivors = ['node-1', 'node-2', 'node-3'].filter((n) => n !== victim);
+      const events = await c.logSince(survivors, killedAt, /leader|WARN|ERROR/);
+      console.log(`manager drill: the surviving managers' leadership events and warnings since the kill:\n${events.slice(0, 40).join('\n')}`);
       expect(deployedAt - killedAt).toBeLessThanOrEqual(slowdown(10_000));
       const servicesAfter = await c.list<{ Name: string; Replicas: string }>(['service', 'ls']);
       expect(servicesAfter.map((s) => s.Name)).toEqual(servicesBefore.map((s) => s.Name));

@@ -102,6 +102,19 @@ export class DevCluster {
     return readFile(join(this.nodeDir(hostname), 'meshd.log'), 'utf8');
   }
 
+  /** Lines of these nodes' meshd.log stamped at or after `sinceMs` that match `pattern`, each prefixed by its node. */
+  async logSince(hostnames: string[], sinceMs: number, pattern: RegExp): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of hostnames) {
+      const log = await this.meshdLog(n).catch(() => '');
+      for (const line of log.split('\n')) {
+        const at = Date.parse(line.slice(0, line.indexOf(' ')));
+        if (at >= sinceMs && pattern.test(line)) out.push(`${n} ${line}`);
+      }
+    }
+    return out.sort((a, b) => a.slice(a.indexOf(' ') + 1).localeCompare(b.slice(b.indexOf(' ') + 1)));
+  }
+
   /** The last `lines` lines of every node's meshd.log (for failure messages: down() removes them). */
   async logTails(lines: number): Promise<string> {
     const nodes = await readdir(join(this.dir, 'nodes')).catch(() => [] as string[]);
