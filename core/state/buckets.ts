@@ -11,7 +11,11 @@ export interface OpenBucketsOptions {
 
 /** Opens (and on managers creates) every bucket of the state model. */
 export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions = {}): Promise<Buckets> {
-  const js = nc.jetstream();
+  // Binding asks nothing of the server when the API check is off. With it, every bind is an
+  // account-info request that only the JetStream meta leader answers: while the meta leader is
+  // being re-elected (4-9 s after its server dies) no meshctl command or worker could start,
+  // even when the streams they use still have their leaders.
+  const js = nc.jetstream(opts.create ? {} : { checkAPI: false });
   const out: Partial<Buckets> = {};
   for (const [key, bucket] of Object.entries(BUCKETS) as [BucketKey, string][]) {
     if (key === 'auth' && !opts.create) continue;
