@@ -51,7 +51,7 @@ export function ruleSyncTable(r: RuleSyncResult, note: string): Table {
   const addMs = r.addOne.length ? median(r.addOne.map((x) => x.ms)) : undefined;
   const whole =
     r.backend === 'nftables'
-      ? 'the nftables backend sends only the difference from the table it last wrote (one `nft list chain` checks the table is still there, then one `nft -f` with the change), while a first sync or a replace writes every service'
+      ? 'the nftables backend sends only the difference from the table it last wrote (one `nft -t list set` checks the table is still there, then one `nft -f` with the change), while a first sync or a replace writes every service'
       : 'the IPVS backend reads the whole state back (`ipvsadm -S`, `iptables-save`) and rewrites every mark rule whenever one changed (a sync that changes nothing writes nothing), so adding one service still handles all of them';
   const fullSys = median(r.full.map((x) => x.toolSysMs));
   const grew = r.bigCold && fullSys > 0 ? r.bigCold.toolSysMs / fullSys : undefined;
