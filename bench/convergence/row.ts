@@ -139,7 +139,7 @@ export async function convergenceRow(c: BenchCluster, cfg: BenchConfig, log: (l:
       {
         columns: ['event', 'reps', 'min', 'p50', 'p95', 'max', 'of which meshctl ran (median)', 'target'],
         rows,
-        limit: `Times that start with a command include meshctl itself (about ${dur(cli)}: Node start-up, entering the underlay namespace, connecting to NATS). DNS follows a change as soon as each worker's mirror has it (replica killed -> DNS p50 ${dur(median(series.killDns.ms))}), while the LB waits for each node's next data-plane sync, which rebuilds every namespace with \`ip\`/\`bridge\`/\`nft\` processes on 2 shared cores (replica killed -> LB p50 ${dur(median(series.killLb.ms))}); published ports and scaling up also wait for new tasks' processes to start.`,
+        limit: `Times that start with a command include meshctl itself (about ${dur(cli)}: Node start-up, entering the underlay namespace, connecting to NATS). DNS follows a change as soon as each worker's mirror has it (replica killed -> DNS p50 ${dur(median(series.killDns.ms))}), while the LB waits for each node's next data-plane sync, which writes the LB rules first and then checks every namespace with \`ip\`/\`bridge\`/\`nft\` processes on 2 shared cores (replica killed -> LB p50 ${dur(median(series.killLb.ms))}); published ports and scaling up also wait for new tasks' processes to start.`,
       },
     ],
     notes: [],
