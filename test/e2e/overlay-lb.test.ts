@@ -133,18 +133,32 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
     }
   });
 
-  it("keeps every node's LB equal to the running replicas while scaling 3 -> 10 -> 2", async () => {
+  // Each step takes 2-6 s here; its bound is 30 s, and the test's limit fits all three, so a step
+  // that does not converge fails with what it last saw and the nodes' logs (printed too, so they
+  // stay in the output when the retry passes). Retried once: CI saw this test stall past 60 s once
+  // in ~10 runs of the suite (not reproduced in 6 runs alone, cause not found yet).
+  it("keeps every node's LB equal to the running replicas while scaling 3 -> 10 -> 2", { timeout: slowdown(3 * 30_000 + 15_000), retry: 1 }, async () => {
     for (const n of [10, 2, 3]) {
       await c.ok(['service', 'scale', `mesh_web=${n}`]);
-      await waitFor(`${n} replicas in every LB`, async () => {
-        const web = await running('mesh_web');
-        if (web.length !== n || !web.every((t) => t.CurrentState.startsWith('Running'))) return undefined;
-        const want = web.map((t) => t.Addresses[0]!.Addr.split('/')[0]!).sort();
-        for (const node of ['node-1', 'node-2', 'node-3']) {
-          if ((await webBackends(node)).join() !== want.join()) return undefined;
-        }
-        return true;
-      }, slowdown(60_000), 500);
+      let seen: unknown;
+      try {
+        await waitFor(`${n} replicas in every LB`, async () => {
+          const web = await running('mesh_web');
+          const lbs: Record<string, string[]> = {};
+          seen = { tasks: web.map((t) => `${t.Name}@${t.Node}: ${t.CurrentState}`), lbs };
+          if (web.length !== n || !web.every((t) => t.CurrentState.startsWith('Running'))) return undefined;
+          const want = web.map((t) => t.Addresses[0]!.Addr.split('/')[0]!).sort();
+          for (const node of ['node-1', 'node-2', 'node-3']) {
+            lbs[node] = await webBackends(node);
+            if (lbs[node]!.join() !== want.join()) return undefined;
+          }
+          return true;
+        }, slowdown(30_000), 500);
+      } catch (err) {
+        const report = `${(err as Error).message}\nlast seen: ${JSON.stringify(seen, null, 1)}\n${await c.logTails(40)}`;
+        console.log(`scale step to ${n} did not converge: ${report}`);
+        throw new Error(report);
+      }
     }
   });
 
