@@ -11,9 +11,12 @@
  * A wrong token is refused with a clear error and logged (with the node's name and id).
  */
 import type { KV, NatsConnection, Subscription } from 'nats';
-import { encode } from '../core/state/codec.js';
+import { encodeAs } from '../core/wire/decode.js';
+import * as W from '../core/wire/schemas.js';
+import { SenderLimiter } from '../core/wire/limiter.js';
+import { JOIN_RATE } from '../core/wire/limits.js';
 import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
-import { serve } from '../core/rpc.js';
+import { route, serve } from '../core/rpc.js';
 import type { Logger } from '../core/log.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { nodeUser, type ClusterSecrets } from '../core/auth/secrets.js';
@@ -54,10 +57,13 @@ export function serveJoin(deps: { nc: NatsConnection; auth: () => KV | undefined
     queue: MANAGER_QUEUE,
     log,
     verbOf: (s) => s.slice(SUBJECTS.join('').length),
-    handlers: {
-      ca: async () => ({ ca: secrets.tls?.caCert }),
-      request: async (payload) => {
-        const req = check(payload as Partial<JoinRequest>);
+    // Anonymous: no sender to tell apart, so one limit for all join requests together.
+    senderOf: () => 'anonymous',
+    limiter: new SenderLimiter({ ...JOIN_RATE }),
+    routes: {
+      ca: route(W.JoinCaRequest, async () => ({ ca: secrets.tls?.caCert })),
+      request: route(W.JoinRequest, async (payload) => {
+        const req = check(payload);
         const refuse = (reason: string): never => {
           log.warn('join refused', { node: req.hostname, id: req.nodeId, role: req.role, reason });
           throw new AuthError(`join refused: ${reason}`);
@@ -80,12 +86,12 @@ export function serveJoin(deps: { nc: NatsConnection; auth: () => KV | undefined
           const auth = deps.auth();
           if (!auth) throw new MeshError('the cluster is starting: its state is not open yet; retry');
           const record: NodeAuthRecord = { nodeId: req.nodeId, user: nodeUser(req.nodeId), passwordHash: req.passwordHash!, hostname: req.hostname, joinedAt: new Date().toISOString() };
-          await auth.put(req.nodeId, encode(record));
+          await auth.put(req.nodeId, encodeAs(W.NodeAuthRecord, record));
           grant.user = record.user;
         }
         log.info('node admitted', { node: req.hostname, id: req.nodeId, role: req.role });
         return { sealed: seal(token.secret, JSON.stringify(grant)) };
-      },
+      }),
     },
   });
 }

@@ -4,7 +4,7 @@ import { decode, encode } from '../core/state/codec.js';
 import type { Logger } from '../core/log.js';
 import { isCasFailure } from './allocator.js';
 
-interface LeaderLease {
+export interface LeaderLease {
   nodeId: string;
   term: number;
 }

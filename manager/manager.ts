@@ -3,18 +3,20 @@ import type { Buckets } from '../core/state/buckets.js';
 import type { KvMirror } from '../core/state/mirror.js';
 import { allMirrors, startClusterMirrors } from '../core/state/cluster-mirrors.js';
 import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
-import { serve } from '../core/rpc.js';
+import { route, serve } from '../core/rpc.js';
+import * as W from '../core/wire/schemas.js';
+import { RPC_MAX_BYTES } from '../core/wire/limits.js';
 import type { Logger } from '../core/log.js';
 import { Allocator } from './allocator.js';
 import { ensureCluster, type ClusterConfigInput } from './cluster-config.js';
 import { LeaderElection } from './leader.js';
-import { NodeRegistry, type NodeAnnouncement } from './node-registry.js';
+import { NodeRegistry } from './node-registry.js';
 import { Scheduler } from './scheduler/scheduler.js';
-import { StackDeployer, type DeployRequest } from './deploy/deployer.js';
+import { StackDeployer } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
-import { AuthError, MeshError, ValidationError } from '../core/errors.js';
+import { MeshError } from '../core/errors.js';
 
 export interface ManagerOptions {
   nc: NatsConnection;
@@ -59,36 +61,19 @@ export class Manager {
       queue: MANAGER_QUEUE,
       log,
       verbOf: (s) => s.slice(SUBJECTS.api('').length),
-      handlers: {
-        'cluster.join-token': async (p) => {
-          const role = (p as { role?: string }).role;
-          if (role !== 'worker' && role !== 'manager') throw new ValidationError(['role: must be worker or manager']);
+      routes: {
+        'cluster.join-token': route(W.JoinTokenRequest, async ({ role }) => {
           if (!this.opts.secrets) throw new MeshError('this cluster runs on an external NATS (--nats-url): meshd manages no join tokens');
           return { token: joinToken(this.opts.secrets, role) };
-        },
-        'stack.deploy': async (p) => deployer.deploy(p as DeployRequest),
-        'stack.rm': async (p) => deployer.removeStack((p as { stack: string }).stack),
-        'service.rm': async (p) => deployer.removeService((p as { service: string }).service),
-        'service.scale': async (p) => {
-          const { service, replicas } = p as { service: string; replicas: number };
-          return deployer.scale(service, replicas);
-        },
+        }),
+        'stack.deploy': route(W.DeployRequest, async (p) => deployer.deploy(p), { maxBytes: RPC_MAX_BYTES.deploy }),
+        'stack.rm': route(W.StackRmRequest, async (p) => deployer.removeStack(p.stack)),
+        'service.rm': route(W.ServiceRmRequest, async (p) => deployer.removeService(p.service)),
+        'service.scale': route(W.ServiceScaleRequest, async (p) => deployer.scale(p.service, p.replicas)),
       },
     });
     // A node registers on its own subject: the one its NATS permissions let it publish on.
-    this.register = serve(nc, {
-      subject: SUBJECTS.registerAll,
-      queue: MANAGER_QUEUE,
-      log,
-      verbOf: () => 'register',
-      handlers: {
-        register: async (p, msg) => {
-          const a = p as NodeAnnouncement;
-          if (a.id !== msg.subject.slice(SUBJECTS.register('').length)) throw new AuthError(`node ${a.hostname} registered for another node id`);
-          return registry.register(a);
-        },
-      },
-    });
+    this.register = registry.serveRegistration(MANAGER_QUEUE);
     if (this.opts.nats && buckets.auth) {
       this.users = new NatsUserSync({ buckets, server: this.opts.nats.server, stateDir: this.opts.nats.stateDir, log });
       this.users.start();

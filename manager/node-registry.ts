@@ -2,12 +2,18 @@ import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import type { NodeRecord } from '../core/model.js';
 import { NODE_DOWN_AFTER_MS, SUBJECTS } from '../core/names.js';
+import type { KvMirror } from '../core/state/mirror.js';
+import type { Logger } from '../core/log.js';
+import { AuthError } from '../core/errors.js';
+import { route, serve } from '../core/rpc.js';
+import * as W from '../core/wire/schemas.js';
+import { encodeAs, tryDecodeAs } from '../core/wire/decode.js';
+import { RateLimitedReporter } from '../core/wire/reporter.js';
+import { SenderLimiter } from '../core/wire/limiter.js';
+import { ANNOUNCEMENT_MAX_BYTES, HEARTBEAT_RATE, REGISTER_RATE } from '../core/wire/limits.js';
 
 /** How often the leader looks for silent nodes (a down node is noticed at most this late). */
 const NODE_CHECK_INTERVAL_MS = 100;
-import { decode, encode } from '../core/state/codec.js';
-import type { KvMirror } from '../core/state/mirror.js';
-import type { Logger } from '../core/log.js';
 
 /** What a node says about itself when it joins and in every heartbeat. */
 export interface NodeAnnouncement {
@@ -32,6 +38,11 @@ export class NodeRegistry {
   private sub: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private leaderSince = 0;
+  /** Bad heartbeats and registrations: logged once per sender per minute, then dropped. */
+  private readonly reporter: RateLimitedReporter;
+  /** Per-sender limits, applied to the subject before anything is parsed. */
+  private readonly beats = new SenderLimiter({ ...HEARTBEAT_RATE });
+  private readonly registrations = new SenderLimiter({ ...REGISTER_RATE });
 
   /** No heartbeat for this long: the node is down (`--node-down-after`). */
   private get downAfterMs(): number {
@@ -40,21 +51,60 @@ export class NodeRegistry {
 
   constructor(
     private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean; downAfterMs?: number },
-  ) {}
+  ) {
+    this.reporter = new RateLimitedReporter({ log: deps.log });
+  }
 
   start(): void {
-    this.sub = this.deps.nc.subscribe(SUBJECTS.heartbeatAll);
-    void (async () => {
-      for await (const m of this.sub!) {
-        const a = decode<NodeAnnouncement>(m.data);
-        // Only a node's own subject counts (its NATS permissions allow no other).
-        if (m.subject !== SUBJECTS.heartbeat(a.id)) continue;
-        this.lastSeen.set(a.id, performance.now());
-        if (a.restartGraceMs) this.graceUntil.set(a.id, performance.now() + a.restartGraceMs);
-        else this.graceUntil.delete(a.id);
-      }
-    })();
+    // A callback, not an iterator: nothing queues up behind a flood, each beat is handled (or
+    // dropped) as it arrives, and one bad beat cannot end the loop.
+    this.sub = this.deps.nc.subscribe(SUBJECTS.heartbeatAll, {
+      callback: (err, m) => {
+        if (err) return this.deps.log.warn('heartbeat subscription error', { err });
+        try {
+          this.onHeartbeat(m.subject, m.data);
+        } catch (e) {
+          this.reporter.report({ sender: senderOf(m.subject, SUBJECTS.heartbeat('')), where: m.subject, reason: String(e) });
+        }
+      },
+    });
     this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), NODE_CHECK_INTERVAL_MS);
+  }
+
+  /**
+   * One heartbeat, cheapest checks first: the sender (from the subject; its NATS permissions let
+   * it publish on no other) must be a known node within its rate, before a byte is parsed.
+   */
+  onHeartbeat(subject: string, data: Uint8Array): void {
+    const sender = senderOf(subject, SUBJECTS.heartbeat(''));
+    if (!this.deps.nodes.get(sender)) return; // not registered (yet): its beats mean nothing
+    if (!this.beats.take(sender)) return void this.reporter.report({ sender, where: subject, reason: 'heartbeat rate exceeded' });
+    const r = tryDecodeAs(W.NodeAnnouncement, data, { maxBytes: ANNOUNCEMENT_MAX_BYTES });
+    if (!r.ok) return void this.reporter.report({ sender, where: subject, reason: r.error.reason });
+    const a = r.value;
+    if (a.id !== sender) return void this.reporter.report({ sender, where: subject, reason: `announces node id ${a.id}` });
+    this.lastSeen.set(a.id, performance.now());
+    if (a.restartGraceMs) this.graceUntil.set(a.id, performance.now() + a.restartGraceMs);
+    else this.graceUntil.delete(a.id);
+  }
+
+  /** Registrations on `mesh.register.<id>`: the id in the subject is the sender's own. */
+  serveRegistration(queue: string): Subscription {
+    return serve(this.deps.nc, {
+      subject: SUBJECTS.registerAll,
+      queue,
+      log: this.deps.log,
+      verbOf: () => 'register',
+      senderOf: (s) => senderOf(s, SUBJECTS.register('')),
+      limiter: this.registrations,
+      reporter: this.reporter,
+      routes: {
+        register: route(W.NodeAnnouncement, async (a, msg) => {
+          if (a.id !== senderOf(msg.subject, SUBJECTS.register(''))) throw new AuthError(`node ${a.hostname} registered for another node id`);
+          return this.register(a);
+        }, { maxBytes: ANNOUNCEMENT_MAX_BYTES }),
+      },
+    });
   }
 
   stop(): void {
@@ -77,7 +127,7 @@ export class NodeRegistry {
       joinedAt: prior?.joinedAt ?? now,
       updatedAt: now,
     };
-    await this.deps.buckets.nodes.put(a.id, encode(record));
+    await this.deps.buckets.nodes.put(a.id, encodeAs(W.NodeRecord, record));
     this.lastSeen.set(a.id, performance.now());
     this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: a.role });
     return record;
@@ -86,6 +136,7 @@ export class NodeRegistry {
   private async check(): Promise<void> {
     if (!this.deps.isLeader()) return;
     const now = performance.now();
+    this.forgetRemoved(now);
     for (const node of this.deps.nodes.values()) {
       const seen = Math.max(this.lastSeen.get(node.id) ?? 0, this.leaderSince);
       const silent = now - seen;
@@ -98,15 +149,35 @@ export class NodeRegistry {
     }
   }
 
+  /**
+   * Per-node state is kept only for nodes in the cluster (and, for a moment, one that just
+   * registered and is not in the mirror yet): the maps stay as small as the cluster.
+   */
+  private forgetRemoved(now: number): void {
+    for (const [id, seen] of this.lastSeen) {
+      if (this.deps.nodes.get(id) || now - seen < this.downAfterMs) continue;
+      this.lastSeen.delete(id);
+      this.graceUntil.delete(id);
+      this.beats.forget(id);
+      this.registrations.forget(id);
+    }
+    for (const id of this.graceUntil.keys()) if (!this.lastSeen.has(id)) this.graceUntil.delete(id);
+  }
+
   private async setStatus(node: NodeRecord, status: NodeRecord['status'], message: string): Promise<void> {
     const revision = this.deps.nodes.revision(node.id);
     if (revision === undefined) return;
     const next: NodeRecord = { ...node, status, statusMessage: message, updatedAt: new Date().toISOString() };
     try {
-      await this.deps.buckets.nodes.update(node.id, encode(next), revision);
+      await this.deps.buckets.nodes.update(node.id, encodeAs(W.NodeRecord, next), revision);
       this.deps.log.info(`node ${status}`, { node: node.hostname, reason: message || 'heartbeat' });
     } catch {
       // changed meanwhile (re-registration); the next check sees the new record
     }
   }
+}
+
+/** The last subject token after `prefix` (`mesh.hb.<id>` -> `<id>`). */
+function senderOf(subject: string, prefix: string): string {
+  return subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
 }

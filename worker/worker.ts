@@ -15,13 +15,14 @@ import { nameserversOf } from '../dns/forward.js';
 import { NameTableCache } from '../dns/cache.js';
 import { readFile } from 'node:fs/promises';
 import { encode } from '../core/state/codec.js';
-import { request, serve } from '../core/rpc.js';
+import { request, route, serve } from '../core/rpc.js';
+import * as W from '../core/wire/schemas.js';
 import { CoalescingRunner } from '../core/runner.js';
 import type { Logger } from '../core/log.js';
 import type { NodeAnnouncement } from '../manager/node-registry.js';
 import { RunPaths } from './paths.js';
 import { TaskSupervisor } from './supervisor.js';
-import { readTaskLogs, type LogRequest } from './logs.js';
+import { readTaskLogs } from './logs.js';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -117,7 +118,7 @@ export class Worker {
       subject: SUBJECTS.node(node.id, '*'),
       log,
       verbOf: (s) => s.split('.').at(-1) ?? '',
-      handlers: { logs: async (p) => readTaskLogs(paths, p as LogRequest) },
+      routes: { logs: route(W.LogRequest, async (p) => readTaskLogs(paths, p)) },
     });
     log.info('worker started', { node: node.hostname, id: node.id });
   }

@@ -1,0 +1,59 @@
+/**
+ * Logs a dropped bad message at most once per (sender, what) per interval, with how many were
+ * dropped since the last line. Bounded: at most `maxKeys` pairs are remembered; beyond that the
+ * oldest are forgotten (a sender cycling through keys costs a log line per key, never memory).
+ */
+import type { Logger } from '../log.js';
+
+export interface BadInput {
+  /** Node id when the subject or key names one; else the subject/key's first token. */
+  sender: string;
+  /** Subject, or `<bucket>/<key>`. */
+  where: string;
+  reason: string;
+}
+
+export class RateLimitedReporter {
+  private readonly last = new Map<string, { at: number; dropped: number }>();
+
+  constructor(
+    private readonly opts: { log: Logger; intervalMs?: number; maxKeys?: number; now?: () => number },
+  ) {}
+
+  private get intervalMs(): number {
+    return this.opts.intervalMs ?? 60_000;
+  }
+
+  /** Returns true when it logged (tests use this). */
+  report(bad: BadInput): boolean {
+    const now = (this.opts.now ?? performance.now)();
+    const key = `${bad.sender}\u0000${bad.where}`;
+    const seen = this.last.get(key);
+    if (seen && now - seen.at < this.intervalMs) {
+      seen.dropped++;
+      return false;
+    }
+    const suppressed = seen?.dropped ?? 0;
+    this.last.delete(key);
+    this.last.set(key, { at: now, dropped: 0 });
+    this.evict();
+    this.opts.log.warn('dropped bad input', { sender: bad.sender, where: bad.where, reason: truncate(bad.reason), ...(suppressed ? { suppressed } : {}) });
+    return true;
+  }
+
+  get size(): number {
+    return this.last.size;
+  }
+
+  private evict(): void {
+    const max = this.opts.maxKeys ?? 1_000;
+    for (const k of this.last.keys()) {
+      if (this.last.size <= max) return;
+      this.last.delete(k);
+    }
+  }
+}
+
+function truncate(s: string): string {
+  return s.length > 300 ? `${s.slice(0, 300)}...` : s;
+}

@@ -1,0 +1,234 @@
+/**
+ * Zod schemas for everything meshd reads from NATS: KV records and request payloads. Readers
+ * decode with them (`decode.ts`); writers encode through them where it is cheap (`encodeAs`).
+ * `checks.ts` proves at compile time that each schema's type equals the documented interface
+ * (core/model.ts and the modules that own each message), so a field added to one side only
+ * fails `tsc` instead of being stripped silently (zod objects drop unknown keys).
+ *
+ * Bounds are generous for legitimate data and stop a hostile member from making a record that
+ * is huge in memory: strings, lists and maps have maxima. Objects strip unknown keys (a record
+ * written by a newer meshd still reads).
+ */
+import * as z from 'zod';
+
+/** Ids (node, task, service, network): a NATS subject token and a KV key part. */
+export const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
+const id = z.string().regex(ID_PATTERN, 'must be 1-64 characters of [0-9A-Za-z_-]');
+const name = z.string().min(1).max(253);
+const text = (max: number) => z.string().max(max);
+const time = z.string().max(64);
+const int = (min: number, max: number) => z.int().min(min).max(max);
+const port = int(1, 65_535);
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 address with prefix');
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address');
+const labels = z.record(z.string().max(253), z.string().max(4096)).refine((m) => Object.keys(m).length <= 256, 'at most 256 labels');
+const list = <T extends z.ZodType>(item: T, max: number) => z.array(item).max(max);
+
+// ---- specs (inside ServiceRecord) ----
+
+export const Protocol = z.enum(['tcp', 'udp']);
+export const PublishMode = z.enum(['ingress', 'host']);
+
+export const PortSpec = z.object({ protocol: Protocol, target: port, published: port.optional(), mode: PublishMode });
+
+export const RestartPolicy = z.object({
+  condition: z.enum(['none', 'on-failure', 'any']),
+  delayMs: int(0, 2 ** 31),
+  maxAttempts: int(0, 2 ** 31),
+});
+
+export const HealthTest = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('cmd'), argv: list(text(65_536), 1024) }),
+  z.object({ type: z.literal('shell'), script: text(65_536) }),
+  z.object({ type: z.literal('none') }),
+]);
+
+export const Healthcheck = z.object({
+  test: HealthTest,
+  intervalMs: int(0, 2 ** 31),
+  timeoutMs: int(0, 2 ** 31),
+  retries: int(0, 2 ** 31),
+  startPeriodMs: int(0, 2 ** 31),
+});
+
+export const Constraint = z.object({ key: text(512), op: z.enum(['==', '!=']), value: text(4096) });
+
+export const ServiceNetworkSpec = z.object({ name, aliases: list(name, 256) });
+
+const argv = list(text(131_072), 4096);
+
+export const ServiceSpec = z.object({
+  name,
+  image: text(1024).optional(),
+  entrypoint: argv.optional(),
+  command: argv.optional(),
+  environment: z.record(z.string().max(1024), text(131_072)).refine((m) => Object.keys(m).length <= 4096, 'at most 4096 variables'),
+  mode: z.enum(['replicated', 'global']),
+  replicas: int(0, 100_000),
+  endpointMode: z.enum(['vip', 'dnsrr']),
+  constraints: list(Constraint, 256),
+  restartPolicy: RestartPolicy,
+  ports: list(PortSpec, 1024),
+  networks: list(ServiceNetworkSpec, 256),
+  healthcheck: Healthcheck.optional(),
+});
+
+// ---- records kept in KV ----
+
+export const NodeRecord = z.object({
+  id,
+  hostname: name,
+  role: z.enum(['manager', 'worker']),
+  runsTasks: z.boolean(),
+  addr: ipv4,
+  labels,
+  status: z.enum(['ready', 'down']),
+  statusMessage: text(1024),
+  joinedAt: time,
+  updatedAt: time,
+});
+
+export const NetworkRecord = z.object({
+  id,
+  name,
+  stack: name.optional(),
+  driver: z.literal('overlay'),
+  subnet: cidr,
+  gateway: ipv4,
+  vni: int(1, 2 ** 24 - 1),
+  internal: z.boolean(),
+  attachable: z.boolean(),
+  ingress: z.boolean(),
+  createdAt: time,
+});
+
+export const VirtualIP = z.object({ networkId: id, addr: cidr });
+export const PublishedPort = z.object({ protocol: Protocol, target: port, published: port, mode: PublishMode });
+export const ServiceNetworkAttachment = z.object({ networkId: id, aliases: list(name, 256) });
+
+export const ServiceRecord = z.object({
+  id,
+  name,
+  stack: name,
+  spec: ServiceSpec,
+  networks: list(ServiceNetworkAttachment, 256),
+  version: int(0, Number.MAX_SAFE_INTEGER),
+  fwmark: int(1, 2 ** 32 - 1).optional(),
+  endpoint: z.object({ vips: list(VirtualIP, 256), ports: list(PublishedPort, 1024) }),
+  createdAt: time,
+  updatedAt: time,
+});
+
+export const LbAddress = z.object({ networkId: id, nodeId: id, addr: cidr });
+
+export const TaskAddress = z.object({ networkId: id, addr: cidr });
+
+export const TaskRecord = z.object({
+  id,
+  serviceId: id,
+  serviceName: name,
+  slot: int(0, 1_000_000),
+  name: text(512),
+  nodeId: id,
+  desiredState: z.enum(['running', 'shutdown']),
+  specVersion: int(0, Number.MAX_SAFE_INTEGER),
+  addresses: list(TaskAddress, 256),
+  createdAt: time,
+});
+
+export const TaskState = z.enum(['assigned', 'preparing', 'starting', 'running', 'complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
+
+export const TaskStatus = z.object({
+  taskId: id,
+  nodeId: id,
+  state: TaskState,
+  message: text(4096),
+  pid: int(1, 2 ** 31).optional(),
+  exitCode: int(-(2 ** 31), 2 ** 31).optional(),
+  restarts: int(0, 2 ** 31),
+  health: z.enum(['starting', 'healthy', 'unhealthy']).optional(),
+  updatedAt: time,
+});
+
+/** manager/cluster-config.ts */
+export const ClusterConfig = z.object({
+  id,
+  createdAt: time,
+  subnetPool: cidr,
+  subnetPrefix: int(1, 32),
+  ingressSubnet: cidr,
+  vxlanPort: port,
+});
+
+/** manager/leader.ts */
+export const LeaderLease = z.object({ nodeId: id, term: int(0, Number.MAX_SAFE_INTEGER) });
+
+/** manager/join.ts (mesh_auth, managers only) */
+export const NodeAuthRecord = z.object({
+  nodeId: id,
+  user: text(128),
+  passwordHash: text(128),
+  hostname: name,
+  joinedAt: time,
+});
+
+/** manager/allocator.ts */
+export const AllocClaim = z.object({ owner: text(256) });
+export const SubnetTable = z.record(cidr, text(256));
+
+// ---- messages ----
+
+/** manager/node-registry.ts: heartbeat and registration payload. */
+export const NodeAnnouncement = z.object({
+  id,
+  hostname: name,
+  role: z.enum(['manager', 'worker']),
+  runsTasks: z.boolean(),
+  addr: ipv4,
+  labels,
+  restartGraceMs: int(0, 3_600_000).optional(),
+});
+
+/** core/auth/join-protocol.ts (fields are checked further, with their own messages, in manager/join.ts). */
+export const JoinRequest = z.object({
+  token: z.string({ error: 'required' }).max(4096),
+  role: z.enum(['manager', 'worker'], { error: 'must be manager or worker' }),
+  nodeId: z.string({ error: 'must be 8-64 characters of [0-9a-z]' }).max(64, 'must be 8-64 characters of [0-9a-z]'),
+  hostname: z.string({ error: 'required (at most 253 characters)' }).max(253, 'required (at most 253 characters)'),
+  passwordHash: z.string({ error: 'must be a bcrypt hash' }).max(128, 'must be a bcrypt hash').optional(),
+});
+
+/** mesh.join.ca */
+export const JoinCaRequest = z.object({});
+export const JoinCaReply = z.object({ ca: z.string().max(65_536).optional() });
+export const JoinReply = z.object({ sealed: z.string().max(1_048_576) });
+/** core/auth/secrets.ts: inside a manager's sealed join grant. */
+export const ClusterSecrets = z.object({
+  fingerprint: text(256),
+  workerSecret: text(256),
+  managerSecret: text(256),
+  managerPassword: text(256),
+  adminPassword: text(256),
+  routePassword: text(256),
+  tls: z.object({ caCert: text(65_536), caKey: text(65_536) }).optional(),
+});
+/** The sealed join grant, once unsealed (core/auth/join-client.ts). */
+export const JoinGrant = z.object({ user: text(128).optional(), secrets: ClusterSecrets.optional(), ca: text(65_536).optional() });
+
+/** mesh.api.* (manager/manager.ts) */
+export const JoinTokenRequest = z.object({ role: z.enum(['worker', 'manager'], { error: 'must be worker or manager' }) });
+export const DeployRequest = z.object({ stack: name, file: text(4096), text: z.string() });
+export const StackRmRequest = z.object({ stack: name });
+export const ServiceRmRequest = z.object({ service: name });
+export const ServiceScaleRequest = z.object({ service: name, replicas: z.int({ error: 'must be an integer from 0 to 100000' }).min(0, 'must be an integer from 0 to 100000').max(100_000, 'must be an integer from 0 to 100000') });
+
+/** mesh.node.<id>.logs (worker/logs.ts) */
+export const LogRequest = z.object({ taskIds: list(id, 10_000), tail: int(0, 10_000_000).optional() });
+export const TaskLog = z.object({ taskId: id, lines: z.array(z.string()) });
+
+/** The reply envelope of every request (core/rpc.ts). */
+export const WireError = z.object({ name: text(256), message: z.string(), problems: z.array(z.string()).readonly().optional() });
+export const ReplyEnvelope = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), error: WireError }),
+]);
