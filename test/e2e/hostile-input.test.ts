@@ -161,9 +161,13 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
   let replicas = 3;
   const groups = [...new Set(SELECTED.map((i) => i.group))];
 
-  /** What must not change: records of desired state, statuses of real tasks, meshctl's view. */
-  const snapshot = async () => {
-    const read = async (bucket: string) => (await worker.run({ op: 'read', bucket })).records ?? {};
+  /** What must not change, as KV holds it: desired state, and the statuses of real tasks. */
+  const kvState = async () => {
+    const read = async (bucket: string) => {
+      const r = await worker.run({ op: 'read', bucket });
+      if (!r.records) throw new Error(`reading ${bucket}: ${r.error}`);
+      return r.records;
+    };
     const nodes = Object.fromEntries(
       Object.entries(await read('mesh_nodes')).map(([k, v]) => {
         try {
@@ -177,11 +181,14 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
     const tasks = await read('mesh_tasks');
     const statuses = await read('mesh_status');
     const realStatus = Object.fromEntries(Object.keys(tasks).map((k) => [k, statuses[k]?.value.replace(/"updatedAt":"[^"]*"/, '')]));
-    const view = (await c.list<TaskRow>(['service', 'ps', SERVICE])).map((t) => [t.Name, t.Node, t.DesiredState, t.CurrentState.split(' ')[0]]).sort();
-    const nodeView = (await c.list<Record<string, unknown>>(['node', 'ls'])).map((n) => [n.Hostname, n.Role, n.Status]);
     const value = (rs: Record<string, { value: string }>) => Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, v.value]));
-    return { nodes, networks: value(await read('mesh_networks')), services: value(await read('mesh_services')), tasks: value(tasks), realStatus, view, nodeView };
+    return { nodes, networks: value(await read('mesh_networks')), services: value(await read('mesh_services')), tasks: value(tasks), realStatus };
   };
+  /** ... and as meshctl shows it. */
+  const view = async () => ({
+    tasks: (await c.list<TaskRow>(['service', 'ps', SERVICE])).map((t) => [t.Name, t.Node, t.DesiredState, t.CurrentState.split(' ')[0]]).sort(),
+    nodes: (await c.list<Record<string, unknown>>(['node', 'ls'])).map((n) => [n.Hostname, n.Role, n.Status]),
+  });
 
   const converge = async (n: number) => {
     await c.ok(['service', 'scale', `${SERVICE}=${n}`]);
@@ -232,10 +239,21 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
     expect(INPUTS.length).toBeGreaterThanOrEqual(30);
   });
 
+  it("lets neither a worker nor a joiner read others' replies on _INBOX.> (a manager join token)", async () => {
+    const sniffs = Promise.all([worker.run({ op: 'sniff', subject: '_INBOX.>', ms: 5_000 }), anon.run({ op: 'sniff', subject: '_INBOX.>', ms: 5_000 })]);
+    await new Promise((res) => setTimeout(res, 1_000));
+    const token = (await c.ok(['cluster', 'join-token', 'manager'])).trim();
+    const [w, a] = await sniffs;
+    const leaked = (r: ClientResult) => (r.seen ?? []).filter((m) => m.data.includes(token.slice(-40))).map((m) => m.subject);
+    expect({ worker: leaked(w), joiner: leaked(a) }).toEqual({ worker: [], joiner: [] });
+    console.log(`hostile: _INBOX.> sniff: worker saw ${w.seen?.length} messages (${w.asyncErrors.join('; ')}), joiner saw ${a.seen?.length} (${a.asyncErrors.join('; ')})`);
+  });
+
   for (const group of groups) {
     it(`survives: ${group}`, async () => {
       const t0 = Date.now();
-      const before = await snapshot();
+      const before = await kvState();
+      const shown = await view();
       for (const input of SELECTED.filter((i) => i.group === group)) {
         const started = Date.now();
         const r = await (input.anonymous ? anon : worker).run(input.cmd(x));
@@ -244,12 +262,15 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
         await new Promise((res) => setTimeout(res, 1_000));
         expect({ input: input.name, dead: await gone(procs) }).toEqual({ input: input.name, dead: [] });
         checkOutcome(input, r);
-        expect({ input: input.name, state: await snapshot() }).toEqual({ input: input.name, state: before });
+        expect({ input: input.name, state: await kvState() }).toEqual({ input: input.name, state: before });
         console.log(`hostile: ${input.name}: ok in ${Date.now() - started} ms`);
       }
-      // No node went down or came back while a worker sent all that (a flood must not starve
+      expect(await view()).toEqual(shown);
+      // No other node went down or came back while node-2 sent all that (a flood must not starve
       // the liveness of others), and the error log stayed bounded.
-      expect(await c.logSince(['node-1'], t0, /node (down|ready)/)).toEqual([]);
+      const liveness = await c.logSince(['node-1'], t0, /node (down|ready)/);
+      if (liveness.length) console.log(`hostile: group ${group}: liveness events: ${liveness.join(' | ')}`);
+      expect(liveness.filter((l) => !l.includes('node=node-2'))).toEqual([]);
       const warned = await c.logSince(['node-1', 'node-2', 'node-3'], t0, /WARN|ERROR/);
       console.log(`hostile: group ${group}: ${warned.length} WARN/ERROR lines; first: ${warned.slice(0, 3).join(' | ').slice(0, 600)}`);
       expect({ group, warnLines: warned.length <= 200 }).toEqual({ group, warnLines: true });
