@@ -27,11 +27,12 @@ import {
   type ClusterSecrets,
 } from '../core/auth/secrets.js';
 import { newClusterCa } from '../manager/tls.js';
+import { workerInboxPrefix } from '../core/auth/permissions.js';
 import type { MeshdConfig } from './meshd-flags.js';
 
 export interface NodeIdentity {
   /** user/pass/tls for nats.js connect(). */
-  connect: Pick<ConnectionOptions, 'user' | 'pass' | 'tls'>;
+  connect: Pick<ConnectionOptions, 'user' | 'pass' | 'tls' | 'inboxPrefix'>;
   /** Managers only. */
   secrets?: ClusterSecrets;
   /** Where the credentials live (for error messages). */
@@ -97,7 +98,7 @@ async function workerIdentity(config: MeshdConfig, nodeId: string, log: Logger):
     log.info('joined the cluster as a worker', { user: grant.user });
   }
   const ca = (creds as { ca?: string }).ca;
-  return { connect: { user: creds.user, pass: creds.password, ...(ca ? { tls: { ca } } : {}) }, source: file };
+  return { connect: { user: creds.user, pass: creds.password, inboxPrefix: workerInboxPrefix(nodeId), ...(ca ? { tls: { ca } } : {}) }, source: file };
 }
 
 export async function establishIdentity(config: MeshdConfig, nodeId: string, log: Logger): Promise<NodeIdentity | undefined> {

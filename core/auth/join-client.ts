@@ -4,6 +4,7 @@
  * sealed grant.
  */
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { JOIN_INBOX_PREFIX } from './permissions.js';
 import { request } from '../rpc.js';
 import { SUBJECTS } from '../names.js';
 import { AuthError, MeshError } from '../errors.js';
@@ -27,7 +28,7 @@ export function tlsTrusting(ca: string): ConnectionOptions['tls'] {
 
 async function connectAnonymously(servers: string[], tls: ConnectionOptions['tls'] | undefined): Promise<NatsConnection> {
   try {
-    return await connect({ servers, name: 'meshd-join', timeout: 5_000, ...(tls ? { tls } : {}) });
+    return await connect({ servers, name: 'meshd-join', timeout: 5_000, inboxPrefix: JOIN_INBOX_PREFIX, ...(tls ? { tls } : {}) });
   } catch (err) {
     throw new MeshError(`cannot reach a manager at ${servers.join(', ')} to join: ${(err as Error).message}`, { cause: err });
   }

@@ -13,7 +13,17 @@ import { BUCKETS, SUBJECTS } from '../names.js';
 export interface NatsPermissions {
   publish: { allow: string[] };
   subscribe: { allow: string[] };
+  /** May answer requests it received (their reply subjects) and nothing else on _INBOX. */
+  allow_responses?: boolean;
 }
+
+/**
+ * Reply subjects (nats.js `inboxPrefix`) of a worker and of joiners. With `_INBOX.>` any node,
+ * or anyone connecting without credentials, could subscribe to every reply in the cluster (a
+ * `meshctl cluster join-token manager` answer among them) and publish into others' inboxes.
+ */
+export const workerInboxPrefix = (nodeId: string) => `_INBOX_${nodeId}`;
+export const JOIN_INBOX_PREFIX = '_INBOX_join';
 
 /** Buckets a worker reads (all but the managers' credential bucket). */
 export const WORKER_READABLE_BUCKETS = Object.entries(BUCKETS)
@@ -47,17 +57,17 @@ export function workerPermissions(nodeId: string): NatsPermissions {
         `$KV.${BUCKETS.status}.${nodeId}.>`,
         '$JS.API.INFO',
         ...WORKER_READABLE_BUCKETS.flatMap(kvReadSubjects),
-        // replies to requests served by this node (task logs)
-        '_INBOX.>',
       ],
     },
-    subscribe: { allow: ['_INBOX.>', SUBJECTS.node(nodeId, '>')] },
+    subscribe: { allow: [`${workerInboxPrefix(nodeId)}.>`, SUBJECTS.node(nodeId, '>')] },
+    // replies to requests served by this node (task logs), and only to those
+    allow_responses: true,
   };
 }
 
 export function joinPermissions(): NatsPermissions {
   return {
     publish: { allow: [SUBJECTS.join('>')] },
-    subscribe: { allow: ['_INBOX.>'] },
+    subscribe: { allow: [`${JOIN_INBOX_PREFIX}.>`] },
   };
 }

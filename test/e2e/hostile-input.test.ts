@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
+import { JOIN_INBOX_PREFIX, workerInboxPrefix } from '../../core/auth/permissions.js';
 import { HostileClient, clusterProcesses, gone, type ClientResult, type ClusterProcess } from '../helpers/hostile.js';
 
 /**
@@ -206,10 +207,11 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
     await c.ok(['stack', 'deploy', '-c', stack, 'hostile'], { timeoutMs: 150_000 });
     const underlay = join(c.dir, 'netns', 'underlay');
     const creds = JSON.parse(await readFile(join(c.nodeDir('node-2'), 'state', 'node.creds'), 'utf8')) as { user: string; password: string };
-    worker = await HostileClient.start(underlay, NATS, creds);
-    anon = await HostileClient.start(underlay, NATS);
     const id = async (n: string) => (await readFile(join(c.nodeDir(n), 'state', 'node-id'), 'utf8')).trim();
     const own = await id('node-2');
+    // Each connection's replies come back under the prefix its permissions allow.
+    worker = await HostileClient.start(underlay, NATS, { creds, inboxPrefix: workerInboxPrefix(own) });
+    anon = await HostileClient.start(underlay, NATS, { inboxPrefix: JOIN_INBOX_PREFIX });
     const other = await id('node-3');
     const rec = JSON.parse((await worker.run({ op: 'read', bucket: 'mesh_nodes' })).records![own]!.value) as Record<string, unknown>;
     const tasks = (await worker.run({ op: 'read', bucket: 'mesh_tasks' })).records!;

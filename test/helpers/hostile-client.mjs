@@ -19,6 +19,7 @@ try {
     servers: args.servers,
     timeout: 5000,
     maxReconnectAttempts: -1,
+    inboxPrefix: args.inboxPrefix,
     ...(args.user ? { user: args.user, pass: args.pass } : {}),
     ...(args.ca ? { tls: { ca: args.ca } } : {}),
   });

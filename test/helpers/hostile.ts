@@ -33,8 +33,9 @@ export class HostileClient {
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {}
 
-  static async start(underlay: string, servers: string[], creds?: { user: string; password: string }): Promise<HostileClient> {
-    const arg = JSON.stringify({ servers, ...(creds ? { user: creds.user, pass: creds.password } : {}) });
+  static async start(underlay: string, servers: string[], opts: { creds?: { user: string; password: string }; inboxPrefix: string }): Promise<HostileClient> {
+    const { creds, inboxPrefix } = opts;
+    const arg = JSON.stringify({ servers, inboxPrefix, ...(creds ? { user: creds.user, pass: creds.password } : {}) });
     const child = spawn('nsenter', [`--net=${underlay}`, process.execPath, CLIENT, arg], { stdio: ['pipe', 'pipe', 'pipe'] });
     const client = new HostileClient(child);
     child.stderr.on('data', (d: Buffer) => (client.stderr += d.toString()));

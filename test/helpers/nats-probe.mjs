@@ -7,7 +7,9 @@ const args = JSON.parse(process.argv[2]);
 const out = [];
 let nc;
 try {
-  nc = await connect({ servers: args.servers, timeout: 5000, ...(args.user ? { user: args.user, pass: args.pass } : {}), ...(args.ca ? { tls: { ca: args.ca } } : {}) });
+  // Replies come back under the prefix the user's permissions allow (core/auth/permissions.ts).
+  const inboxPrefix = args.inboxPrefix ?? (args.user?.startsWith('node-') ? `_INBOX_${args.user.slice('node-'.length)}` : args.user ? undefined : '_INBOX_join');
+  nc = await connect({ servers: args.servers, timeout: 5000, inboxPrefix, ...(args.user ? { user: args.user, pass: args.pass } : {}), ...(args.ca ? { tls: { ca: args.ca } } : {}) });
 } catch (err) {
   console.log(JSON.stringify({ connect: String(err.message) }));
   process.exit(0);
