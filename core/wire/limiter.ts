@@ -19,7 +19,7 @@ export class SenderLimiter {
 
   /** True when `sender` may send one more message now. */
   take(sender: string): boolean {
-    const now = (this.opts.now ?? performance.now)();
+    const now = this.opts.now ? this.opts.now() : performance.now();
     let b = this.buckets.get(sender);
     if (!b) {
       if (this.buckets.size >= (this.opts.maxSenders ?? 10_000)) this.evictIdle(now);

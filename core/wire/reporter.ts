@@ -26,7 +26,7 @@ export class RateLimitedReporter {
 
   /** Returns true when it logged (tests use this). */
   report(bad: BadInput): boolean {
-    const now = (this.opts.now ?? performance.now)();
+    const now = this.opts.now ? this.opts.now() : performance.now();
     const key = `${bad.sender}\u0000${bad.where}`;
     const seen = this.last.get(key);
     if (seen && now - seen.at < this.intervalMs) {
