@@ -1,6 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
 import { readValues } from '../core/state/read.js';
+import { RECORDS } from '../core/wire/records.js';
 import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
 import { NotFoundError } from '../core/errors.js';
 import { satisfies } from '../core/placement.js';
@@ -34,11 +35,11 @@ export async function snapshot(buckets: Buckets): Promise<ClusterSnapshot> {
 
 async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
   const [nodes, networks, services, tasks, statuses] = await Promise.all([
-    readValues<NodeRecord>(buckets.nodes),
-    readValues<NetworkRecord>(buckets.networks),
-    readValues<ServiceRecord>(buckets.services),
-    readValues<TaskRecord>(buckets.tasks),
-    readValues<TaskStatus>(buckets.status),
+    readValues(buckets.nodes, RECORDS.nodes),
+    readValues(buckets.networks, RECORDS.networks),
+    readValues(buckets.services, RECORDS.services),
+    readValues(buckets.tasks, RECORDS.tasks),
+    readValues(buckets.status, RECORDS.status),
   ]);
   return {
     nodes: nodes.sort((a, b) => a.hostname.localeCompare(b.hostname)),

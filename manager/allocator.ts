@@ -1,6 +1,8 @@
-import type { KV } from 'nats';
+import type { KV, KvEntry } from 'nats';
 import { ALLOC_KEYS, DYNAMIC_PORTS, FIRST_FWMARK, FIRST_VNI, LAST_FWMARK, LAST_VNI } from '../core/names.js';
-import { decode, encode } from '../core/state/codec.js';
+import { encode } from '../core/state/codec.js';
+import { decodeEntry } from '../core/state/read.js';
+import { RECORDS } from '../core/wire/records.js';
 import { listKeys } from '../core/state/read.js';
 import { ConflictError, ExhaustedError } from '../core/errors.js';
 import { formatCidr, hostsOf, overlaps, parseCidr, subnetsOf, type Cidr } from '../core/ipnet.js';
@@ -33,7 +35,7 @@ export class Allocator {
   /** Releases `key` if `owner` holds it; a no-op otherwise. */
   async release(key: string, owner: string): Promise<void> {
     const e = await this.kv.get(key);
-    if (!e || e.operation !== 'PUT' || decode<Claim>(e.value).owner !== owner) return;
+    if (!e || e.operation !== 'PUT' || decodeEntry(this.kv, RECORDS.claim, e)?.owner !== owner) return;
     try {
       await this.kv.delete(key, { previousSeq: e.revision });
     } catch (err) {
@@ -43,7 +45,8 @@ export class Allocator {
 
   async ownerOf(key: string): Promise<string | undefined> {
     const e = await this.kv.get(key);
-    return e && e.operation === 'PUT' ? decode<Claim>(e.value).owner : undefined;
+    // A malformed claim still holds its key (create fails on it); it reads as held by `?`.
+    return e && e.operation === 'PUT' ? (decodeEntry(this.kv, RECORDS.claim, e)?.owner ?? '?') : undefined;
   }
 
   async vni(owner: string): Promise<number> {
@@ -83,7 +86,7 @@ export class Allocator {
   async subnet(opts: { owner: string; requested?: string; pool: string; prefix: number }): Promise<string> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const entry = await this.kv.get(ALLOC_KEYS.subnets);
-      const table: SubnetTable = entry && entry.operation === 'PUT' ? decode<SubnetTable>(entry.value) : {};
+      const table: SubnetTable = this.decodeTable(entry);
       const held = Object.keys(table).map(parseCidr);
       const chosen = opts.requested ? this.checkRequested(opts.requested, table, opts.owner) : pickFree(parseCidr(opts.pool), opts.prefix, held);
       if (table[chosen] === opts.owner) return chosen;
@@ -97,7 +100,7 @@ export class Allocator {
     for (let attempt = 0; attempt < 50; attempt++) {
       const entry = await this.kv.get(ALLOC_KEYS.subnets);
       if (!entry || entry.operation !== 'PUT') return;
-      const table = decode<SubnetTable>(entry.value);
+      const table = this.decodeTable(entry);
       if (table[subnet] !== owner) return;
       const { [subnet]: _gone, ...rest } = table;
       if (await this.casSubnets(entry.revision, rest)) return;
@@ -107,7 +110,15 @@ export class Allocator {
 
   async subnets(): Promise<SubnetTable> {
     const entry = await this.kv.get(ALLOC_KEYS.subnets);
-    return entry && entry.operation === 'PUT' ? decode<SubnetTable>(entry.value) : {};
+    return this.decodeTable(entry);
+  }
+
+  /** Only managers write the table; a malformed one cannot be read, so nothing is allocated from it. */
+  private decodeTable(entry: KvEntry | null): SubnetTable {
+    if (!entry || entry.operation !== 'PUT') return {};
+    const table = decodeEntry(this.kv, RECORDS.subnets, entry);
+    if (!table) throw new ConflictError(`the subnet table (${ALLOC_KEYS.subnets}) is malformed; refusing to allocate from it`);
+    return table;
   }
 
   private checkRequested(requested: string, table: SubnetTable, owner: string): string {

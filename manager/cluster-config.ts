@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Buckets } from '../core/state/buckets.js';
 import type { NetworkRecord } from '../core/model.js';
 import { ALLOC_KEYS, CONTROL_KEYS, INGRESS_VNI } from '../core/names.js';
-import { encode } from '../core/state/codec.js';
+import { encodeAs } from '../core/wire/decode.js';
+import * as W from '../core/wire/schemas.js';
+import { RECORDS } from '../core/wire/records.js';
 import { readOne } from '../core/state/read.js';
 import { newId } from '../core/ids.js';
 import { formatCidr, gatewayOf, parseCidr } from '../core/ipnet.js';
@@ -31,11 +33,11 @@ export async function ensureCluster(buckets: Buckets, allocator: Allocator, inpu
     ingressSubnet: formatCidr(parseCidr(input.ingressSubnet)),
   };
   try {
-    await buckets.control.create(CONTROL_KEYS.cluster, encode(proposed));
+    await buckets.control.create(CONTROL_KEYS.cluster, encodeAs(W.ClusterConfig, proposed));
   } catch (err) {
     if (!isCasFailure(err)) throw err;
   }
-  const config = await readOne<ClusterConfig>(buckets.control, CONTROL_KEYS.cluster);
+  const config = await readOne(buckets.control, RECORDS.cluster, CONTROL_KEYS.cluster);
   if (!config) throw new Error('cluster record vanished after creation');
   await ensureIngressNetwork(buckets, allocator, config);
   return config;
@@ -65,7 +67,7 @@ async function ensureIngressNetwork(buckets: Buckets, allocator: Allocator, conf
     createdAt: config.createdAt,
   };
   try {
-    await buckets.networks.create(id, encode(record));
+    await buckets.networks.create(id, encodeAs(W.NetworkRecord, record));
   } catch (err) {
     if (!isCasFailure(err)) throw err;
   }

@@ -1,6 +1,8 @@
 import type { KV } from 'nats';
 import { CONTROL_KEYS, LEADER_LEASE_MS, LEADER_RENEW_MS } from '../core/names.js';
-import { decode, encode } from '../core/state/codec.js';
+import { encodeAs, tryDecodeAs } from '../core/wire/decode.js';
+import * as W from '../core/wire/schemas.js';
+import { RateLimitedReporter } from '../core/wire/reporter.js';
 import type { Logger } from '../core/log.js';
 import { isCasFailure } from './allocator.js';
 
@@ -20,11 +22,14 @@ export class LeaderElection {
   private lastRevision = 0;
   private lastChangeAt = 0;
   private term = 0;
+  private readonly reporter: RateLimitedReporter;
 
   constructor(
     private readonly kv: KV,
     private readonly opts: { nodeId: string; log: Logger; onChange: (leading: boolean) => void },
-  ) {}
+  ) {
+    this.reporter = new RateLimitedReporter({ log: opts.log });
+  }
 
   get isLeader(): boolean {
     return this.leading;
@@ -61,7 +66,13 @@ export class LeaderElection {
       await this.claim(entry?.revision, 1);
       return;
     }
-    const lease = decode<LeaderLease>(entry.value);
+    const decoded = tryDecodeAs(W.LeaderLease, entry.value);
+    if (!decoded.ok) {
+      // Only managers can write it; a bad lease is taken over like an expired one (by CAS on
+      // its revision, so racing managers still elect one), after the same lease period.
+      this.reporter.report({ sender: 'leader', where: `control/${CONTROL_KEYS.leader}`, reason: decoded.error.reason });
+    }
+    const lease = decoded.ok ? decoded.value : { nodeId: '', term: 0 };
     if (entry.revision !== this.lastRevision) {
       this.lastRevision = entry.revision;
       this.lastChangeAt = now;
@@ -75,7 +86,7 @@ export class LeaderElection {
   }
 
   private async claim(revision: number | undefined, term: number): Promise<void> {
-    const value = encode({ nodeId: this.opts.nodeId, term } satisfies LeaderLease);
+    const value = encodeAs(W.LeaderLease, { nodeId: this.opts.nodeId, term });
     try {
       this.lastRevision = revision === undefined ? await this.kv.create(CONTROL_KEYS.leader, value) : await this.kv.update(CONTROL_KEYS.leader, value, revision);
       this.lastChangeAt = performance.now();
@@ -88,7 +99,7 @@ export class LeaderElection {
 
   private async renew(revision: number, term: number): Promise<void> {
     try {
-      this.lastRevision = await this.kv.update(CONTROL_KEYS.leader, encode({ nodeId: this.opts.nodeId, term } satisfies LeaderLease), revision);
+      this.lastRevision = await this.kv.update(CONTROL_KEYS.leader, encodeAs(W.LeaderLease, { nodeId: this.opts.nodeId, term }), revision);
       this.lastChangeAt = performance.now();
       this.term = term;
       if (!this.leading) this.setLeading(true);

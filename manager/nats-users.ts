@@ -12,12 +12,18 @@ import { CoalescingRunner } from '../core/runner.js';
 import { writeSecretFile } from '../core/auth/secrets.js';
 import type { EmbeddedNats, NodeUser } from './nats-server.js';
 import type { NodeAuthRecord } from './join.js';
+import { RECORDS } from '../core/wire/records.js';
+import { checkAs } from '../core/wire/decode.js';
+import * as W from '../core/wire/schemas.js';
+import * as z from 'zod';
 
 const CACHE_FILE = 'nats-users.json';
 
 export async function cachedNodeUsers(stateDir: string): Promise<NodeUser[]> {
   try {
-    return JSON.parse(await readFile(join(stateDir, CACHE_FILE), 'utf8')) as NodeUser[];
+    // Our own file, but checked like everything else: a bad cache admits nobody instead of crashing.
+    const r = checkAs(z.array(W.NodeAuthRecord.pick({ nodeId: true, user: true, passwordHash: true })), JSON.parse(await readFile(join(stateDir, CACHE_FILE), 'utf8')));
+    return r.ok ? r.value : [];
   } catch {
     return [];
   }
@@ -33,7 +39,7 @@ export class NatsUserSync {
   start(): void {
     const { buckets, log } = this.deps;
     if (!buckets.auth) throw new Error('NatsUserSync needs the mesh_auth bucket');
-    this.mirror = new KvMirror<NodeAuthRecord>(buckets.auth, { name: 'auth', log }).start();
+    this.mirror = new KvMirror<NodeAuthRecord>(buckets.auth, { name: 'auth', log, kind: RECORDS.auth }).start();
     this.runner = new CoalescingRunner({ name: 'nats users', minIntervalMs: 20, maxIntervalMs: 30_000, retryMs: 500, log, run: () => this.sync() });
     this.mirror.onChange(() => this.runner?.request());
     this.runner.start();

@@ -4,7 +4,6 @@ import { KvMirror } from '../core/state/mirror.js';
 import { allMirrors, startClusterMirrors } from '../core/state/cluster-mirrors.js';
 import type { TaskStatus } from '../core/model.js';
 import { CONTROL_KEYS, HEARTBEAT_INTERVAL_MS, SUBJECTS } from '../core/names.js';
-import type { ClusterConfig } from '../manager/cluster-config.js';
 import { DataplaneReconciler } from './dataplane/reconciler.js';
 import type { LbApplier } from './dataplane/lb-applier.js';
 import { underlayMtu } from './dataplane/underlay.js';
@@ -17,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { encode } from '../core/state/codec.js';
 import { request, route, serve } from '../core/rpc.js';
 import * as W from '../core/wire/schemas.js';
+import { RECORDS } from '../core/wire/records.js';
 import { CoalescingRunner } from '../core/runner.js';
 import type { Logger } from '../core/log.js';
 import type { NodeAnnouncement } from '../manager/node-registry.js';
@@ -62,7 +62,7 @@ export class Worker {
     await this.register(signal);
     const mirrors = startClusterMirrors(buckets, log);
     const { tasks, services } = mirrors;
-    const control = new KvMirror<unknown>(buckets.control, { name: 'control', log }).start();
+    const control = new KvMirror(buckets.control, { name: 'control', log, key: CONTROL_KEYS.cluster, kind: RECORDS.cluster }).start();
     this.mirrors = [...allMirrors(mirrors), control as KvMirror<unknown>];
     const names = new NameTableCache(mirrors);
     const upstreams = this.opts.dns.upstreams ?? nameserversOf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
@@ -81,7 +81,7 @@ export class Worker {
       mirrors,
       paths,
       applier: this.opts.lbApplier,
-      vxlanPort: () => (control.get(CONTROL_KEYS.cluster) as ClusterConfig | undefined)?.vxlanPort ?? 4789,
+      vxlanPort: () => control.get(CONTROL_KEYS.cluster)?.vxlanPort ?? 4789,
       underlayMtu: await underlayMtu(node.addr),
       gatewaySubnet: this.opts.gatewaySubnet,
       resyncEveryMs: this.opts.resyncEveryMs,

@@ -8,6 +8,8 @@ import { jsonLines, table } from '../format.js';
 import type { TaskLog } from '../../worker/logs.js';
 import type { CommandContext } from './context.js';
 import { serviceInspect, serviceRow, taskRow } from './service-views.js';
+import * as z from 'zod';
+import * as W from '../../core/wire/schemas.js';
 
 const formatOpt = { format: { type: 'string' as const } };
 
@@ -88,13 +90,15 @@ export async function serviceLogs(ctx: CommandContext, args: string[]): Promise<
   for (const [nodeId, taskIds] of byNode) {
     let logs: TaskLog[];
     try {
-      logs = await request<TaskLog[]>(ctx.nc, SUBJECTS.node(nodeId, 'logs'), { taskIds, tail }, 10_000);
+      // A worker answers this one: its reply is checked like any other input.
+      logs = await request(ctx.nc, SUBJECTS.node(nodeId, 'logs'), { taskIds, tail }, { timeoutMs: 10_000, result: z.array(W.TaskLog).max(10_000) });
     } catch (err) {
       ctx.err(`logs from node ${nodeName(snap, nodeId)} unavailable: ${(err as Error).message}\n`);
       continue;
     }
     for (const l of logs) {
-      const t = tasks.find((x) => x.id === l.taskId)!;
+      const t = tasks.find((x) => x.id === l.taskId && x.nodeId === nodeId);
+      if (!t) continue; // not a task we asked this node about
       const prefix = `${t.name}.${t.id.slice(0, 12)}@${nodeName(snap, nodeId)}`;
       for (const line of l.lines) ctx.out(`${prefix}    | ${line}\n`);
     }

@@ -6,6 +6,8 @@
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { JOIN_INBOX_PREFIX } from './permissions.js';
 import { request } from '../rpc.js';
+import { decodeAs } from '../wire/decode.js';
+import * as W from '../wire/schemas.js';
 import { SUBJECTS } from '../names.js';
 import { AuthError, MeshError } from '../errors.js';
 import { fingerprintOf, parseToken, type JoinRole } from './tokens.js';
@@ -47,7 +49,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinGrant> {
     const probe = await connectAnonymously(opts.servers, { rejectUnauthorized: false } as ConnectionOptions['tls']);
     let ca: string | undefined;
     try {
-      ca = (await request<{ ca?: string }>(probe, SUBJECTS.join('ca'), {}, 10_000)).ca;
+      ca = (await request(probe, SUBJECTS.join('ca'), {}, { timeoutMs: 10_000, result: W.JoinCaReply })).ca;
     } finally {
       await probe.close();
     }
@@ -58,8 +60,8 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinGrant> {
   }
   try {
     const req: JoinRequest = { token: opts.token.trim(), role: opts.role, nodeId: opts.nodeId, hostname: opts.hostname, ...(opts.passwordHash ? { passwordHash: opts.passwordHash } : {}) };
-    const { sealed } = await request<{ sealed: string }>(nc, SUBJECTS.join('request'), req, 15_000);
-    return JSON.parse(unseal(token.secret, sealed)) as JoinGrant;
+    const { sealed } = await request(nc, SUBJECTS.join('request'), req, { timeoutMs: 15_000, result: W.JoinReply });
+    return decodeAs(W.JoinGrant, new TextEncoder().encode(unseal(token.secret, sealed)));
   } finally {
     await nc.close();
   }

@@ -3,6 +3,8 @@ import type { Buckets } from './buckets.js';
 import { KvMirror } from './mirror.js';
 import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
 import type { Logger } from '../log.js';
+import { RECORDS, type RecordKind } from '../wire/records.js';
+import { RateLimitedReporter } from '../wire/reporter.js';
 
 /** Local copies of the buckets both managers and workers act on. */
 export interface ClusterMirrors {
@@ -15,14 +17,16 @@ export interface ClusterMirrors {
 }
 
 export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirrors {
-  const mirror = <T>(kv: KV, name: string) => new KvMirror<T>(kv, { name, log }).start();
+  // One reporter for all: a bad record is logged once per writer and key per minute.
+  const reporter = new RateLimitedReporter({ log });
+  const mirror = <T>(kv: KV, name: string, kind: RecordKind<T>) => new KvMirror<T>(kv, { name, log, kind, reporter }).start();
   return {
-    nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
-    networks: mirror<NetworkRecord>(buckets.networks, 'networks'),
-    services: mirror<ServiceRecord>(buckets.services, 'services'),
-    tasks: mirror<TaskRecord>(buckets.tasks, 'tasks'),
-    status: mirror<TaskStatus>(buckets.status, 'status'),
-    lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
+    nodes: mirror(buckets.nodes, 'nodes', RECORDS.nodes),
+    networks: mirror(buckets.networks, 'networks', RECORDS.networks),
+    services: mirror(buckets.services, 'services', RECORDS.services),
+    tasks: mirror(buckets.tasks, 'tasks', RECORDS.tasks),
+    status: mirror(buckets.status, 'status', RECORDS.status),
+    lbaddrs: mirror(buckets.lbaddrs, 'lbaddrs', RECORDS.lbaddrs),
   };
 }
 

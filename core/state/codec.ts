@@ -1,10 +1,6 @@
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
+/** JSON bytes for the wire. Reading goes through core/wire/decode.ts (a schema for every read). */
 export function encode(value: unknown): Uint8Array {
   return enc.encode(JSON.stringify(value));
-}
-
-export function decode<T>(bytes: Uint8Array): T {
-  return JSON.parse(dec.decode(bytes)) as T;
 }

@@ -1,9 +1,10 @@
 import type { KV, KvEntry } from 'nats';
-import { decode } from './codec.js';
-import { readAll } from './read.js';
+import { decodeEntry, readAll } from './read.js';
+import type { RecordKind } from '../wire/records.js';
+import { RateLimitedReporter } from '../wire/reporter.js';
+import type { Logger } from '../log.js';
 
 const STALL_CHECK_MS = 1_500;
-import type { Logger } from '../log.js';
 
 export interface MirrorChange<T> {
   key: string;
@@ -15,6 +16,10 @@ export interface MirrorChange<T> {
  * A local read-only copy of one KV bucket (or a key filter of it), kept current by a watch.
  * `ready` resolves once the initial snapshot is in, so nothing is programmed from half a state.
  * A broken watch is re-established and the copy rebuilt from a fresh snapshot.
+ * Every record is checked against its kind (schema and key): a bad one is reported (once per
+ * writer per minute) and treated as absent, as if deleted: keeping the previous value would
+ * show a state the bucket no longer holds (a task's old `running` status after its writer
+ * replaced it with garbage), and readers already handle absent records. The watch goes on.
  */
 export class KvMirror<T> {
   private readonly entries = new Map<string, { value: T; revision: number }>();
@@ -27,12 +32,14 @@ export class KvMirror<T> {
   private checker: NodeJS.Timeout | undefined;
   private readyResolve!: () => void;
   readonly ready: Promise<void>;
+  private readonly reporter: RateLimitedReporter;
 
   constructor(
     private readonly kv: KV,
-    private readonly opts: { key?: string; log: Logger; name: string },
+    private readonly opts: { key?: string; log: Logger; name: string; kind: RecordKind<T>; reporter?: RateLimitedReporter },
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+    this.reporter = opts.reporter ?? new RateLimitedReporter({ log: opts.log });
   }
 
   start(): this {
@@ -108,7 +115,7 @@ export class KvMirror<T> {
 
   private async resyncByReading(): Promise<void> {
     try {
-      const fresh = await readAll<T>(this.kv, this.opts.key);
+      const fresh = await readAll(this.kv, this.opts.kind, { filter: this.opts.key, reporter: this.reporter });
       this.replaceAll(fresh);
       this.readyResolve();
     } catch (err) {
@@ -132,8 +139,13 @@ export class KvMirror<T> {
     try {
       for await (const e of iter) {
         this.seen = Math.max(this.seen, e.revision);
-        if (!initialized) this.record(fresh, e);
-        else this.apply(e);
+        try {
+          if (!initialized) this.record(fresh, e);
+          else this.apply(e);
+        } catch (err) {
+          // a listener threw: the record is in; the watch must not end over it
+          this.opts.log.warn('kv mirror listener failed', { bucket: this.opts.name, key: e.key, err });
+        }
       }
     } finally {
       clearInterval(stopCheck);
@@ -141,7 +153,8 @@ export class KvMirror<T> {
   }
 
   private record(into: Map<string, { value: T; revision: number }>, e: KvEntry): void {
-    if (e.operation === 'PUT') into.set(e.key, { value: decode<T>(e.value), revision: e.revision });
+    const value = decodeEntry(this.kv, this.opts.kind, e, this.reporter);
+    if (value !== undefined) into.set(e.key, { value, revision: e.revision });
     else into.delete(e.key);
   }
 
@@ -156,12 +169,11 @@ export class KvMirror<T> {
   }
 
   private apply(e: KvEntry): void {
-    if (e.operation === 'PUT') {
-      const value = decode<T>(e.value);
+    const value = decodeEntry(this.kv, this.opts.kind, e, this.reporter);
+    if (value !== undefined) {
       this.entries.set(e.key, { value, revision: e.revision });
       this.emit({ key: e.key, value, revision: e.revision });
-    } else {
-      this.entries.delete(e.key);
+    } else if (this.entries.delete(e.key) || e.operation !== 'PUT') {
       this.emit({ key: e.key, value: undefined, revision: e.revision });
     }
   }

@@ -1,5 +1,8 @@
-import type { JetStreamManager, KV } from 'nats';
-import { decode } from './codec.js';
+import type { JetStreamManager, KV, KvEntry } from 'nats';
+import { tryDecodeAs } from '../wire/decode.js';
+import { badRecord, type RecordKind } from '../wire/records.js';
+import { RateLimitedReporter } from '../wire/reporter.js';
+import { createLogger } from '../log.js';
 
 /**
  * The keys of a bucket, read from its stream's subject list (answered by the stream leader)
@@ -15,24 +18,58 @@ export async function listKeys(kv: KV, filter = '>'): Promise<string[]> {
   return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
 }
 
-/** Every live value of a bucket (optionally under a key filter), read fresh from the server. */
-export async function readAll<T>(kv: KV, filter?: string): Promise<Map<string, { value: T; revision: number }>> {
+export interface ReadOptions {
+  /** Key filter (`<nodeId>.>`). */
+  filter?: string;
+  /** Where bad records are reported; default: one reporter per process (stderr). */
+  reporter?: RateLimitedReporter;
+}
+
+let fallbackReporter: RateLimitedReporter | undefined;
+/** Readers without their own reporter (meshctl) share one; it is rate-limited and bounded. */
+export function defaultReporter(): RateLimitedReporter {
+  fallbackReporter ??= new RateLimitedReporter({ log: createLogger() });
+  return fallbackReporter;
+}
+
+/**
+ * One KV entry checked against its kind: a PUT whose value is malformed, or is stored under a
+ * key it does not belong to, is reported and read as absent (undefined), like a deleted key.
+ */
+export function decodeEntry<T>(kv: KV, kind: RecordKind<T>, e: KvEntry | null | undefined, reporter?: RateLimitedReporter): T | undefined {
+  if (!e || e.operation !== 'PUT') return undefined;
+  const r = tryDecodeAs(kind.schema, e.value);
+  const bucket = (kv as unknown as { bucket?: string }).bucket ?? 'kv';
+  if (!r.ok) {
+    (reporter ?? defaultReporter()).report(badRecord(bucket, e.key, r.error.reason));
+    return undefined;
+  }
+  const want = kind.keyOf?.(r.value);
+  if (want !== undefined && want !== e.key) {
+    (reporter ?? defaultReporter()).report(badRecord(bucket, e.key, `record belongs under key ${want}`));
+    return undefined;
+  }
+  return r.value;
+}
+
+/** Every live, valid value of a bucket (optionally under a key filter), read fresh from the server. */
+export async function readAll<T>(kv: KV, kind: RecordKind<T>, opts: ReadOptions = {}): Promise<Map<string, { value: T; revision: number }>> {
   const out = new Map<string, { value: T; revision: number }>();
-  const keys = await listKeys(kv, filter);
+  const keys = await listKeys(kv, opts.filter);
   await Promise.all(
     keys.map(async (k) => {
       const e = await kv.get(k);
-      if (e && e.operation === 'PUT') out.set(k, { value: decode<T>(e.value), revision: e.revision });
+      const value = decodeEntry(kv, kind, e, opts.reporter);
+      if (e && value !== undefined) out.set(k, { value, revision: e.revision });
     }),
   );
   return out;
 }
 
-export async function readValues<T>(kv: KV, filter?: string): Promise<T[]> {
-  return [...(await readAll<T>(kv, filter)).values()].map((e) => e.value);
+export async function readValues<T>(kv: KV, kind: RecordKind<T>, opts: ReadOptions = {}): Promise<T[]> {
+  return [...(await readAll(kv, kind, opts)).values()].map((e) => e.value);
 }
 
-export async function readOne<T>(kv: KV, key: string): Promise<T | undefined> {
-  const e = await kv.get(key);
-  return e && e.operation === 'PUT' ? decode<T>(e.value) : undefined;
+export async function readOne<T>(kv: KV, kind: RecordKind<T>, key: string, opts: Pick<ReadOptions, 'reporter'> = {}): Promise<T | undefined> {
+  return decodeEntry(kv, kind, await kv.get(key), opts.reporter);
 }

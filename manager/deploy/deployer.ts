@@ -1,9 +1,10 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { LbAddress, NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
+import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
 import { encode } from '../../core/state/codec.js';
 import { readAll, readValues } from '../../core/state/read.js';
+import { RECORDS } from '../../core/wire/records.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { parseStack } from '../stack/parse.js';
@@ -47,8 +48,8 @@ export class StackDeployer {
 
   async deploy(req: DeployRequest): Promise<DeployResult> {
     const { spec, warnings } = parseStack(req.text, { file: req.file, stackName: req.stack });
-    const networks = await readValues<NetworkRecord>(this.deps.buckets.networks);
-    const services = await readValues<ServiceRecord>(this.deps.buckets.services);
+    const networks = await readValues(this.deps.buckets.networks, RECORDS.networks);
+    const services = await readValues(this.deps.buckets.services, RECORDS.services);
     const plan = diffStack({ stack: req.stack, file: req.file, spec, networks, services });
     await this.checkPorts(plan, req.file, services);
     const undo = new UndoLog();
@@ -74,8 +75,8 @@ export class StackDeployer {
   }
 
   async removeStack(stack: string): Promise<{ removed: string[]; networksRemoved: string[] }> {
-    const services = (await readValues<ServiceRecord>(this.deps.buckets.services)).filter((s) => s.stack === stack);
-    const networks = (await readValues<NetworkRecord>(this.deps.buckets.networks)).filter((n) => n.stack === stack);
+    const services = (await readValues(this.deps.buckets.services, RECORDS.services)).filter((s) => s.stack === stack);
+    const networks = (await readValues(this.deps.buckets.networks, RECORDS.networks)).filter((n) => n.stack === stack);
     if (services.length === 0 && networks.length === 0) throw new NotFoundError(`Nothing found in stack: ${stack}`);
     for (const s of services) await this.removeServiceRecord(s);
     for (const n of networks) await this.removeNetworkRecord(n);
@@ -92,7 +93,7 @@ export class StackDeployer {
   async scale(ref: string, replicas: number): Promise<{ name: string; replicas: number }> {
     if (!Number.isInteger(replicas) || replicas < 0) throw new ValidationError([`replicas: must be an integer >= 0, got ${JSON.stringify(replicas)}`]);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const all = await readAll<ServiceRecord>(this.deps.buckets.services);
+      const all = await readAll(this.deps.buckets.services, RECORDS.services);
       const found = [...all.values()].find((e) => e.value.name === ref || e.value.id === ref || e.value.id.startsWith(ref));
       if (!found) throw new NotFoundError(`service ${ref} not found`);
       const svc = found.value;
@@ -109,7 +110,7 @@ export class StackDeployer {
   }
 
   private async findService(ref: string): Promise<ServiceRecord> {
-    const services = await readValues<ServiceRecord>(this.deps.buckets.services);
+    const services = await readValues(this.deps.buckets.services, RECORDS.services);
     const svc = services.find((s) => s.name === ref || s.id === ref) ?? services.find((s) => s.id.startsWith(ref));
     if (!svc) throw new NotFoundError(`service ${ref} not found`);
     return svc;
@@ -122,7 +123,7 @@ export class StackDeployer {
 
   private async removeNetworkRecord(net: NetworkRecord): Promise<void> {
     await this.deps.buckets.networks.delete(net.id);
-    for (const { value } of (await readAll<LbAddress>(this.deps.buckets.lbaddrs, `${net.id}.>`)).values()) {
+    for (const { value } of (await readAll(this.deps.buckets.lbaddrs, RECORDS.lbaddrs, { filter: `${net.id}.>` })).values()) {
       await releaseLbAddress(this.deps.buckets.lbaddrs, this.deps.allocator, value);
     }
     await releaseNetwork(this.deps.allocator, net);
