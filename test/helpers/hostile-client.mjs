@@ -68,12 +68,16 @@ async function request(c) {
   }
 }
 
-/** Listens on `subject` for `ms`; the subjects (and a sample of payloads) seen. */
+/** Listens on `subject` for `ms` (or until a message holds `until`); the subjects (and a sample of payloads) seen. */
 async function sniff(c) {
   const sub = nc.subscribe(c.subject);
   const seen = [];
   const timer = setTimeout(() => sub.unsubscribe(), c.ms);
-  for await (const m of sub) seen.push({ subject: m.subject, reply: m.reply, data: short(dec.decode(m.data)) });
+  for await (const m of sub) {
+    const data = dec.decode(m.data);
+    seen.push({ subject: m.subject, reply: m.reply, data: short(data) });
+    if (c.until && data.includes(c.until)) sub.unsubscribe();
+  }
   clearTimeout(timer);
   return { seen };
 }
