@@ -142,16 +142,18 @@ async function raw(c) {
   return { said: short(said.replace(/^INFO [^\r\n]*\r\n/, '')) };
 }
 
-/** Every live record of `bucket` as text (nothing decoded: a test compares them), with revisions. */
+/** Live records of `bucket` (all, or `keys`) as text (nothing decoded: a test compares them), with revisions. */
 async function read(c) {
   const js = nc.jetstream({ checkAPI: false });
   const kv = await js.views.kv(c.bucket, { bindOnly: true, timeout: 3000 });
   const jsm = await nc.jetstreamManager({ checkAPI: false });
   const prefix = `$KV.${c.bucket}.`;
   const info = await jsm.streams.info(`KV_${c.bucket}`, { subjects_filter: `${prefix}>` });
-  const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  const all = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   const records = {};
-  if (c.keysOnly) return { count: keys.length, messages: info.state.messages };
+  if (c.keysOnly) return { count: all.length, messages: info.state.messages };
+  // `keys`: only these (a bucket a hostile writer filled is slow to read whole)
+  const keys = c.keys ? all.filter((k) => c.keys.includes(k)) : all;
   for (const k of keys) {
     const e = await kv.get(k);
     if (e && e.operation === 'PUT') records[k] = { revision: e.revision, value: dec.decode(e.value) };
