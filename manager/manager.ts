@@ -14,6 +14,7 @@ import { NodeRegistry } from './node-registry.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { StackDeployer } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
+import { StatusGc } from './status-gc.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
 import { MeshError } from '../core/errors.js';
@@ -37,6 +38,7 @@ export class Manager {
   private election: LeaderElection | undefined;
   private registry: NodeRegistry | undefined;
   private scheduler: Scheduler | undefined;
+  private statusGc: StatusGc | undefined;
   private api: Subscription | undefined;
   private register: Subscription | undefined;
   private users: NatsUserSync | undefined;
@@ -55,6 +57,8 @@ export class Manager {
     this.registry = registry;
     const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }) });
     this.scheduler = scheduler;
+    const statusGc = new StatusGc({ status: buckets.status, taskKeys: () => new Set(mirrors.tasks.keys()), log });
+    this.statusGc = statusGc;
     const deployer = new StackDeployer({ buckets, allocator, config, log });
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
@@ -86,7 +90,11 @@ export class Manager {
         if (leading) {
           registry.becameLeader();
           scheduler.start();
-        } else void scheduler.stop();
+          statusGc.start();
+        } else {
+          void scheduler.stop();
+          void statusGc.stop();
+        }
       },
     });
     this.election.start();
@@ -100,6 +108,7 @@ export class Manager {
     this.registry?.stop();
     await this.election?.stop();
     await this.scheduler?.stop();
+    await this.statusGc?.stop();
     for (const m of this.mirrors) m.stop();
   }
 }

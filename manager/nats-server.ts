@@ -7,6 +7,7 @@ import { MeshError } from '../core/errors.js';
 import { ADMIN_USER, JOIN_USER, MANAGER_USER, ROUTE_USER } from '../core/auth/secrets.js';
 import { newSecret } from '../core/auth/tokens.js';
 import { joinPermissions, workerPermissions } from '../core/auth/permissions.js';
+import { NATS_MAX_PAYLOAD } from '../core/wire/limits.js';
 
 export interface EmbeddedNatsOptions {
   serverName: string;
@@ -60,6 +61,8 @@ export function renderNatsConfig(opts: Omit<EmbeddedNatsOptions, 'log'>): string
   const lines = [
     `server_name: ${JSON.stringify(opts.serverName)}`,
     `listen: ${JSON.stringify(`${opts.host}:${opts.clientPort}`)}`,
+    // The biggest legitimate message (a deploy of a stack file at the parser's limit); see core/wire/limits.ts.
+    `max_payload: ${NATS_MAX_PAYLOAD}`,
     `jetstream {`,
     `  store_dir: ${JSON.stringify(join(opts.stateDir, 'nats'))}`,
     `}`,

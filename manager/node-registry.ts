@@ -112,6 +112,11 @@ export class NodeRegistry {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** How many nodes the registry keeps state for (tests: bounded by the cluster, not by senders). */
+  get trackedSenders(): number {
+    return Math.max(this.lastSeen.size, this.graceUntil.size, this.beats.size, this.registrations.size);
+  }
+
   /** Called when this manager becomes leader: nodes get a full grace period from now. */
   becameLeader(): void {
     this.leaderSince = performance.now();

@@ -1,5 +1,7 @@
 import type { KV, NatsConnection } from 'nats';
 import { BUCKETS, type BucketKey } from '../names.js';
+import type { Logger } from '../log.js';
+import { NATS_MAX_PAYLOAD, STATUS_MAX_BUCKET_BYTES, STATUS_MAX_VALUE_BYTES } from '../wire/limits.js';
 
 /** The state buckets; `auth` (credentials) is opened by managers only (workers may not read it). */
 export type Buckets = Record<Exclude<BucketKey, 'auth'>, KV> & { auth?: KV };
@@ -7,6 +9,8 @@ export type Buckets = Record<Exclude<BucketKey, 'auth'>, KV> & { auth?: KV };
 export interface OpenBucketsOptions {
   /** Create missing buckets with this replication (managers); workers only bind. */
   create?: { replicas: number };
+  /** Where a failure to apply a bucket's size limits is reported (it does not stop the start). */
+  log?: Logger;
 }
 
 /** Opens (and on managers creates) every bucket of the state model. */
@@ -25,7 +29,36 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
       replicas: opts.create?.replicas ?? 1,
       // Short: a request that does not answer in 2 s is retried (see KvMirror), not waited on.
       timeout: 2_000,
+      ...(opts.create ? BUCKET_LIMITS[key] : {}),
     });
+    if (opts.create) await ensureLimits(nc, bucket, BUCKET_LIMITS[key]).catch((err) => opts.log?.warn('could not apply bucket limits', { bucket, err }));
   }
   return out as Buckets;
+}
+
+/**
+ * Size limits per bucket. mesh_status is the one bucket workers write (any key under their own
+ * id): its values are small and its size capped, so junk cannot fill the managers' disks.
+ * The cap refuses new writes when full (KV discards new); the leader's status GC
+ * (manager/status-gc.ts) purges keys that name no task, which frees it again.
+ */
+const BUCKET_LIMITS: Record<BucketKey, { maxValueSize: number; max_bytes?: number }> = {
+  nodes: { maxValueSize: 256 * 1024 },
+  networks: { maxValueSize: 64 * 1024 },
+  services: { maxValueSize: NATS_MAX_PAYLOAD },
+  tasks: { maxValueSize: 64 * 1024 },
+  status: { maxValueSize: STATUS_MAX_VALUE_BYTES, max_bytes: STATUS_MAX_BUCKET_BYTES },
+  alloc: { maxValueSize: NATS_MAX_PAYLOAD },
+  lbaddrs: { maxValueSize: 64 * 1024 },
+  control: { maxValueSize: 64 * 1024 },
+  auth: { maxValueSize: 64 * 1024 },
+};
+
+/** Buckets created before these limits existed get them (nats.js applies options only on create). */
+async function ensureLimits(nc: NatsConnection, bucket: string, limits: { maxValueSize: number; max_bytes?: number }): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info(`KV_${bucket}`);
+  const want = { max_msg_size: limits.maxValueSize, max_bytes: limits.max_bytes ?? -1 };
+  if (info.config.max_msg_size === want.max_msg_size && info.config.max_bytes === want.max_bytes) return;
+  await jsm.streams.update(`KV_${bucket}`, { ...info.config, ...want });
 }

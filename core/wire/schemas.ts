@@ -21,7 +21,7 @@ const int = (min: number, max: number) => z.int().min(min).max(max);
 const port = int(1, 65_535);
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 address with prefix');
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address');
-const labels = z.record(z.string().max(253), z.string().max(4096)).refine((m) => Object.keys(m).length <= 256, 'at most 256 labels');
+const labels = z.record(z.string().max(253), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels');
 const list = <T extends z.ZodType>(item: T, max: number) => z.array(item).max(max);
 
 // ---- specs (inside ServiceRecord) ----
