@@ -51,7 +51,8 @@ export class StatusGc {
       // The subject list also names deleted keys (their marker): purge only live values.
       const e = await this.deps.status.get(key);
       if (e?.operation !== 'PUT') continue;
-      await this.deps.status.purge(key);
+      // delete, not purge: mesh_status refuses rollup headers (core/state/buckets.ts)
+      await this.deps.status.delete(key);
       purged++;
     }
     if (purged) this.deps.log.info('purged status keys naming no task', { count: purged, example: plan.purge[0] });

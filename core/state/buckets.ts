@@ -29,7 +29,7 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
       replicas: opts.create?.replicas ?? 1,
       // Short: a request that does not answer in 2 s is retried (see KvMirror), not waited on.
       timeout: 2_000,
-      ...(opts.create ? BUCKET_LIMITS[key] : {}),
+      ...(opts.create ? { maxValueSize: BUCKET_LIMITS[key].maxValueSize, max_bytes: BUCKET_LIMITS[key].max_bytes } : {}),
     });
     if (opts.create) await ensureLimits(nc, bucket, BUCKET_LIMITS[key]).catch((err) => opts.log?.warn('could not apply bucket limits', { bucket, err }));
   }
@@ -42,12 +42,19 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
  * The cap refuses new writes when full (KV discards new); the leader's status GC
  * (manager/status-gc.ts) purges keys that name no task, which frees it again.
  */
-const BUCKET_LIMITS: Record<BucketKey, { maxValueSize: number; max_bytes?: number }> = {
+type BucketLimits = { maxValueSize: number; max_bytes?: number; allow_rollup_hdrs?: boolean };
+
+/**
+ * mesh_status refuses rollup headers: a message with `Nats-Rollup: all` on a worker's own key
+ * purged every node's statuses (JetStream checks only the subject, which is the worker's). Its
+ * writers delete instead (`kv.delete`, a DEL marker; history 1 drops the value).
+ */
+const BUCKET_LIMITS: Record<BucketKey, BucketLimits> = {
   nodes: { maxValueSize: 256 * 1024 },
   networks: { maxValueSize: 64 * 1024 },
   services: { maxValueSize: NATS_MAX_PAYLOAD },
   tasks: { maxValueSize: 64 * 1024 },
-  status: { maxValueSize: STATUS_MAX_VALUE_BYTES, max_bytes: STATUS_MAX_BUCKET_BYTES },
+  status: { maxValueSize: STATUS_MAX_VALUE_BYTES, max_bytes: STATUS_MAX_BUCKET_BYTES, allow_rollup_hdrs: false },
   alloc: { maxValueSize: NATS_MAX_PAYLOAD },
   lbaddrs: { maxValueSize: 64 * 1024 },
   control: { maxValueSize: 64 * 1024 },
@@ -55,10 +62,10 @@ const BUCKET_LIMITS: Record<BucketKey, { maxValueSize: number; max_bytes?: numbe
 };
 
 /** Buckets created before these limits existed get them (nats.js applies options only on create). */
-async function ensureLimits(nc: NatsConnection, bucket: string, limits: { maxValueSize: number; max_bytes?: number }): Promise<void> {
+async function ensureLimits(nc: NatsConnection, bucket: string, limits: BucketLimits): Promise<void> {
   const jsm = await nc.jetstreamManager();
   const info = await jsm.streams.info(`KV_${bucket}`);
-  const want = { max_msg_size: limits.maxValueSize, max_bytes: limits.max_bytes ?? -1 };
-  if (info.config.max_msg_size === want.max_msg_size && info.config.max_bytes === want.max_bytes) return;
+  const want = { max_msg_size: limits.maxValueSize, max_bytes: limits.max_bytes ?? -1, allow_rollup_hdrs: limits.allow_rollup_hdrs ?? true };
+  if (info.config.max_msg_size === want.max_msg_size && info.config.max_bytes === want.max_bytes && info.config.allow_rollup_hdrs === want.allow_rollup_hdrs) return;
   await jsm.streams.update(`KV_${bucket}`, { ...info.config, ...want });
 }
