@@ -197,10 +197,17 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
 
   const converge = async (n: number) => {
     await c.ok(['service', 'scale', `${SERVICE}=${n}`]);
-    return waitFor(`${SERVICE} at ${n} running replicas`, async () => {
-      const rows = (await c.list<TaskRow>(['service', 'ps', SERVICE])).filter((t) => t.DesiredState === 'Running');
-      return rows.length === n && rows.every((t) => t.CurrentState.startsWith('Running')) ? rows : undefined;
-    });
+    // Settled: n running replicas and no task left shutting down (the scheduler removes a
+    // scaled-away task once it stopped; the next group's baseline must not include it).
+    return waitFor(
+      `${SERVICE} at ${n} running replicas and nothing else`,
+      async () => {
+        const rows = await c.list<TaskRow>(['service', 'ps', SERVICE]);
+        return rows.length === n && rows.every((t) => t.DesiredState === 'Running' && t.CurrentState.startsWith('Running')) ? rows : undefined;
+      },
+      90_000,
+      500,
+    );
   };
 
   beforeAll(async () => {
