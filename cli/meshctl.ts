@@ -25,7 +25,7 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
   network ls | inspect NET
   node ls | inspect NODE
   task exec TASK -- CMD...                 run a command inside a task's sandbox
-  cluster join-token worker|manager        the token a node joins with (meshd --join-token)
+  cluster join-token worker|manager        the token a node joins with (meshd --join-token-file)
   (lists and inspect take --format json)
 
 Local dev cluster (network namespaces on this machine):

@@ -63,7 +63,7 @@ async function managerIdentity(config: MeshdConfig, nodeId: string, log: Logger)
   if (!secrets) {
     if (config.joinToken) {
       const servers = joinServers(config);
-      if (servers.length === 0) throw new ValidationError(['--join: list at least one other manager to join with --join-token']);
+      if (servers.length === 0) throw new ValidationError(['--join: list at least one other manager to join with a manager token']);
       const grant = await joinWithRetry({ servers, token: config.joinToken, role: 'manager', nodeId, hostname: config.nodeName }, log);
       if (!grant.secrets) throw new Error('join grant for a manager carried no cluster secrets');
       secrets = grant.secrets;
@@ -87,7 +87,7 @@ async function workerIdentity(config: MeshdConfig, nodeId: string, log: Logger):
   const file = join(config.stateDir, NODE_CREDS_FILE);
   let creds = await loadCredentials(file);
   if (!creds) {
-    if (!config.joinToken) throw new ValidationError(['--join-token: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker)']);
+    if (!config.joinToken) throw new ValidationError(['--join-token-file: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker; or set MESHD_JOIN_TOKEN)']);
     const password = newSecret();
     const passwordHash = await bcrypt.hash(password, 10);
     const grant = await joinWithRetry({ servers: joinServers(config), token: config.joinToken, role: 'worker', nodeId, hostname: config.nodeName, passwordHash }, log);
