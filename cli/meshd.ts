@@ -104,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
   );
   // Admission first: managers joining now are what gives JetStream its quorum (see serveJoin).
   let buckets: Buckets | undefined;
-  const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, secrets, log }) : undefined;
+  const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, nodes: () => buckets?.nodes, secrets, log }) : undefined;
   const replicas = Math.min(3, Math.max(1, managers.length));
   buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
 

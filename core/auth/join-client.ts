@@ -18,6 +18,8 @@ export interface JoinOptions {
   nodeId: string;
   hostname: string;
   passwordHash?: string;
+  /** Proof for a node id the cluster already has: that node's current password (see JoinRequest). */
+  currentPassword?: string;
 }
 
 /** TLS options for nats.js that trust exactly this CA. */
@@ -56,7 +58,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinGrant> {
     nc = await connectAnonymously(opts.servers, tls);
   }
   try {
-    const req: JoinRequest = { token: opts.token.trim(), role: opts.role, nodeId: opts.nodeId, hostname: opts.hostname, ...(opts.passwordHash ? { passwordHash: opts.passwordHash } : {}) };
+    const req: JoinRequest = { token: opts.token.trim(), role: opts.role, nodeId: opts.nodeId, hostname: opts.hostname, ...(opts.passwordHash ? { passwordHash: opts.passwordHash } : {}), ...(opts.currentPassword ? { currentPassword: opts.currentPassword } : {}) };
     const { sealed } = await request<{ sealed: string }>(nc, SUBJECTS.join('request'), req, 15_000);
     return JSON.parse(unseal(token.secret, sealed)) as JoinGrant;
   } finally {
