@@ -12,6 +12,7 @@ import { NodeRegistry, type NodeAnnouncement } from './node-registry.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { StackDeployer, type DeployRequest } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
+import { updateNode } from './node-update.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
@@ -69,6 +70,7 @@ export class Manager {
         'stack.deploy': async (p) => deployer.deploy(p as DeployRequest),
         'stack.rm': async (p) => deployer.removeStack((p as { stack: string }).stack),
         'service.rm': async (p) => deployer.removeService((p as { service: string }).service),
+        'node.update': async (p) => updateNode({ kv: buckets.nodes, nodes: () => [...mirrors.nodes.values()] }, p),
         'service.scale': async (p) => {
           const { service, replicas } = p as { service: string; replicas: number };
           return deployer.scale(service, replicas);

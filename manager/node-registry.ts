@@ -16,6 +16,7 @@ export interface NodeAnnouncement {
   role: NodeRecord['role'];
   runsTasks: boolean;
   addr: string;
+  /** `meshd --label`: recorded as the node's engine labels (`engine.labels.*`), never as node labels. */
   labels: Record<string, string>;
   /** Sent in the last heartbeat of a graceful stop: how long to wait before calling the node down. */
   restartGraceMs?: number;
@@ -67,20 +68,45 @@ export class NodeRegistry {
     this.leaderSince = performance.now();
   }
 
+  /**
+   * Records what a node announces about itself, under the managers' authority: its role follows
+   * how it joined (a mesh_auth record = joined with a worker token = worker; only the manager
+   * user can register an id without one), its announced labels are engine labels, and the
+   * labels managers set (`node update`) are kept. Compare-and-swap, so a concurrent
+   * `node update` or status change is never overwritten.
+   */
   async register(a: NodeAnnouncement): Promise<NodeRecord> {
-    const now = new Date().toISOString();
-    const prior = this.deps.nodes.get(a.id);
-    const record: NodeRecord = {
-      ...a,
-      status: 'ready',
-      statusMessage: '',
-      joinedAt: prior?.joinedAt ?? now,
-      updatedAt: now,
-    };
-    await this.deps.buckets.nodes.put(a.id, encode(record));
-    this.lastSeen.set(a.id, performance.now());
-    this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: a.role });
-    return record;
+    const kv = this.deps.buckets.nodes;
+    const joinedAsWorker = this.deps.buckets.auth ? (await this.deps.buckets.auth.get(a.id))?.operation === 'PUT' : false;
+    for (let attempt = 1; ; attempt++) {
+      const prior = await kv.get(a.id);
+      const held = prior?.operation === 'PUT' ? decode<NodeRecord>(prior.value) : undefined;
+      const now = new Date().toISOString();
+      const record: NodeRecord = {
+        id: a.id,
+        hostname: a.hostname,
+        role: joinedAsWorker ? 'worker' : a.role,
+        runsTasks: a.runsTasks,
+        addr: a.addr,
+        labels: held?.labels ?? {},
+        engineLabels: { ...a.labels },
+        status: 'ready',
+        statusMessage: '',
+        joinedAt: held?.joinedAt ?? now,
+        updatedAt: now,
+      };
+      try {
+        if (prior) await kv.update(a.id, encode(record), prior.revision);
+        else await kv.create(a.id, encode(record));
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        continue; // changed meanwhile: read again
+      }
+      this.lastSeen.set(a.id, performance.now());
+      if (joinedAsWorker && a.role !== 'worker') this.deps.log.warn('node announced a role it does not hold; registered as worker', { node: a.hostname, id: a.id, announced: a.role });
+      this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: record.role });
+      return record;
+    }
   }
 
   private async check(): Promise<void> {
