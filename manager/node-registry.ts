@@ -6,6 +6,7 @@ import { NODE_DOWN_AFTER_MS, SUBJECTS } from '../core/names.js';
 /** How often the leader looks for silent nodes (a down node is noticed at most this late). */
 const NODE_CHECK_INTERVAL_MS = 100;
 import { decode, encode } from '../core/state/codec.js';
+import { registrationRecord } from './node-record.js';
 import type { KvMirror } from '../core/state/mirror.js';
 import type { Logger } from '../core/log.js';
 
@@ -81,20 +82,7 @@ export class NodeRegistry {
     for (let attempt = 1; ; attempt++) {
       const prior = await kv.get(a.id);
       const held = prior?.operation === 'PUT' ? decode<NodeRecord>(prior.value) : undefined;
-      const now = new Date().toISOString();
-      const record: NodeRecord = {
-        id: a.id,
-        hostname: a.hostname,
-        role: joinedAsWorker ? 'worker' : a.role,
-        runsTasks: a.runsTasks,
-        addr: a.addr,
-        labels: held?.labels ?? {},
-        engineLabels: { ...a.labels },
-        status: 'ready',
-        statusMessage: '',
-        joinedAt: held?.joinedAt ?? now,
-        updatedAt: now,
-      };
+      const { record, refusedRole, droppedLegacyLabels } = registrationRecord({ held, announced: a, joinedAsWorker, now: new Date().toISOString() });
       try {
         if (prior) await kv.update(a.id, encode(record), prior.revision);
         else await kv.create(a.id, encode(record));
@@ -103,7 +91,8 @@ export class NodeRegistry {
         continue; // changed meanwhile: read again
       }
       this.lastSeen.set(a.id, performance.now());
-      if (joinedAsWorker && a.role !== 'worker') this.deps.log.warn('node announced a role it does not hold; registered as worker', { node: a.hostname, id: a.id, announced: a.role });
+      if (refusedRole) this.deps.log.warn('node announced a role it does not hold; registered as worker', { node: a.hostname, id: a.id, announced: refusedRole });
+      if (droppedLegacyLabels) this.deps.log.warn('node labels from before engine labels were the node\'s own --label: kept as engine labels only; set node labels with meshctl node update', { node: a.hostname, labels: droppedLegacyLabels });
       this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: record.role });
       return record;
     }

@@ -81,7 +81,8 @@ export async function updateNode(deps: { kv: KV; nodes: () => NodeRecord[] }, pa
     const entry = await deps.kv.get(id);
     if (!entry || entry.operation !== 'PUT') throw new NotFoundError(`node ${req.node} not found`);
     const node = decode<NodeRecord>(entry.value);
-    const next: NodeRecord = { ...node, labels: applyLabelChanges(node.labels ?? {}, req.add, req.rm), updatedAt: new Date().toISOString() };
+    // engineLabels set: a record from before engine labels keeps the labels a manager has now seen
+    const next: NodeRecord = { ...node, labels: applyLabelChanges(node.labels ?? {}, req.add, req.rm), engineLabels: node.engineLabels ?? {}, updatedAt: new Date().toISOString() };
     try {
       await deps.kv.update(id, encode(next), entry.revision);
       return next;

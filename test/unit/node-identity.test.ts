@@ -9,6 +9,8 @@ import { applyLabelChanges, checkNodeUpdate, resolveNode } from '../../manager/n
 import { labelFlags } from '../../cli/commands/network-node.js';
 import { parseMeshdFlags, type MeshdConfig } from '../../cli/meshd-flags.js';
 import { ValidationError } from '../../core/errors.js';
+import { registrationRecord } from '../../manager/node-record.js';
+import type { NodeAnnouncement } from '../../manager/node-registry.js';
 
 function node(id: string, extra: Partial<NodeRecord> = {}): NodeRecord {
   return { id, hostname: `host-${id}`, role: 'worker', runsTasks: true, addr: '172.30.0.12', labels: {}, status: 'ready', statusMessage: '', joinedAt: '', updatedAt: '', ...extra };
@@ -51,6 +53,34 @@ describe('placement: node labels (managers) and engine labels (the node itself)'
   it('never reads an inherited property as a label', () => {
     expect(satisfies(node('a'), [c('node.labels.constructor == x')])).toBe(false);
     expect(satisfies(node('a'), [c('node.labels.__proto__ != x')])).toBe(true);
+  });
+});
+
+describe('registration: managers own role and node labels', () => {
+  const announced = (extra: Partial<NodeAnnouncement> = {}): NodeAnnouncement => ({ id: 'w1', hostname: 'node-2', role: 'worker', runsTasks: true, addr: '172.30.0.12', labels: { zone: 'us' }, ...extra });
+
+  it('records announced labels as engine labels; a new node has no node labels', () => {
+    const { record } = registrationRecord({ announced: announced(), joinedAsWorker: true, now: 't1' });
+    expect([record.role, record.labels, record.engineLabels, record.joinedAt]).toEqual(['worker', {}, { zone: 'us' }, 't1']);
+  });
+
+  it('keeps manager-set labels and joinedAt when the node registers again', () => {
+    const held = node('w1', { labels: { zone: 'eu' }, engineLabels: { old: '1' }, joinedAt: 't0', status: 'down' });
+    const { record } = registrationRecord({ held, announced: announced(), joinedAsWorker: true, now: 't1' });
+    expect(record).toMatchObject({ labels: { zone: 'eu' }, engineLabels: { zone: 'us' }, joinedAt: 't0', updatedAt: 't1', status: 'ready' });
+  });
+
+  it('registers a node that joined with a worker token as a worker, whatever it announces', () => {
+    const r = registrationRecord({ announced: announced({ role: 'manager' }), joinedAsWorker: true, now: 't' });
+    expect([r.record.role, r.refusedRole]).toEqual(['worker', 'manager']);
+    const m = registrationRecord({ announced: announced({ role: 'manager' }), joinedAsWorker: false, now: 't' });
+    expect([m.record.role, m.refusedRole]).toEqual(['manager', undefined]);
+  });
+
+  it('turns the self-reported labels of a record from before engine labels into engine labels only', () => {
+    const held = node('w1', { labels: { zone: 'eu' } });
+    const r = registrationRecord({ held, announced: announced({ labels: { zone: 'eu' } }), joinedAsWorker: true, now: 't' });
+    expect([r.record.labels, r.record.engineLabels, r.droppedLegacyLabels]).toEqual([{}, { zone: 'eu' }, { zone: 'eu' }]);
   });
 });
 
