@@ -94,7 +94,7 @@ describe('node identity, manager-owned labels, no secrets in argv', () => {
     expect(log).not.toContain(wrong);
     expect(log).not.toContain(creds3.password);
     expect((await c.list<{ Hostname: string; Status: string }>(['node', 'ls'])).map((n) => `${n.Hostname}=${n.Status}`)).toEqual(['node-1=Ready', 'node-2=Ready', 'node-3=Ready']);
-  });
+  }, 120_000);
 
   it("refuses meshd joining with a worker token under another node's id (its node-id file copied)", async () => {
     const state = join(dir, 'copycat-state');
@@ -108,7 +108,7 @@ describe('node identity, manager-owned labels, no secrets in argv', () => {
     expect(res.exitCode).toBe(1);
     expect(String(res.stderr)).toBe(`meshd: join refused: node id ${ids['node-2']} is already in the cluster (node-2); joining under an existing id needs that node's current credentials`);
     expect((await stat(join(state, 'node.creds')).catch(() => undefined))).toBeUndefined();
-  });
+  }, 90_000);
 
   it('keeps node labels for managers: self-reported labels are engine labels, constraints follow node update', async () => {
     const before = await inspect('node-2');
@@ -144,7 +144,7 @@ describe('node identity, manager-owned labels, no secrets in argv', () => {
     expect((await c.list<{ Hostname: string; Role: string }>(['node', 'ls'])).map((n) => `${n.Hostname}=${n.Role}`)).toEqual(['node-1=manager', 'node-2=worker', 'node-3=worker']);
     expect(await c.meshdLog('node-1')).toMatch(/WARN node announced a role it does not hold; registered as worker .*announced=manager/);
     expect(await runningOn('placed_pinned')).toEqual(['node-2']);
-  });
+  }, 180_000);
 
   it('refuses bad node updates with a clear error and changes nothing', async () => {
     const cases: [string[], string][] = [
@@ -159,7 +159,7 @@ describe('node identity, manager-owned labels, no secrets in argv', () => {
       expect({ args, code: res.code, stderr: res.stderr.trim() }).toEqual({ args, code: 1, stderr: err });
     }
     expect((await inspect('node-2')).Spec.Labels).toEqual({ zone: 'eu', rack: 'r1' });
-  });
+  }, 120_000);
 
   it('starts no process in the cluster with a join token or a password in its argv', async () => {
     const secrets = JSON.parse(await readFile(join(c.nodeDir('node-1'), 'state', 'cluster-secrets.json'), 'utf8')) as Record<string, unknown>;
