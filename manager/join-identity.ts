@@ -60,8 +60,10 @@ export async function admitWorker(deps: { auth: KV; nodes?: KV }, req: JoinReque
     if (node) throw new JoinRefusal(`node id ${req.nodeId} is already in the cluster${describeNode(node)} and has no worker credentials to prove; it cannot be taken over`);
     try {
       await auth.create(req.nodeId, encode(record));
-    } catch {
-      throw new JoinRefusal(`node id ${req.nodeId} was claimed by another join at the same moment`);
+    } catch (err) {
+      // Lost a race for the id (final), or the state did not answer (the joiner retries).
+      if (await live(auth, req.nodeId).catch(() => undefined)) throw new JoinRefusal(`node id ${req.nodeId} was claimed by another join at the same moment`);
+      throw new MeshError(`could not record node ${req.nodeId}: ${(err as Error).message}; retry`, { cause: err });
     }
     return record.user;
   }
