@@ -78,9 +78,11 @@ export class NodeRegistry {
    */
   async register(a: NodeAnnouncement): Promise<NodeRecord> {
     const kv = this.deps.buckets.nodes;
-    const joinedAsWorker = this.deps.buckets.auth ? (await this.deps.buckets.auth.get(a.id))?.operation === 'PUT' : false;
+    // Both reads at once: the worker's register request waits 5 s before it asks again.
+    const authEntry = this.deps.buckets.auth ? this.deps.buckets.auth.get(a.id) : Promise.resolve(null);
     for (let attempt = 1; ; attempt++) {
-      const prior = await kv.get(a.id);
+      const [auth, prior] = await Promise.all([authEntry, kv.get(a.id)]);
+      const joinedAsWorker = auth?.operation === 'PUT';
       const held = prior?.operation === 'PUT' ? decode<NodeRecord>(prior.value) : undefined;
       const { record, refusedRole, droppedLegacyLabels } = registrationRecord({ held, announced: a, joinedAsWorker, now: new Date().toISOString() });
       try {
