@@ -24,8 +24,9 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
   service ls | ps SVC | inspect SVC | logs [--tail N] SVC | scale SVC=N... | rm SVC...
   network ls | inspect NET
   node ls | inspect NODE
+  node update [--label-add K=V]... [--label-rm K]... NODE   set the node labels constraints use
   task exec TASK -- CMD...                 run a command inside a task's sandbox
-  cluster join-token worker|manager        the token a node joins with (meshd --join-token)
+  cluster join-token worker|manager        the token a node joins with (meshd --join-token-file)
   (lists and inspect take --format json)
 
 Local dev cluster (network namespaces on this machine):
@@ -42,7 +43,7 @@ const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   stack: { deploy: stk.stackDeploy, rm: stk.stackRm, remove: stk.stackRm, ls: stk.stackLs, services: stk.stackServices, ps: stk.stackPs },
   service: { ls: svc.serviceLs, ps: svc.servicePs, inspect: svc.serviceInspectCmd, logs: svc.serviceLogs, scale: svc.serviceScale, rm: svc.serviceRm },
   network: { ls: nn.networkLs, inspect: nn.networkInspect },
-  node: { ls: nn.nodeLs, inspect: nn.nodeInspect },
+  node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate },
   task: { exec: taskExec },
   cluster: { 'join-token': clusterJoinToken },
 };

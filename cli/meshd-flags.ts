@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { ValidationError } from '../core/errors.js';
 import { parseCidr } from '../core/ipnet.js';
@@ -30,6 +31,8 @@ export interface MeshdConfig {
   stopGraceMs: number;
   /** Joining an existing cluster: a worker or manager token (`meshctl cluster join-token`). */
   joinToken?: string;
+  /** Where the token came from: `--join-token` (argv is world-readable: warned about), a file, the env. */
+  joinTokenFrom?: 'flag' | 'file' | 'env';
   /** Managers: a node without a heartbeat for this long is marked down. */
   nodeDownAfterMs: number;
   /** Workers: the data plane is checked and brought back to the desired state this often. */
@@ -51,7 +54,9 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --nats-url URL[,URL...]      use an existing NATS cluster instead of the embedded nats-server
   --nats-port N                embedded NATS client port (default 4222)
   --cluster-port N             embedded NATS cluster port (default 6222)
-  --label KEY=VALUE            node label for placement constraints (repeatable)
+  --label KEY=VALUE            engine label: what this node says about itself, matched by
+                               'engine.labels.KEY' constraints (repeatable); node labels
+                               ('node.labels.KEY') are set by managers: meshctl node update
   --subnet-pool CIDR           overlay subnet pool, used when the cluster is created (default 10.0.0.0/8)
   --subnet-size N              prefix length of pool subnets (default 24)
   --ingress-subnet CIDR        ingress network subnet, at cluster creation (default 10.255.0.0/16)
@@ -61,10 +66,13 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --dns-ttl SECONDS            TTL of embedded DNS answers (default 5)
   --dns-upstream IP[,IP...]    resolvers for other names (default: the node's /etc/resolv.conf)
   --stop-grace SECONDS         time a task gets between SIGTERM and SIGKILL (default 10)
-  --join-token TOKEN           join the cluster at --join (worker or manager token, from
-                               'meshctl cluster join-token worker|manager'); a manager started
-                               without one creates a new cluster. Needed once: the node keeps
-                               its credentials in the state dir
+  --join-token-file FILE       join the cluster at --join with the token in FILE (worker or
+                               manager token, from 'meshctl cluster join-token worker|manager');
+                               or set MESHD_JOIN_TOKEN. A manager started without a token creates
+                               a new cluster. Needed once: the node keeps its credentials in the
+                               state dir
+  --join-token TOKEN           the same, on the command line: works, but is warned about (any
+                               local user can read a process's arguments in /proc)
   --node-down-after SECONDS    managers: a node silent this long is down, its tasks move
                                (default 2; raise it on slow or emulated machines)
   --resync-every SECONDS       workers: full data-plane resync period, which restores anything
@@ -97,8 +105,31 @@ function cidr(name: string, text: string, problems: string[]): string {
   return text;
 }
 
-/** Parses meshd's flags; every problem names its flag, and nothing starts with any problem. */
-export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
+/** The join token from exactly one of --join-token, --join-token-file, MESHD_JOIN_TOKEN. */
+function joinTokenOf(flag: string | undefined, file: string | undefined, env: string | undefined, problems: string[]): Pick<MeshdConfig, 'joinToken' | 'joinTokenFrom'> {
+  const given = [flag !== undefined && '--join-token', file !== undefined && '--join-token-file', env !== undefined && env !== '' && 'MESHD_JOIN_TOKEN'].filter(Boolean);
+  if (given.length > 1) {
+    problems.push(`${given.join(', ')}: give the join token one way only`);
+    return {};
+  }
+  if (flag !== undefined) return { joinToken: flag, joinTokenFrom: 'flag' };
+  if (env) return { joinToken: env.trim(), joinTokenFrom: 'env' };
+  if (file === undefined) return {};
+  try {
+    return { joinToken: readFileSync(file, 'utf8').trim(), joinTokenFrom: 'file' };
+  } catch (err) {
+    problems.push(`--join-token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return {};
+  }
+}
+
+const TOKEN_FIELD = { flag: '--join-token', file: '--join-token-file', env: 'MESHD_JOIN_TOKEN' } as const;
+
+/**
+ * Parses meshd's flags; every problem names its flag, and nothing starts with any problem.
+ * `env` is read for MESHD_JOIN_TOKEN only.
+ */
+export function parseMeshdFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): MeshdConfig | 'help' {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -124,6 +155,7 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
       'dns-upstream': { type: 'string' },
       'log-level': { type: 'string' },
       'join-token': { type: 'string' },
+      'join-token-file': { type: 'string' },
       tls: { type: 'boolean' },
       'node-down-after': { type: 'string' },
       'resync-every': { type: 'string' },
@@ -163,18 +195,18 @@ export function parseMeshdFlags(argv: readonly string[]): MeshdConfig | 'help' {
     dnsUpstreams: values['dns-upstream']?.split(',').map((x) => x.trim()).filter(Boolean),
     gatewaySubnet: cidr('gateway-subnet', values['gateway-subnet'] ?? '172.31.0.0/16', problems),
     stopGraceMs: int('stop-grace', values['stop-grace'], 10, 0, 3600, problems) * 1000,
-    joinToken: values['join-token'],
+    ...joinTokenOf(values['join-token'], values['join-token-file'], env.MESHD_JOIN_TOKEN, problems),
     nodeDownAfterMs: int('node-down-after', values['node-down-after'], 2, 1, 300, problems) * 1000,
     resyncEveryMs: int('resync-every', values['resync-every'], 5, 1, 3600, problems) * 1000,
     tls: values.tls ?? false,
   };
   if (config.joinToken !== undefined) {
     try {
-      parseToken(config.joinToken);
+      parseToken(config.joinToken, TOKEN_FIELD[config.joinTokenFrom!]);
     } catch (err) {
       problems.push(...(err as ValidationError).problems);
     }
-    if (join.length === 0) problems.push('--join-token: needs --join (the managers to join)');
+    if (join.length === 0) problems.push(`${TOKEN_FIELD[config.joinTokenFrom!]}: needs --join (the managers to join)`);
   }
   if (config.tls && config.natsUrl) problems.push('--tls: manages the embedded nats-server; not with --nats-url');
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(config.nodeName)) problems.push(`--node-name: not a valid hostname: ${JSON.stringify(config.nodeName)}`);

@@ -41,12 +41,13 @@ export interface NodeIdentity {
 
 /**
  * Joins, retrying while no manager answers yet (starting up, unreachable); a refusal (wrong
- * token) is final.
+ * token) is final. A worker's later attempts prove the password it chose (`password`): when an
+ * earlier attempt was admitted but its reply lost, the node id is already taken, by this node.
  */
-async function joinWithRetry(opts: JoinOptions, log: Logger): Promise<JoinGrant> {
+async function joinWithRetry(opts: JoinOptions, log: Logger, password?: string): Promise<JoinGrant> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await joinCluster(opts);
+      return await joinCluster(attempt > 1 && password ? { ...opts, currentPassword: password } : opts);
     } catch (err) {
       if (err instanceof AuthError || err instanceof ValidationError) throw err;
       if (attempt % 10 === 1) log.warn('join: no manager answered yet; retrying', { attempt, err });
@@ -64,7 +65,7 @@ async function managerIdentity(config: MeshdConfig, nodeId: string, log: Logger)
   if (!secrets) {
     if (config.joinToken) {
       const servers = joinServers(config);
-      if (servers.length === 0) throw new ValidationError(['--join: list at least one other manager to join with --join-token']);
+      if (servers.length === 0) throw new ValidationError(['--join: list at least one other manager to join with a manager token']);
       const grant = await joinWithRetry({ servers, token: config.joinToken, role: 'manager', nodeId, hostname: config.nodeName }, log);
       if (!grant.secrets) throw new Error('join grant for a manager carried no cluster secrets');
       secrets = grant.secrets;
@@ -88,10 +89,10 @@ async function workerIdentity(config: MeshdConfig, nodeId: string, log: Logger):
   const file = join(config.stateDir, NODE_CREDS_FILE);
   let creds = await loadCredentials(file);
   if (!creds) {
-    if (!config.joinToken) throw new ValidationError(['--join-token: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker)']);
+    if (!config.joinToken) throw new ValidationError(['--join-token-file: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker; or set MESHD_JOIN_TOKEN)']);
     const password = newSecret();
     const passwordHash = await bcrypt.hash(password, 10);
-    const grant = await joinWithRetry({ servers: joinServers(config), token: config.joinToken, role: 'worker', nodeId, hostname: config.nodeName, passwordHash }, log);
+    const grant = await joinWithRetry({ servers: joinServers(config), token: config.joinToken, role: 'worker', nodeId, hostname: config.nodeName, passwordHash }, log, password);
     if (!grant.user) throw new Error('join grant for a worker carried no user');
     creds = { user: grant.user, password, ...(grant.ca ? { ca: grant.ca } : {}) };
     await writeSecretFile(file, JSON.stringify(creds, null, 2) + '\n');

@@ -60,7 +60,10 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(MESHD_USAGE);
     return;
   }
+  // Nothing meshd starts (nats-server, tasks) inherits the token.
+  delete process.env.MESHD_JOIN_TOKEN;
   const log = createLogger({ base: { node: config.nodeName } });
+  if (config.joinTokenFrom === 'flag') log.warn('--join-token: the token is on the command line, which every local user can read (/proc/<pid>/cmdline); use --join-token-file FILE or MESHD_JOIN_TOKEN');
   await mkdir(config.stateDir, { recursive: true });
   await mkdir(config.runDir, { recursive: true });
   const nodeId = await nodeIdOf(config.stateDir);
@@ -101,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
   );
   // Admission first: managers joining now are what gives JetStream its quorum (see serveJoin).
   let buckets: Buckets | undefined;
-  const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, secrets, log }) : undefined;
+  const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, nodes: () => buckets?.nodes, secrets, log }) : undefined;
   const replicas = Math.min(3, Math.max(1, managers.length));
   buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
 

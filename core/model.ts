@@ -32,7 +32,7 @@ export interface Healthcheck {
 }
 
 export interface Constraint {
-  /** `node.hostname`, `node.role`, `node.id` or `node.labels.<name>`. */
+  /** `node.hostname`, `node.role`, `node.id`, `node.labels.<name>` or `engine.labels.<name>`. */
   key: string;
   op: '==' | '!=';
   value: string;
@@ -91,7 +91,10 @@ export interface NodeRecord {
   /** Whether tasks are scheduled here. */
   runsTasks: boolean;
   addr: string;
+  /** Node labels (`node.labels.*`): set by managers only (`meshctl node update`), kept across re-registration. */
   labels: Record<string, string>;
+  /** Engine labels (`engine.labels.*`): what the node reports about itself (`meshd --label`). Absent in records written before they existed. */
+  engineLabels?: Record<string, string>;
   status: NodeStatus;
   statusMessage: string;
   joinedAt: string;

@@ -4,14 +4,15 @@
  *
  *   mesh.join.ca        -> the cluster's CA certificate (public; the joiner checks it against
  *                          the fingerprint in its token before trusting it)
- *   mesh.join.request   {token, role, nodeId, hostname, passwordHash?}
+ *   mesh.join.request   {token, role, nodeId, hostname, passwordHash?, currentPassword?}
  *     worker token      -> the node's NATS user is recorded in mesh_auth (its bcrypt hash only;
  *                          the node chose the password), every manager's nats-server reloads
  *     manager token     -> the cluster secrets, sealed with the manager token
- * A wrong token is refused with a clear error and logged (with the node's name and id).
+ * A wrong token is refused with a clear error and logged (with the node's name and id). A node id
+ * the cluster already has is admitted only with that node's current password as proof
+ * (`currentPassword`; join-identity.ts); it is never logged.
  */
 import type { KV, NatsConnection, Subscription } from 'nats';
-import { encodeAs } from '../core/wire/decode.js';
 import * as W from '../core/wire/schemas.js';
 import { SenderLimiter } from '../core/wire/limiter.js';
 import { JOIN_RATE } from '../core/wire/limits.js';
@@ -19,16 +20,13 @@ import { MANAGER_QUEUE, SUBJECTS } from '../core/names.js';
 import { route, serve } from '../core/rpc.js';
 import type { Logger } from '../core/log.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
-import { nodeUser, type ClusterSecrets } from '../core/auth/secrets.js';
+import type { ClusterSecrets } from '../core/auth/secrets.js';
 import { parseToken, sameSecret } from '../core/auth/tokens.js';
 import { seal } from '../core/auth/seal.js';
-import type { NodeUser } from './nats-server.js';
 import type { JoinGrant, JoinRequest } from '../core/auth/join-protocol.js';
+import { admitWorker, checkManagerId, JoinRefusal } from './join-identity.js';
 
-export interface NodeAuthRecord extends NodeUser {
-  hostname: string;
-  joinedAt: string;
-}
+export type { NodeAuthRecord } from './join-identity.js';
 
 const ID = /^[0-9a-z]{8,64}$/;
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
@@ -40,6 +38,7 @@ function check(req: Partial<JoinRequest>): JoinRequest {
   if (typeof req.hostname !== 'string' || req.hostname.length === 0 || req.hostname.length > 253) problems.push('hostname: required (at most 253 characters)');
   if (typeof req.token !== 'string') problems.push('token: required');
   if (req.role === 'worker' && (typeof req.passwordHash !== 'string' || !BCRYPT.test(req.passwordHash))) problems.push('passwordHash: must be a bcrypt hash');
+  if (req.currentPassword !== undefined && (typeof req.currentPassword !== 'string' || req.currentPassword.length === 0 || req.currentPassword.length > 256)) problems.push('currentPassword: must be a string of 1-256 characters');
   if (problems.length) throw new ValidationError(problems);
   return req as JoinRequest;
 }
@@ -50,7 +49,7 @@ function check(req: Partial<JoinRequest>): JoinRequest {
  * so manager admission cannot wait for the buckets. Worker admission does (`auth()` undefined
  * until then: the worker is told to retry).
  */
-export function serveJoin(deps: { nc: NatsConnection; auth: () => KV | undefined; secrets: ClusterSecrets; log: Logger }): Subscription {
+export function serveJoin(deps: { nc: NatsConnection; auth: () => KV | undefined; nodes: () => KV | undefined; secrets: ClusterSecrets; log: Logger }): Subscription {
   const { secrets, log } = deps;
   return serve(deps.nc, {
     subject: SUBJECTS.join('*'),
@@ -81,13 +80,19 @@ export function serveJoin(deps: { nc: NatsConnection; auth: () => KV | undefined
           refuse(sameSecret(token.secret, other) ? `a ${req.role === 'manager' ? 'worker' : 'manager'} token cannot join a ${req.role}` : `invalid ${req.role} join token`);
         }
         const grant: JoinGrant = { ca: secrets.tls?.caCert };
-        if (req.role === 'manager') grant.secrets = secrets;
-        else {
-          const auth = deps.auth();
-          if (!auth) throw new MeshError('the cluster is starting: its state is not open yet; retry');
-          const record: NodeAuthRecord = { nodeId: req.nodeId, user: nodeUser(req.nodeId), passwordHash: req.passwordHash!, hostname: req.hostname, joinedAt: new Date().toISOString() };
-          await auth.put(req.nodeId, encodeAs(W.NodeAuthRecord, record));
-          grant.user = record.user;
+        try {
+          if (req.role === 'manager') {
+            // Before the state opens (quorum needs the joining managers) there is nothing to check.
+            await checkManagerId({ auth: deps.auth(), nodes: deps.nodes() }, req.nodeId);
+            grant.secrets = secrets;
+          } else {
+            const auth = deps.auth();
+            if (!auth) throw new MeshError('the cluster is starting: its state is not open yet; retry');
+            grant.user = await admitWorker({ auth, nodes: deps.nodes() }, req);
+          }
+        } catch (err) {
+          if (err instanceof JoinRefusal) refuse(err.message);
+          throw err;
         }
         log.info('node admitted', { node: req.hostname, id: req.nodeId, role: req.role });
         return { sealed: seal(token.secret, JSON.stringify(grant)) };

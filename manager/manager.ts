@@ -15,6 +15,7 @@ import { Scheduler } from './scheduler/scheduler.js';
 import { StackDeployer } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
 import { StatusGc } from './status-gc.js';
+import { updateNode } from './node-update.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
 import { MeshError } from '../core/errors.js';
@@ -73,6 +74,7 @@ export class Manager {
         'stack.deploy': route(W.DeployRequest, async (p) => deployer.deploy(p), { maxBytes: RPC_MAX_BYTES.deploy }),
         'stack.rm': route(W.StackRmRequest, async (p) => deployer.removeStack(p.stack)),
         'service.rm': route(W.ServiceRmRequest, async (p) => deployer.removeService(p.service)),
+        'node.update': route(W.NodeUpdateRequest, async (p) => updateNode({ kv: buckets.nodes, nodes: () => [...mirrors.nodes.values()] }, p)),
         'service.scale': route(W.ServiceScaleRequest, async (p) => deployer.scale(p.service, p.replicas)),
       },
     });

@@ -14,6 +14,7 @@ import { ANNOUNCEMENT_MAX_BYTES, HEARTBEAT_RATE, REGISTER_RATE } from '../core/w
 
 /** How often the leader looks for silent nodes (a down node is noticed at most this late). */
 const NODE_CHECK_INTERVAL_MS = 100;
+import { registrationRecord } from './node-record.js';
 
 /** What a node says about itself when it joins and in every heartbeat. */
 export interface NodeAnnouncement {
@@ -22,6 +23,7 @@ export interface NodeAnnouncement {
   role: NodeRecord['role'];
   runsTasks: boolean;
   addr: string;
+  /** `meshd --label`: recorded as the node's engine labels (`engine.labels.*`), never as node labels. */
   labels: Record<string, string>;
   /** Sent in the last heartbeat of a graceful stop: how long to wait before calling the node down. */
   restartGraceMs?: number;
@@ -122,20 +124,37 @@ export class NodeRegistry {
     this.leaderSince = performance.now();
   }
 
+  /**
+   * Records what a node announces about itself, under the managers' authority: its role follows
+   * how it joined (a mesh_auth record = joined with a worker token = worker; only the manager
+   * user can register an id without one), its announced labels are engine labels, and the
+   * labels managers set (`node update`) are kept. Compare-and-swap, so a concurrent
+   * `node update` or status change is never overwritten.
+   */
   async register(a: NodeAnnouncement): Promise<NodeRecord> {
-    const now = new Date().toISOString();
-    const prior = this.deps.nodes.get(a.id);
-    const record: NodeRecord = {
-      ...a,
-      status: 'ready',
-      statusMessage: '',
-      joinedAt: prior?.joinedAt ?? now,
-      updatedAt: now,
-    };
-    await this.deps.buckets.nodes.put(a.id, encodeAs(W.NodeRecord, record));
-    this.lastSeen.set(a.id, performance.now());
-    this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: a.role });
-    return record;
+    const kv = this.deps.buckets.nodes;
+    // Both reads at once: the worker's register request waits 5 s before it asks again.
+    const authEntry = this.deps.buckets.auth ? this.deps.buckets.auth.get(a.id) : Promise.resolve(null);
+    for (let attempt = 1; ; attempt++) {
+      const [auth, prior] = await Promise.all([authEntry, kv.get(a.id)]);
+      const joinedAsWorker = auth?.operation === 'PUT';
+      // An unreadable held record is replaced by a fresh registration (the node is re-admitted).
+      const decoded = prior?.operation === 'PUT' ? tryDecodeAs(W.NodeRecord, prior.value) : undefined;
+      const held = decoded?.ok ? decoded.value : undefined;
+      const { record, refusedRole, droppedLegacyLabels } = registrationRecord({ held, announced: a, joinedAsWorker, now: new Date().toISOString() });
+      try {
+        if (prior) await kv.update(a.id, encodeAs(W.NodeRecord, record), prior.revision);
+        else await kv.create(a.id, encodeAs(W.NodeRecord, record));
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        continue; // changed meanwhile: read again
+      }
+      this.lastSeen.set(a.id, performance.now());
+      if (refusedRole) this.deps.log.warn('node announced a role it does not hold; registered as worker', { node: a.hostname, id: a.id, announced: refusedRole });
+      if (droppedLegacyLabels) this.deps.log.warn('node labels from before engine labels were the node\'s own --label: kept as engine labels only; set node labels with meshctl node update', { node: a.hostname, labels: droppedLegacyLabels });
+      this.deps.log.info('node registered', { node: a.hostname, id: a.id, role: record.role });
+      return record;
+    }
   }
 
   private async check(): Promise<void> {

@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../../core/errors.js';
+import { request } from '../../core/rpc.js';
+import { SUBJECTS } from '../../core/names.js';
+import type { NodeRecord } from '../../core/model.js';
 import { findOne, snapshot } from '../cluster-view.js';
 import { jsonLines, table } from '../format.js';
 import type { CommandContext } from './context.js';
@@ -50,6 +53,8 @@ export async function nodeLs(ctx: CommandContext, args: string[]): Promise<numbe
     Availability: n.runsTasks ? 'Active' : 'Drain',
     ManagerStatus: n.role === 'manager' ? 'Reachable' : '',
     Addr: n.addr,
+    Labels: n.labels,
+    EngineLabels: n.engineLabels ?? {},
   }));
   if (formatOf(values.format) === 'json') ctx.out(jsonLines(rows));
   else ctx.out(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS'], rows.map((r) => [r.ID, r.Hostname, r.Status, r.Availability, r.Role, r.Addr])));
@@ -67,11 +72,32 @@ export async function nodeInspect(ctx: CommandContext, args: string[]): Promise<
       CreatedAt: n.joinedAt,
       UpdatedAt: n.updatedAt,
       Spec: { Labels: n.labels, Role: n.role, Availability: n.runsTasks ? 'active' : 'drain' },
-      Description: { Hostname: n.hostname },
+      Description: { Hostname: n.hostname, Engine: { Labels: n.engineLabels ?? {} } },
       Status: { State: n.status, Message: n.statusMessage, Addr: n.addr },
       Tasks: snap.tasks.filter((t) => t.nodeId === n.id && t.desiredState === 'running').map((t) => t.name),
     };
   });
   ctx.out(JSON.stringify(out, null, 4) + '\n');
+  return 0;
+}
+
+/** Docker's `--label-add K=V` / `--label-add K` (empty value) and `--label-rm K` into a request. */
+export function labelFlags(add: readonly string[], rm: readonly string[]): { add: Record<string, string>; rm: string[] } {
+  const out: Record<string, string> = {};
+  for (const a of add) {
+    const i = a.indexOf('=');
+    const key = i < 0 ? a : a.slice(0, i);
+    if (key === '') throw new ValidationError([`--label-add: expected KEY=VALUE, got ${JSON.stringify(a)}`]);
+    out[key] = i < 0 ? '' : a.slice(i + 1);
+  }
+  return { add: out, rm: [...rm] };
+}
+
+export async function nodeUpdate(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { 'label-add': { type: 'string', multiple: true }, 'label-rm': { type: 'string', multiple: true } }, allowPositionals: true });
+  if (positionals.length !== 1) throw new ValidationError(['node update: exactly one NODE argument is required']);
+  const { add, rm } = labelFlags(values['label-add'] ?? [], values['label-rm'] ?? []);
+  const node = await request<NodeRecord>(ctx.nc, SUBJECTS.api('node.update'), { node: positionals[0], add, rm }, 10_000);
+  ctx.out(`${node.id}\n`);
   return 0;
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { writeSecretFile } from '../../core/auth/secrets.js';
 import { once } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,8 @@ function findRepoRoot(from: string): string {
   }
 }
 export const STOP_TIMEOUT_MS = 10_000;
+/** `<state dir>/join-token` (mode 0600): how dev hands a joining node its token. */
+export const DEV_TOKEN_FILE = 'join-token';
 const KILL_WAIT_MS = 5_000;
 
 export function defaultMeshdCommand(): string[] {
@@ -77,7 +80,13 @@ export async function startNode(cluster: DevCluster, hostname: string, opts: Sta
   // A crashed node's link was cut (crashNode): starting it again plugs it back in.
   await run(['ip', 'link', 'set', bridgePortName(node), 'up'], { netns: cluster.underlay.netns });
   const token = await joinTokenFor(cluster, node);
-  const argv = ['nsenter', `--net=${node.netns}`, '--', ...command, ...meshdArgsFor(cluster, node), ...(token ? ['--join-token', token] : [])];
+  // The token goes in a file readable by root only: argv is world-readable (/proc/<pid>/cmdline).
+  const tokenFile = join(node.stateDir, DEV_TOKEN_FILE);
+  if (token) {
+    await mkdir(node.stateDir, { recursive: true });
+    await writeSecretFile(tokenFile, token + '\n');
+  }
+  const argv = ['nsenter', `--net=${node.netns}`, '--', ...command, ...meshdArgsFor(cluster, node), ...(token ? ['--join-token-file', tokenFile] : [])];
   const fd = openSync(node.logFile, 'a');
   try {
     writeSync(fd, `--- meshctl dev: starting ${hostname} at ${new Date().toISOString()}: ${argv.slice(3).join(' ')}\n`);

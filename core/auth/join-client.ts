@@ -21,6 +21,8 @@ export interface JoinOptions {
   nodeId: string;
   hostname: string;
   passwordHash?: string;
+  /** Proof for a node id the cluster already has: that node's current password (see JoinRequest). */
+  currentPassword?: string;
 }
 
 /** TLS options for nats.js that trust exactly this CA. */
@@ -59,7 +61,7 @@ export async function joinCluster(opts: JoinOptions): Promise<JoinGrant> {
     nc = await connectAnonymously(opts.servers, tls);
   }
   try {
-    const req: JoinRequest = { token: opts.token.trim(), role: opts.role, nodeId: opts.nodeId, hostname: opts.hostname, ...(opts.passwordHash ? { passwordHash: opts.passwordHash } : {}) };
+    const req: JoinRequest = { token: opts.token.trim(), role: opts.role, nodeId: opts.nodeId, hostname: opts.hostname, ...(opts.passwordHash ? { passwordHash: opts.passwordHash } : {}), ...(opts.currentPassword ? { currentPassword: opts.currentPassword } : {}) };
     const { sealed } = await request(nc, SUBJECTS.join('request'), req, { timeoutMs: 15_000, result: W.JoinReply });
     return decodeAs(W.JoinGrant, new TextEncoder().encode(unseal(token.secret, sealed)));
   } finally {

@@ -9,6 +9,11 @@ export interface JoinRequest {
   hostname: string;
   /** Workers: bcrypt hash of the password the node chose for its NATS user. */
   passwordHash?: string;
+  /**
+   * Workers joining under a node id the cluster already has: that node's current NATS password,
+   * the proof that the joiner is that node (bcrypt-compared with the stored hash; never logged).
+   */
+  currentPassword?: string;
 }
 
 /** What a sealed join reply holds. */

@@ -11,6 +11,7 @@ import type { LeaderLease } from '../../manager/leader.js';
 import type { NodeAuthRecord } from '../../manager/join.js';
 import type { NodeAnnouncement } from '../../manager/node-registry.js';
 import type { JoinGrant, JoinRequest } from '../auth/join-protocol.js';
+import type { NodeUpdateRequest } from '../../manager/node-update.js';
 import type { DeployRequest } from '../../manager/deploy/deployer.js';
 import type { LogRequest, TaskLog } from '../../worker/logs.js';
 import type { WireError } from '../errors.js';
@@ -48,6 +49,7 @@ type Checks = [
   Assert<Same<typeof S.JoinGrant, JoinGrant>>,
   Assert<Same<typeof S.ClusterSecrets, ClusterSecrets>>,
   Assert<Same<typeof S.DeployRequest, DeployRequest>>,
+  Assert<Same<typeof S.NodeUpdateRequest, NodeUpdateRequest>>,
   Assert<Same<typeof S.LogRequest, LogRequest>>,
   Assert<Same<typeof S.TaskLog, TaskLog>>,
   Assert<Same<typeof S.WireError, WireError>>,

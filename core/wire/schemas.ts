@@ -82,6 +82,7 @@ export const NodeRecord = z.object({
   runsTasks: z.boolean(),
   addr: ipv4,
   labels,
+  engineLabels: labels.optional(),
   status: z.enum(['ready', 'down']),
   statusMessage: text(1024),
   joinedAt: time,
@@ -172,6 +173,9 @@ export const NodeAuthRecord = z.object({
   joinedAt: time,
 });
 
+/** Only the hostname of a node or auth record (manager/join-identity.ts names the holder of an id). */
+export const NodeHostname = z.object({ hostname: name });
+
 /** manager/allocator.ts */
 export const AllocClaim = z.object({ owner: text(256) });
 export const SubnetTable = z.record(cidr, text(256));
@@ -196,6 +200,7 @@ export const JoinRequest = z.object({
   nodeId: z.string({ error: 'must be 8-64 characters of [0-9a-z]' }).max(64, 'must be 8-64 characters of [0-9a-z]'),
   hostname: z.string({ error: 'required (at most 253 characters)' }).max(253, 'required (at most 253 characters)'),
   passwordHash: z.string({ error: 'must be a bcrypt hash' }).max(128, 'must be a bcrypt hash').optional(),
+  currentPassword: z.string({ error: 'must be a string of 1-256 characters' }).max(256, 'must be a string of 1-256 characters').optional(),
 });
 
 /** mesh.join.ca */
@@ -220,6 +225,12 @@ export const JoinTokenRequest = z.object({ role: z.enum(['worker', 'manager'], {
 export const DeployRequest = z.object({ stack: name, file: text(4096), text: z.string() });
 export const StackRmRequest = z.object({ stack: name });
 export const ServiceRmRequest = z.object({ service: name });
+/** manager/node-update.ts (label keys and values are checked further there, with CLI flag names). */
+export const NodeUpdateRequest = z.object({
+  node: z.string({ error: 'a node id or hostname is required' }).min(1, 'a node id or hostname is required').max(253),
+  add: z.record(z.string().max(253), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels').default({}),
+  rm: list(z.string().max(253), 64).default([]),
+});
 export const ServiceScaleRequest = z.object({ service: name, replicas: z.int({ error: 'must be an integer from 0 to 100000' }).min(0, 'must be an integer from 0 to 100000').max(100_000, 'must be an integer from 0 to 100000') });
 
 /** mesh.node.<id>.logs (worker/logs.ts) */

@@ -78,8 +78,8 @@ export const INVALID: [label: string, text: string, problems: string[]][] = [
   ['constraint without an operator', 'services: {a: {command: x, deploy: {placement: {constraints: ["node.role=manager"]}}}}\n', [
     `${FILE}: services.a.deploy.placement.constraints[0]: must look like "node.<key> == <value>" or "node.<key> != <value>", got "node.role=manager"`,
   ]],
-  ['unsupported constraint key', 'services: {a: {command: x, deploy: {placement: {constraints: ["engine.labels.ssd == true"]}}}}\n', [
-    `${FILE}: services.a.deploy.placement.constraints[0]: unsupported constraint key "engine.labels.ssd"; use node.id, node.hostname, node.role or node.labels.<name>`,
+  ['unsupported constraint key', 'services: {a: {command: x, deploy: {placement: {constraints: ["node.platform.os == linux"]}}}}\n', [
+    `${FILE}: services.a.deploy.placement.constraints[0]: unsupported constraint key "node.platform.os"; use node.id, node.hostname, node.role, node.labels.<name> or engine.labels.<name>`,
   ]],
   ['bad node.role value', 'services: {a: {command: x, deploy: {placement: {constraints: ["node.role == leader"]}}}}\n', [
     `${FILE}: services.a.deploy.placement.constraints[0]: node.role must be manager or worker, got "leader"`,

@@ -23,13 +23,13 @@ describe('join tokens, credentials and NATS permissions', () => {
   };
   const credsOf = async (node: string) => JSON.parse(await readFile(join(c.nodeDir(node), 'state', 'node.creds'), 'utf8')) as { user: string; password: string };
   /** Starts one more meshd in node-3's namespace with its own state dir; resolves when it exits. */
-  const extraMeshd = async (args: string[]) => {
+  const extraMeshd = async (args: string[], env: Record<string, string> = {}) => {
     const state = join(c.dir, 'extra-state');
     await rm(state, { recursive: true, force: true });
     const res = await execa(
       'nsenter',
       [`--net=${join(c.dir, 'netns', 'node-3')}`, process.execPath, resolve(import.meta.dirname, '..', '..', 'bin', 'meshd.js'), '--node-name', 'intruder', '--advertise-addr', '172.30.0.13', '--state-dir', state, '--run-dir', join(c.dir, 'extra-run'), '--join', '172.30.0.11', ...args],
-      { reject: false, timeout: 60_000 },
+      { reject: false, timeout: 60_000, env },
     );
     await rm(state, { recursive: true, force: true });
     await rm(join(c.dir, 'extra-run'), { recursive: true, force: true });
@@ -102,15 +102,15 @@ describe('join tokens, credentials and NATS permissions', () => {
   it('refuses a wrong, missing or worker token for a joining node, and logs the refusal', async () => {
     const worker = (await c.ok(['cluster', 'join-token', 'worker'])).trim();
     const forged = worker.replace(/-[0-9a-z]{40}$/, `-${'a'.repeat(40)}`);
-    const bad = await extraMeshd(['--role', 'worker', '--join-token', forged]);
+    const bad = await extraMeshd(['--role', 'worker'], { MESHD_JOIN_TOKEN: forged });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe('meshd: join refused: invalid worker join token');
-    const asManager = await extraMeshd(['--role', 'manager', '--join-token', worker]);
+    const asManager = await extraMeshd(['--role', 'manager'], { MESHD_JOIN_TOKEN: worker });
     expect(asManager.code).toBe(1);
     expect(asManager.stderr).toBe('meshd: join refused: a worker token cannot join a manager');
     const missing = await extraMeshd(['--role', 'worker']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toBe('meshd: --join-token: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker)');
+    expect(missing.stderr).toBe('meshd: --join-token-file: a worker joins a cluster with a worker token (get one on a manager with: meshctl cluster join-token worker; or set MESHD_JOIN_TOKEN)');
     const malformed = await extraMeshd(['--role', 'worker', '--join-token', 'hello']);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toContain('--join-token: not a join token');
