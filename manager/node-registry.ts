@@ -2,9 +2,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import type { NodeRecord } from '../core/model.js';
 import { NODE_DOWN_AFTER_MS, SUBJECTS } from '../core/names.js';
-
-/** How often the leader looks for silent nodes (a down node is noticed at most this late). */
-const NODE_CHECK_INTERVAL_MS = 100;
+import { CHECK_INTERVAL_MS, LivenessMonitor, livenessTimes } from './liveness.js';
 import { decode, encode } from '../core/state/codec.js';
 import type { KvMirror } from '../core/state/mirror.js';
 import type { Logger } from '../core/log.js';
@@ -31,7 +29,8 @@ export class NodeRegistry {
   private readonly graceUntil = new Map<string, number>();
   private sub: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private leaderSince = 0;
+  /** Suspect/probe/down decisions (manager/liveness.ts). */
+  private readonly liveness: LivenessMonitor;
 
   /** No heartbeat for this long: the node is down (`--node-down-after`). */
   private get downAfterMs(): number {
@@ -40,7 +39,17 @@ export class NodeRegistry {
 
   constructor(
     private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean; downAfterMs?: number },
-  ) {}
+  ) {
+    this.liveness = new LivenessMonitor({
+      times: livenessTimes(this.downAfterMs),
+      lastSeen: this.lastSeen,
+      graceUntil: this.graceUntil,
+      nodes: () => [...deps.nodes.values()],
+      probe: (id, timeoutMs) => probeNode(deps.nc, id, timeoutMs),
+      setStatus: (node, status, message) => this.setStatus(node, status, message),
+      log: deps.log.child({ part: 'liveness' }),
+    });
+  }
 
   start(): void {
     this.sub = this.deps.nc.subscribe(SUBJECTS.heartbeatAll);
@@ -54,7 +63,7 @@ export class NodeRegistry {
         else this.graceUntil.delete(a.id);
       }
     })();
-    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), NODE_CHECK_INTERVAL_MS);
+    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), CHECK_INTERVAL_MS);
   }
 
   stop(): void {
@@ -64,7 +73,7 @@ export class NodeRegistry {
 
   /** Called when this manager becomes leader: nodes get a full grace period from now. */
   becameLeader(): void {
-    this.leaderSince = performance.now();
+    this.liveness.becameLeader();
   }
 
   async register(a: NodeAnnouncement): Promise<NodeRecord> {
@@ -85,17 +94,7 @@ export class NodeRegistry {
 
   private async check(): Promise<void> {
     if (!this.deps.isLeader()) return;
-    const now = performance.now();
-    for (const node of this.deps.nodes.values()) {
-      const seen = Math.max(this.lastSeen.get(node.id) ?? 0, this.leaderSince);
-      const silent = now - seen;
-      const graced = (this.graceUntil.get(node.id) ?? 0) > now;
-      if (node.status === 'ready' && silent > this.downAfterMs && !graced) {
-        await this.setStatus(node, 'down', `no heartbeat for ${Math.round(silent)} ms`);
-      } else if (node.status === 'down' && (this.lastSeen.get(node.id) ?? 0) > now - this.downAfterMs) {
-        await this.setStatus(node, 'ready', '');
-      }
-    }
+    await this.liveness.check();
   }
 
   private async setStatus(node: NodeRecord, status: NodeRecord['status'], message: string): Promise<void> {
@@ -108,5 +107,15 @@ export class NodeRegistry {
     } catch {
       // changed meanwhile (re-registration); the next check sees the new record
     }
+  }
+}
+
+/** The leader's direct probe of a suspect node: true when its heartbeat thread answered in time. */
+async function probeNode(nc: NatsConnection, nodeId: string, timeoutMs: number): Promise<boolean> {
+  try {
+    await nc.request(SUBJECTS.livenessProbe(nodeId), new Uint8Array(), { timeout: timeoutMs });
+    return true;
+  } catch {
+    return false;
   }
 }
