@@ -111,6 +111,8 @@ export class LivenessMonitor {
   private leaderSince = 0;
   /** Leader stalls seen (longest gap), for the log and the drill. */
   private stalls = 0;
+  /** A check is writing a verdict: the next tick only keeps the time (no second probe or write). */
+  private busy = false;
 
   private readonly clock: () => number;
 
@@ -128,6 +130,16 @@ export class LivenessMonitor {
     const gap = this.lastTick ? now - this.lastTick : 0;
     this.lastTick = now;
     if (gap > STALL_MS) this.stalled(now, gap);
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.act(now);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async act(now: number): Promise<void> {
     const plan = planLiveness({ now, nodes: this.deps.nodes(), lastSeen: this.deps.lastSeen, graceUntil: this.deps.graceUntil, probes: this.probes, leaderSince: this.leaderSince, blindUntil: this.blindUntil, times: this.deps.times });
     for (const id of plan.clear) this.probes.delete(id);
     for (const id of plan.probe) this.startProbe(id);
@@ -147,7 +159,8 @@ export class LivenessMonitor {
   }
 
   private startProbe(nodeId: string): void {
-    const state: ProbeState = { inFlight: true };
+    // An earlier unanswered probe still counts while this one is out.
+    const state: ProbeState = { inFlight: true, failedAt: this.probes.get(nodeId)?.failedAt };
     this.probes.set(nodeId, state);
     const node = this.deps.nodes().find((n) => n.id === nodeId);
     this.deps.log.info('node suspect: probing', { node: node?.hostname ?? nodeId, silentMs: Math.round(this.clock() - (this.deps.lastSeen.get(nodeId) ?? 0)) });

@@ -66,7 +66,7 @@ describe('planLiveness', () => {
 const quiet: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, child: () => quiet };
 
 describe('LivenessMonitor', () => {
-  const setup = (answer: boolean) => {
+  const setup = (answer: boolean | (() => Promise<boolean>)) => {
     const clock = { now: 0 };
     const nodes = [node('a')];
     const lastSeen = new Map([['a', 1_000]]);
@@ -76,7 +76,7 @@ describe('LivenessMonitor', () => {
       lastSeen,
       graceUntil: new Map(),
       nodes: () => nodes,
-      probe: async () => answer,
+      probe: typeof answer === 'function' ? answer : async () => answer,
       setStatus: async (n, status) => {
         changes.push(`${n.id} ${status} at ${clock.now}`);
         n.status = status;
@@ -98,6 +98,14 @@ describe('LivenessMonitor', () => {
     const { tick, changes } = setup(false);
     for (let t = 100; t <= 4_000; t += 100) await tick(t);
     // Last heard at 1_000: suspect after 2_200, down at the first check after 3_000.
+    expect(changes).toEqual(['a down at 3100']);
+  });
+
+  it('keeps an unanswered probe counting while the next one is still out', async () => {
+    let calls = 0;
+    // The first probe fails; every later one hangs (a dead TCP peer: only its timeout ends it).
+    const { tick, changes } = setup(() => (calls++ === 0 ? Promise.resolve(false) : new Promise<boolean>(() => {})));
+    for (let t = 100; t <= 3_200; t += 100) await tick(t);
     expect(changes).toEqual(['a down at 3100']);
   });
 
