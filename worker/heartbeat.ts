@@ -1,4 +1,6 @@
 import { Worker as Thread } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { HEARTBEAT_INTERVAL_MS } from '../core/names.js';
 import type { Logger } from '../core/log.js';
 import type { FromHeartbeatThread, HeartbeatThreadData, ToHeartbeatThread } from './heartbeat-thread.js';
@@ -13,7 +15,8 @@ const MAIN_STALL_LIMIT_MS = 30_000;
 function threadSource(): { code: string; eval: boolean } | { file: URL; eval: false } {
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return { file: new URL('./heartbeat-thread.mjs', here), eval: false };
-  const tsx = import.meta.resolve('tsx/esm/api');
+  // tsx's ESM entry (import.meta.resolve picks the `import` condition; Node 20.6+).
+  const tsx = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx/esm/api') : pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
   const entry = new URL('./heartbeat-thread.ts', here).href;
   return { code: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
 }
@@ -54,7 +57,7 @@ export class HeartbeatThread {
     if (!thread) return;
     this.thread = undefined;
     thread.postMessage({ type: 'stop', restartGraceMs } satisfies ToHeartbeatThread);
-    const limit = new Promise<void>((r) => setTimeout(r, 2_000).unref());
+    const limit = new Promise<void>((r) => setTimeout(r, 2_000));
     await Promise.race([this.stopped, limit]);
     await thread.terminate();
   }
