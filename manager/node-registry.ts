@@ -12,8 +12,7 @@ import { RateLimitedReporter } from '../core/wire/reporter.js';
 import { SenderLimiter } from '../core/wire/limiter.js';
 import { ANNOUNCEMENT_MAX_BYTES, HEARTBEAT_RATE, REGISTER_RATE } from '../core/wire/limits.js';
 
-/** How often the leader looks for silent nodes (a down node is noticed at most this late). */
-const NODE_CHECK_INTERVAL_MS = 100;
+import { CHECK_INTERVAL_MS, LivenessMonitor, livenessTimes } from './liveness.js';
 import { registrationRecord } from './node-record.js';
 
 /** What a node says about itself when it joins and in every heartbeat. */
@@ -39,12 +38,13 @@ export class NodeRegistry {
   private readonly graceUntil = new Map<string, number>();
   private sub: Subscription | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private leaderSince = 0;
   /** Bad heartbeats and registrations: logged once per sender per minute, then dropped. */
   private readonly reporter: RateLimitedReporter;
   /** Per-sender limits, applied to the subject before anything is parsed. */
   private readonly beats = new SenderLimiter({ ...HEARTBEAT_RATE });
   private readonly registrations = new SenderLimiter({ ...REGISTER_RATE });
+  /** Suspect/probe/down decisions (manager/liveness.ts). */
+  private readonly liveness: LivenessMonitor;
 
   /** No heartbeat for this long: the node is down (`--node-down-after`). */
   private get downAfterMs(): number {
@@ -55,6 +55,15 @@ export class NodeRegistry {
     private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean; downAfterMs?: number },
   ) {
     this.reporter = new RateLimitedReporter({ log: deps.log });
+    this.liveness = new LivenessMonitor({
+      times: livenessTimes(this.downAfterMs),
+      lastSeen: this.lastSeen,
+      graceUntil: this.graceUntil,
+      nodes: () => [...deps.nodes.values()],
+      probe: (id, timeoutMs) => probeNode(deps.nc, id, timeoutMs),
+      setStatus: (node, status, message) => this.setStatus(node, status, message),
+      log: deps.log.child({ part: 'liveness' }),
+    });
   }
 
   start(): void {
@@ -70,7 +79,7 @@ export class NodeRegistry {
         }
       },
     });
-    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), NODE_CHECK_INTERVAL_MS);
+    this.timer = setInterval(() => void this.check().catch((err) => this.deps.log.warn('node check failed', { err })), CHECK_INTERVAL_MS);
   }
 
   /**
@@ -121,7 +130,7 @@ export class NodeRegistry {
 
   /** Called when this manager becomes leader: nodes get a full grace period from now. */
   becameLeader(): void {
-    this.leaderSince = performance.now();
+    this.liveness.becameLeader();
   }
 
   /**
@@ -159,18 +168,8 @@ export class NodeRegistry {
 
   private async check(): Promise<void> {
     if (!this.deps.isLeader()) return;
-    const now = performance.now();
-    this.forgetRemoved(now);
-    for (const node of this.deps.nodes.values()) {
-      const seen = Math.max(this.lastSeen.get(node.id) ?? 0, this.leaderSince);
-      const silent = now - seen;
-      const graced = (this.graceUntil.get(node.id) ?? 0) > now;
-      if (node.status === 'ready' && silent > this.downAfterMs && !graced) {
-        await this.setStatus(node, 'down', `no heartbeat for ${Math.round(silent)} ms`);
-      } else if (node.status === 'down' && (this.lastSeen.get(node.id) ?? 0) > now - this.downAfterMs) {
-        await this.setStatus(node, 'ready', '');
-      }
-    }
+    this.forgetRemoved(performance.now());
+    await this.liveness.check();
   }
 
   /**
@@ -204,4 +203,14 @@ export class NodeRegistry {
 /** The last subject token after `prefix` (`mesh.hb.<id>` -> `<id>`). */
 function senderOf(subject: string, prefix: string): string {
   return subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
+}
+
+/** The leader's direct probe of a suspect node: true when its heartbeat thread answered in time. */
+async function probeNode(nc: NatsConnection, nodeId: string, timeoutMs: number): Promise<boolean> {
+  try {
+    await nc.request(SUBJECTS.livenessProbe(nodeId), new Uint8Array(), { timeout: timeoutMs });
+    return true;
+  } catch {
+    return false;
+  }
 }

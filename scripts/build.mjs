@@ -8,10 +8,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Writes dist/meshd.mjs and dist/meshctl.mjs; `plugins` are esbuild plugins (none for a real build). */
+/** Writes dist/meshd.mjs, dist/meshctl.mjs and dist/heartbeat-thread.mjs (meshd's heartbeat worker_thread); `plugins` are esbuild plugins (none for a real build). */
 export async function buildBundles(plugins = []) {
   await build({
-    entryPoints: [join(ROOT, 'cli', 'meshd.ts'), join(ROOT, 'cli', 'meshctl.ts')],
+    // Named entries: every output lands directly in dist/ (meshd.mjs finds heartbeat-thread.mjs next to it).
+    entryPoints: { meshd: join(ROOT, 'cli', 'meshd.ts'), meshctl: join(ROOT, 'cli', 'meshctl.ts'), 'heartbeat-thread': join(ROOT, 'worker', 'heartbeat-thread.ts') },
     outdir: join(ROOT, 'dist'),
     outExtension: { '.js': '.mjs' },
     bundle: true,

@@ -3,15 +3,18 @@ import { readFileSync } from 'node:fs';
 
 /**
  * @param {string} file a vitest JSON report
- * @returns {{ passed: number, failed: number, failures: { name: string, message: string }[] }}
+ * @returns {{ passed: number, failed: number, failures: { name: string, message: string }[], flaky: { name: string, message: string }[] }}
  *   A suite that failed without any test result (its beforeAll threw, or it did not load)
- *   counts as one failure. Throws when the file is missing or not JSON.
+ *   counts as one failure. `flaky` names the tests that passed only on a retry: vitest keeps the
+ *   errors of the failed attempts on a test that passes later (`failureMessages` of a passed
+ *   test), and a `meta.retryCount` above 0 says the same. Throws when the file is missing or not JSON.
  */
 export function readVitestReport(file) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
   let passed = report.numPassedTests ?? 0;
   let failed = (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0);
   const failures = [];
+  const flaky = [];
   for (const suite of report.testResults ?? []) {
     const results = suite.assertionResults ?? [];
     if (suite.status === 'failed' && results.length === 0) {
@@ -20,9 +23,12 @@ export function readVitestReport(file) {
     }
     for (const t of results) {
       if (t.status === 'failed') failures.push({ name: t.fullName, message: firstLine((t.failureMessages ?? [])[0]) });
+      else if (t.status === 'passed' && ((t.failureMessages ?? []).length > 0 || (t.meta?.retryCount ?? 0) > 0)) {
+        flaky.push({ name: t.fullName, message: firstLine((t.failureMessages ?? [])[0]) });
+      }
     }
   }
-  return { passed, failed, failures };
+  return { passed, failed, failures, flaky };
 }
 
 function firstLine(text) {

@@ -1,9 +1,9 @@
-import type { NatsConnection, Subscription } from 'nats';
+import type { ConnectionOptions, NatsConnection, Subscription } from 'nats';
 import type { Buckets } from '../core/state/buckets.js';
 import { KvMirror } from '../core/state/mirror.js';
 import { allMirrors, startClusterMirrors } from '../core/state/cluster-mirrors.js';
 import type { TaskStatus } from '../core/model.js';
-import { CONTROL_KEYS, HEARTBEAT_INTERVAL_MS, SUBJECTS } from '../core/names.js';
+import { CONTROL_KEYS, SUBJECTS } from '../core/names.js';
 import { DataplaneReconciler } from './dataplane/reconciler.js';
 import type { LbApplier } from './dataplane/lb-applier.js';
 import { underlayMtu } from './dataplane/underlay.js';
@@ -17,6 +17,7 @@ import { encode } from '../core/state/codec.js';
 import { request, route, serve } from '../core/rpc.js';
 import * as W from '../core/wire/schemas.js';
 import { RECORDS } from '../core/wire/records.js';
+import { HeartbeatThread } from './heartbeat.js';
 import { CoalescingRunner } from '../core/runner.js';
 import type { Logger } from '../core/log.js';
 import type { NodeAnnouncement } from '../manager/node-registry.js';
@@ -37,11 +38,13 @@ export interface WorkerOptions {
   /** Node-local subnet of the outbound gateway bridge. */
   gatewaySubnet: string;
   dns: { ttl: number; upstreams?: string[] };
+  /** How the heartbeat thread connects (its own connection, the node's own credentials). */
+  heartbeat: { servers: string[]; connect: Pick<ConnectionOptions, 'user' | 'pass' | 'tls'> };
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
 export class Worker {
-  private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeat: HeartbeatThread | undefined;
   private runner: CoalescingRunner | undefined;
   private mirrors: KvMirror<unknown>[] = [];
   private logsSub: Subscription | undefined;
@@ -128,14 +131,9 @@ export class Worker {
    * before calling this node down, so a restart does not move its tasks. A crash gets no grace.
    */
   async stop(restartGraceMs = 15_000): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    try {
-      this.opts.nc.publish(SUBJECTS.heartbeat(this.opts.node.id), encode({ ...this.opts.node, restartGraceMs }));
-      await this.opts.nc.flush();
-    } catch {
-      // not connected: the managers will see the silence as a crash
-    }
+    // Not connected: the managers will see the silence as a crash.
+    await this.heartbeat?.stop(restartGraceMs);
     this.logsSub?.unsubscribe();
     await this.runner?.stop();
     await this.dataplane?.stop();
@@ -143,16 +141,11 @@ export class Worker {
     for (const m of this.mirrors) m.stop();
   }
 
+  /** Heartbeats (and answers to the leader's probe) come from their own thread: no busy sync delays them. */
   private startHeartbeat(): void {
-    const beat = () => {
-      try {
-        this.opts.nc.publish(SUBJECTS.heartbeat(this.opts.node.id), encode(this.opts.node));
-      } catch {
-        // the connection reconnects by itself; the next beat tries again
-      }
-    };
-    beat();
-    this.heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+    const { node, log, heartbeat } = this.opts;
+    this.heartbeat = new HeartbeatThread({ ...heartbeat, node, name: `meshd-${node.hostname}`, log: log.child({ part: 'heartbeat' }) });
+    this.heartbeat.start();
   }
 
   /** Joins through any manager, retrying until one answers. */

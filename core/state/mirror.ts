@@ -28,6 +28,8 @@ export class KvMirror<T> {
   /** Highest stream sequence the watch has delivered. */
   private seen = 0;
   private lagging = 0;
+  /** `seen` at the previous stall check: a watch that delivered anything since is busy, not stalled. */
+  private seenAtCheck = 0;
   private iter: { stop(): void } | undefined;
   private checker: NodeJS.Timeout | undefined;
   private readyResolve!: () => void;
@@ -56,13 +58,21 @@ export class KvMirror<T> {
   /**
    * A watch can stall silently: when the server hosting its ephemeral consumer dies, nats.js's
    * reset may recreate the consumer on that dead peer (nats-server < 2.12). If the stream has
-   * moved past what the watch delivered on two checks in a row, restart the watch.
+   * moved past what the watch delivered on two checks in a row, and the watch delivered nothing
+   * in between, restart the watch. (Behind alone is no stall: under a stream of writes, such as a
+   * scale's status reports, a flowing watch is a little behind at every check, and a needless
+   * restart re-reads the bucket, whose key list can miss a key written meanwhile: that replica
+   * dropped out of the mirror, and so out of DNS and the LBs, until the new watch's snapshot.)
    */
   private async checkLiveness(): Promise<void> {
     try {
       const last = (await this.kv.status()).streamInfo.state.last_seq;
-      this.lagging = last > this.seen ? this.lagging + 1 : 0;
-      if (this.lagging >= 2) {
+      // Behind at the previous check and still, with nothing delivered in between.
+      const behind = last > this.seen;
+      const stuck = behind && this.lagging > 0 && this.seen === this.seenAtCheck;
+      this.lagging = behind ? 1 : 0;
+      this.seenAtCheck = this.seen;
+      if (stuck) {
         this.opts.log.warn('kv watch stalled; restarting it', { bucket: this.opts.name, behind: last - this.seen });
         this.lagging = 0;
         this.iter?.stop();

@@ -140,10 +140,12 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
     }, slowdown(30_000), 250);
   });
 
-  // Measured 1.75-2.4 s here (detection is the 2 s --node-down-after; the LBs follow the DNS
-  // within ~0.1 s since a sync applies LB rules first). Retried once, as a guard against a stall of
-  // this 2-core machine; the attempt restarts its victim whatever happens, a retry picks the other worker.
-  it('takes a crashed worker out of every LB and DNS within 3 s, and reschedules its replicas', { retry: 1 }, async () => {
+  // Measured 1.75-2.4 s here, 2.2-2.8 s with the machine at load average 25 (detection is the 2 s
+  // --node-down-after after a failed direct probe; the LBs follow the DNS within ~0.1 s since a
+  // sync applies LB rules first). Not retried: a busy
+  // machine no longer makes the leader misjudge (heartbeats from their own thread, a probe before
+  // Down, no verdict right after the leader's own stall: test/e2e/liveness.test.ts), so a miss here is a bug.
+  it('takes a crashed worker out of every LB and DNS within 3 s, and reschedules its replicas', async () => {
     const dig = await digger();
     const web = await running();
     const crashed = ['node-4', 'node-5'].map((n) => ({ n, count: web.filter((t) => t.Node === n).length })).sort((a, b) => b.count - a.count)[0]!.n;
@@ -185,12 +187,15 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
   });
 
   // Measured 0.4-0.6 s when the killed server led no stream the deploy writes, 5.8-6.2 s when it led
-  // one (NATS raft: a follower waits 4-9 s, hard-coded, before it campaigns; a refused vote costs
-  // another round). Retried once for that second round; the attempt restarts its victim whatever
-  // happens, a retry scales to another count.
-  let scaleTo = 4;
-  it('deploys again within 10 s after the manager whose NATS server leads is killed, with no state lost', { retry: 1 }, async () => {
-    const replicas = scaleTo++;
+  // one. The bound is NATS raft's, not a margin: in nats-server's server/raft.go a follower waits
+  // 4-9 s (min/maxElectionTimeoutDefault) without its leader before it campaigns, and a campaign
+  // takes up to 0.8 s (maxCampaignTimeoutDefault); when the first candidate's log is behind, the
+  // other survivor refuses, steps down (its timer reset by the higher term) and campaigns in a
+  // second round. Two rounds = 2 x (9 + 0.8) s, plus one 2.5 s scale attempt in flight: 22 s.
+  // With two survivors there is no third round (the up-to-date one wins the second).
+  const RAFT_TWO_ROUNDS_MS = 2 * (9_000 + 800) + 2_500;
+  it('deploys again within two NATS raft election rounds after the manager whose NATS server leads is killed, with no state lost', { timeout: 150_000 }, async () => {
+    const replicas = 4;
     const creds = await admin();
     const [leader] = await natsProbe(creds, [['streamLeader', 'KV_mesh_tasks']]);
     const victim = NODES.find((n) => leader!.startsWith(`${n}-`))!;
@@ -208,12 +213,12 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
         if (res.code !== 0) return undefined;
         deployedAt = Date.now();
         return true;
-      }, slowdown(30_000), 100);
+      }, slowdown(RAFT_TWO_ROUNDS_MS + 8_000), 100);
       console.log(`manager drill (${victim}): deploy accepted ${deployedAt - killedAt} ms after the kill`);
       const survivors = ['node-1', 'node-2', 'node-3'].filter((n) => n !== victim);
       const events = await c.logSince(survivors, killedAt, /leader|WARN|ERROR/);
       console.log(`manager drill: the surviving managers' leadership events and warnings since the kill:\n${events.slice(0, 40).join('\n')}`);
-      expect(deployedAt - killedAt).toBeLessThanOrEqual(slowdown(10_000));
+      expect(deployedAt - killedAt).toBeLessThanOrEqual(slowdown(RAFT_TWO_ROUNDS_MS));
       const servicesAfter = await c.list<{ Name: string; Replicas: string }>(['service', 'ls']);
       expect(servicesAfter.map((s) => s.Name)).toEqual(servicesBefore.map((s) => s.Name));
       await waitFor(`${replicas} replicas running`, async () => ((await running()).length === replicas ? true : undefined), slowdown(20_000), 250);

@@ -25,6 +25,12 @@ const stack = (webPort: number) => `services:
     command: ${HTTP(8081, 'q.socket.remoteAddress')}
     deploy: { mode: global }
     ports: [{ target: 8081, published: 9090, mode: host }]
+  pair:
+    command: ${HTTP(8082, 'process.env.MESH_TASK_NAME')}
+    deploy:
+      replicas: 2
+      placement: { constraints: ["node.hostname == node-3"] }
+    ports: [{ target: 8082, published: 9091, mode: host }]
 `;
 
 /** North-south: published ports on every node (the routing mesh) and host-mode ports. */
@@ -92,6 +98,19 @@ describe('routing mesh ingress on a 3-node dev cluster', () => {
       });
       expect(seen!.replace(/^::ffff:/, '')).toBe('172.30.0.1');
     }
+  });
+
+  it('spreads a host-mode port over both replicas on its node', async () => {
+    const pair = (await c.list<TaskRow>(['service', 'ps', 'pub_pair'])).filter((t) => t.DesiredState === 'Running');
+    expect(pair.map((t) => t.Node)).toEqual(['node-3', 'node-3']);
+    // Each new connection takes the next local replica: 10 in a row reach both.
+    const answers = await waitFor('10 answers on node-3:9091 from both replicas', async () => {
+      const got = await curlLoop(ADDRS['node-3']!, 9091, 10);
+      if (got.length !== 10) throw new Error(`${got.length} of 10 answered`);
+      if (new Set(got).size !== 2) throw new Error(`answers only from ${[...new Set(got)].join(', ')}`);
+      return got;
+    });
+    expect(new Set(answers)).toEqual(new Set(['pub_pair.1', 'pub_pair.2']));
   });
 
   it('refuses a conflicting port and leaves the running stack answering', async () => {

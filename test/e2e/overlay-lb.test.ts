@@ -134,10 +134,15 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
   });
 
   // Each step takes 2-6 s here; its bound is 30 s, and the test's limit fits all three, so a step
-  // that does not converge fails with what it last saw and the nodes' logs (printed too, so they
-  // stay in the output when the retry passes). Retried once: CI saw this test stall past 60 s once
-  // in ~10 runs of the suite (not reproduced in 6 runs alone, cause not found yet).
-  it("keeps every node's LB equal to the running replicas while scaling 3 -> 10 -> 2", { timeout: slowdown(3 * 30_000 + 15_000), retry: 1 }, async () => {
+  // that does not converge fails with what it last saw and the nodes' logs. Not retried. CI saw it
+  // stall past 60 s once in ~10 suite runs (never alone). The likely cause, while starting seven
+  // replicas on a machine loaded by the rest of the suite: a live node called down (heartbeats
+  // came from the busy main event loop; the leader also judged right after its own stalls), so its
+  // replicas were removed and re-placed mid-step; and mirrors restarting a busy watch as if it had
+  // stalled. Both are fixed (manager/liveness.ts, the heartbeat thread, KvMirror.checkLiveness),
+  // and the test now names them: a node Down during the steps fails it outright.
+  it("keeps every node's LB equal to the running replicas while scaling 3 -> 10 -> 2", { timeout: slowdown(3 * 30_000 + 15_000) }, async () => {
+    const start = Date.now();
     for (const n of [10, 2, 3]) {
       await c.ok(['service', 'scale', `mesh_web=${n}`]);
       let seen: unknown;
@@ -155,11 +160,14 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
           return true;
         }, slowdown(30_000), 500);
       } catch (err) {
-        const report = `${(err as Error).message}\nlast seen: ${JSON.stringify(seen, null, 1)}\n${await c.logTails(40)}`;
+        const events = await c.logSince(['node-1', 'node-2', 'node-3'], start, /node down|node ready|node suspect|liveness check was starved|kv watch stalled/);
+        const report = `${(err as Error).message}\nlast seen: ${JSON.stringify(seen, null, 1)}\nliveness and mirror events:\n${events.join('\n')}\n${await c.logTails(40)}`;
         console.log(`scale step to ${n} did not converge: ${report}`);
         throw new Error(report);
       }
     }
+    // No live node was called down while it started and stopped replicas.
+    expect(await c.logSince(['node-1'], start, /INFO node (down|ready) /)).toEqual([]);
   });
 
   it(`takes a replica killed by hand out of every node's LB within ${slowdown(1)} s of its exit`, async () => {

@@ -17,12 +17,21 @@ function replaceTable(name: string, body: string[]): string {
 }
 
 /**
+ * One address, or a round robin over several (host mode with several local replicas): nat chains
+ * see only a connection's first packet, so each new connection takes the next replica.
+ */
+function dnatTarget(to: readonly string[]): string {
+  if (to.length === 1) return to[0]!;
+  return `numgen inc mod ${to.length} map { ${to.map((a, i) => `${i} : ${a}`).join(', ')} }`;
+}
+
+/**
  * DNAT of every published port, for traffic to any local address: from outside (prerouting) and
  * from the node itself (output). Rendered whole; an empty rule list removes the table.
  */
 export function renderPublishRules(rules: readonly PublishRule[]): string {
   if (rules.length === 0) return replaceTable(PUBLISH_TABLE, []);
-  const dnat = rules.map((r) => `\t\t${r.protocol} dport ${r.port} dnat to ${r.to[0]}:${r.toPort}`);
+  const dnat = rules.map((r) => `\t\t${r.protocol} dport ${r.port} dnat to ${dnatTarget(r.to)}:${r.toPort}`);
   const ports = rules.map((r) => `${r.protocol} . ${r.toPort}`).join(', ');
   return replaceTable(PUBLISH_TABLE, [
     `\tchain prerouting {`,
