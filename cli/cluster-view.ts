@@ -37,7 +37,7 @@ async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
     readValues<NodeRecord>(buckets.nodes),
     readValues<NetworkRecord>(buckets.networks),
     readValues<ServiceRecord>(buckets.services),
-    readValues<TaskRecord>(buckets.tasks),
+    readValues<TaskRecord>(buckets.tasks, '*.*'),
     readValues<TaskStatus>(buckets.status),
   ]);
   return {

@@ -30,6 +30,20 @@ export class LeaderElection {
     return this.leading;
   }
 
+  /** The lease this node holds while leading: its id and term (scheduler writes carry it). */
+  get lease(): LeaderLease {
+    return { nodeId: this.opts.nodeId, term: this.term };
+  }
+
+  /**
+   * A write of this term was refused by a newer term's fence: stop acting as leader at once. If
+   * the lease still names this node (the refusal came from our own lost ack), the next renewal
+   * makes it leader again and the scheduler re-fences with the same term.
+   */
+  fenced(): void {
+    this.setLeading(false);
+  }
+
   start(): void {
     const tick = async () => {
       try {
@@ -49,8 +63,10 @@ export class LeaderElection {
     if (t) clearTimeout(t);
     if (this.leading) {
       this.setLeading(false);
-      // Hand over at once instead of making followers wait out the lease.
-      await this.kv.delete(CONTROL_KEYS.leader, { previousSeq: this.lastRevision }).catch(() => undefined);
+      // Hand over at once instead of making followers wait out the lease. Released, not deleted:
+      // the next leader's term must still be higher than ours (terms order the scheduler's fence).
+      const released = encode({ nodeId: '', term: this.term } satisfies LeaderLease);
+      await this.kv.update(CONTROL_KEYS.leader, released, this.lastRevision).catch(() => undefined);
     }
   }
 
@@ -70,7 +86,7 @@ export class LeaderElection {
       await this.renew(entry.revision, lease.term);
     } else {
       if (this.leading) this.setLeading(false);
-      if (now - this.lastChangeAt >= LEADER_LEASE_MS) await this.claim(entry.revision, lease.term + 1);
+      if (lease.nodeId === '' || now - this.lastChangeAt >= LEADER_LEASE_MS) await this.claim(entry.revision, lease.term + 1);
     }
   }
 

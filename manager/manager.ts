@@ -51,7 +51,7 @@ export class Manager {
     await Promise.all(this.mirrors.map((m) => m.ready));
     const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs });
     this.registry = registry;
-    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }) });
+    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: () => this.election?.fenced() });
     this.scheduler = scheduler;
     const deployer = new StackDeployer({ buckets, allocator, config, log });
     this.api = serve(nc, {
@@ -100,7 +100,7 @@ export class Manager {
       onChange: (leading) => {
         if (leading) {
           registry.becameLeader();
-          scheduler.start();
+          void scheduler.start(this.election!.lease);
         } else void scheduler.stop();
       },
     });

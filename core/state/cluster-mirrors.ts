@@ -15,15 +15,20 @@ export interface ClusterMirrors {
 }
 
 export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirrors {
-  const mirror = <T>(kv: KV, name: string) => new KvMirror<T>(kv, { name, log }).start();
+  const mirror = <T>(kv: KV, name: string, accept?: (key: string) => boolean) => new KvMirror<T>(kv, { name, log, accept }).start();
   return {
     nodes: mirror<NodeRecord>(buckets.nodes, 'nodes'),
     networks: mirror<NetworkRecord>(buckets.networks, 'networks'),
     services: mirror<ServiceRecord>(buckets.services, 'services'),
-    tasks: mirror<TaskRecord>(buckets.tasks, 'tasks'),
+    tasks: mirror<TaskRecord>(buckets.tasks, 'tasks', isTaskKey),
     status: mirror<TaskStatus>(buckets.status, 'status'),
     lbaddrs: mirror<LbAddress>(buckets.lbaddrs, 'lbaddrs'),
   };
+}
+
+/** Task keys are `<nodeId>.<taskId>`; the tasks bucket also holds the scheduler's one-token `fence`. */
+export function isTaskKey(key: string): boolean {
+  return key.split('.').length === 2;
 }
 
 export function allMirrors(m: ClusterMirrors): KvMirror<unknown>[] {

@@ -30,7 +30,7 @@ export class KvMirror<T> {
 
   constructor(
     private readonly kv: KV,
-    private readonly opts: { key?: string; log: Logger; name: string },
+    private readonly opts: { key?: string; log: Logger; name: string; accept?: (key: string) => boolean },
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
   }
@@ -86,6 +86,15 @@ export class KvMirror<T> {
     return [...this.entries.keys()];
   }
 
+  /** Resolves once the watch has delivered stream sequence `seq` (or a later one). */
+  async caughtUp(seq: number, timeoutMs = 10_000): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    while (this.seen < seq) {
+      if (this.stopped || performance.now() > until) throw new Error(`${this.opts.name} mirror did not reach sequence ${seq}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   get size(): number {
     return this.entries.size;
   }
@@ -109,6 +118,7 @@ export class KvMirror<T> {
   private async resyncByReading(): Promise<void> {
     try {
       const fresh = await readAll<T>(this.kv, this.opts.key);
+      for (const k of fresh.keys()) if (this.opts.accept && !this.opts.accept(k)) fresh.delete(k);
       this.replaceAll(fresh);
       this.readyResolve();
     } catch (err) {
@@ -141,6 +151,7 @@ export class KvMirror<T> {
   }
 
   private record(into: Map<string, { value: T; revision: number }>, e: KvEntry): void {
+    if (this.opts.accept && !this.opts.accept(e.key)) return;
     if (e.operation === 'PUT') into.set(e.key, { value: decode<T>(e.value), revision: e.revision });
     else into.delete(e.key);
   }
@@ -156,6 +167,7 @@ export class KvMirror<T> {
   }
 
   private apply(e: KvEntry): void {
+    if (this.opts.accept && !this.opts.accept(e.key)) return;
     if (e.operation === 'PUT') {
       const value = decode<T>(e.value);
       this.entries.set(e.key, { value, revision: e.revision });
