@@ -53,7 +53,7 @@ export class Manager {
     this.registry = registry;
     const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: () => this.election?.fenced() });
     this.scheduler = scheduler;
-    const deployer = new StackDeployer({ buckets, allocator, config, log });
+    const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
       queue: MANAGER_QUEUE,

@@ -1,6 +1,6 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { LbAddress, NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
-import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
+import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
+import { ConflictError, MeshError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
 import { encode } from '../../core/state/codec.js';
 import { readAll, readValues } from '../../core/state/read.js';
@@ -11,8 +11,10 @@ import type { Allocator } from '../allocator.js';
 import { ingressNetworkId, type ClusterConfig } from '../cluster-config.js';
 import { diffStack, fullName, type StackPlan } from './diff.js';
 import { UndoLog } from './txn.js';
-import { releaseLbAddress } from '../lb-addresses.js';
-import { allocateNetwork, allocatePorts, allocateVips, droppedAllocations, releaseNetwork, releaseService } from './resources.js';
+import { allocateNetwork, allocatePorts, allocateVips } from './resources.js';
+import { StackLocks, type CommitJournal, type HeldLock, type LockTiming } from './stack-lock.js';
+import { applyJournal, removeNetworkRecord, removeServiceRecord } from './commit.js';
+import { checkStackName } from '../stack/normalize.js';
 
 export interface DeployRequest {
   stack: string;
@@ -36,6 +38,9 @@ export interface DeployerDeps {
   allocator: Allocator;
   config: ClusterConfig;
   log: Logger;
+  /** This manager's node id: names the holder of a stack lock. */
+  nodeId: string;
+  lockTiming?: Partial<LockTiming>;
 }
 
 /**
@@ -43,10 +48,25 @@ export interface DeployerDeps {
  * write. Nothing is written unless the whole deploy can succeed: no partial deploy.
  */
 export class StackDeployer {
-  constructor(private readonly deps: DeployerDeps) {}
+  private readonly locks: StackLocks;
+
+  constructor(private readonly deps: DeployerDeps) {
+    this.locks = new StackLocks(deps.buckets.control, { nodeId: deps.nodeId, log: deps.log, timing: deps.lockTiming });
+  }
+
+  /** Runs `fn` holding the stack's lock: one deploy or removal of a stack at a time, cluster-wide. */
+  private locked<T>(stack: string, op: string, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
+    const bad = checkStackName(stack);
+    if (bad.length) throw new ValidationError(bad.map((p) => `${p.at}: ${p.message}`));
+    return this.locks.hold({ stack, op, recover: (j) => applyJournal(this.deps, j) }, fn);
+  }
 
   async deploy(req: DeployRequest): Promise<DeployResult> {
-    const { spec, warnings } = parseStack(req.text, { file: req.file, stackName: req.stack });
+    const parsed = parseStack(req.text, { file: req.file, stackName: req.stack });
+    return this.locked(req.stack, 'deploy', (lock) => this.deployLocked(req, parsed, lock));
+  }
+
+  private async deployLocked(req: DeployRequest, { spec, warnings }: ReturnType<typeof parseStack>, lock: HeldLock): Promise<DeployResult> {
     const networks = await readValues<NetworkRecord>(this.deps.buckets.networks);
     const services = await readValues<ServiceRecord>(this.deps.buckets.services);
     const plan = diffStack({ stack: req.stack, file: req.file, spec, networks, services });
@@ -55,11 +75,12 @@ export class StackDeployer {
     let staged: Staged;
     try {
       staged = await this.stage(plan, req.file, networks, undo);
+      await lock.journal(journalOf(plan, staged));
     } catch (err) {
       await undo.rollback();
       throw err;
     }
-    await this.commit(plan, staged);
+    await this.commit(lock, journalOf(plan, staged));
     const result: DeployResult = {
       created: plan.services.create.map((s) => fullName(req.stack, s.name)),
       updated: plan.services.update.map((u) => u.record.name),
@@ -74,19 +95,26 @@ export class StackDeployer {
   }
 
   async removeStack(stack: string): Promise<{ removed: string[]; networksRemoved: string[] }> {
+    return this.locked(stack, 'rm', () => this.removeStackLocked(stack));
+  }
+
+  private async removeStackLocked(stack: string): Promise<{ removed: string[]; networksRemoved: string[] }> {
     const services = (await readValues<ServiceRecord>(this.deps.buckets.services)).filter((s) => s.stack === stack);
     const networks = (await readValues<NetworkRecord>(this.deps.buckets.networks)).filter((n) => n.stack === stack);
     if (services.length === 0 && networks.length === 0) throw new NotFoundError(`Nothing found in stack: ${stack}`);
-    for (const s of services) await this.removeServiceRecord(s);
-    for (const n of networks) await this.removeNetworkRecord(n);
+    for (const s of services) await removeServiceRecord(this.deps, s);
+    for (const n of networks) await removeNetworkRecord(this.deps, n);
     this.deps.log.info('stack removed', { stack, services: services.length, networks: networks.length });
     return { removed: services.map((s) => s.name), networksRemoved: networks.map((n) => n.name) };
   }
 
   async removeService(ref: string): Promise<string> {
     const svc = await this.findService(ref);
-    await this.removeServiceRecord(svc);
-    return svc.name;
+    return this.locked(svc.stack, 'service rm', async () => {
+      const again = await this.findService(svc.id);
+      await removeServiceRecord(this.deps, again);
+      return again.name;
+    });
   }
 
   async scale(ref: string, replicas: number): Promise<{ name: string; replicas: number }> {
@@ -113,19 +141,6 @@ export class StackDeployer {
     const svc = services.find((s) => s.name === ref || s.id === ref) ?? services.find((s) => s.id.startsWith(ref));
     if (!svc) throw new NotFoundError(`service ${ref} not found`);
     return svc;
-  }
-
-  private async removeServiceRecord(svc: ServiceRecord): Promise<void> {
-    await this.deps.buckets.services.delete(svc.id);
-    await releaseService(this.deps.allocator, svc);
-  }
-
-  private async removeNetworkRecord(net: NetworkRecord): Promise<void> {
-    await this.deps.buckets.networks.delete(net.id);
-    for (const { value } of (await readAll<LbAddress>(this.deps.buckets.lbaddrs, `${net.id}.>`)).values()) {
-      await releaseLbAddress(this.deps.buckets.lbaddrs, this.deps.allocator, value);
-    }
-    await releaseNetwork(this.deps.allocator, net);
   }
 
   /** Refuses a published port held by a service outside this stack, naming both. */
@@ -225,20 +240,28 @@ export class StackDeployer {
     };
   }
 
-  private async commit(plan: StackPlan, staged: Staged): Promise<void> {
-    const { buckets, allocator } = this.deps;
-    for (const n of staged.newNetworks) await buckets.networks.put(n.id, encode(n));
-    for (const s of staged.services) {
-      const before = plan.services.update.find((u) => u.record.id === s.id)?.record;
-      await buckets.services.put(s.id, encode(s));
-      if (before) {
-        const dropped = droppedAllocations(before, s);
-        await releaseService(allocator, before, { ...dropped, ports: dropped.ports.filter((p) => !s.endpoint.ports.some((q) => q.published === p.published && q.protocol === p.protocol)) });
-      }
+  /**
+   * The journal is in the lock: the deploy is committed. Apply it; if that fails part-way, keep the
+   * lock with its journal so the next change to this stack (or a takeover once it is stale) rolls
+   * it forward, and say so.
+   */
+  private async commit(lock: HeldLock, journal: CommitJournal): Promise<void> {
+    try {
+      await applyJournal(this.deps, journal);
+    } catch (err) {
+      lock.keepOnRelease();
+      throw new MeshError(`the deploy was committed but not fully applied (${String((err as Error)?.message ?? err)}); the next deploy or removal of this stack completes it`, { cause: err });
     }
-    for (const s of plan.services.remove) await this.removeServiceRecord(s);
-    for (const n of plan.networks.remove) await this.removeNetworkRecord(n);
   }
+}
+
+function journalOf(plan: StackPlan, staged: Staged): CommitJournal {
+  return {
+    networks: staged.newNetworks,
+    services: staged.services.map((record) => ({ record, before: plan.services.update.find((u) => u.record.id === record.id)?.record })),
+    removeServices: plan.services.remove,
+    removeNetworks: plan.networks.remove,
+  };
 }
 
 interface Staged {
