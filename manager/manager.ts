@@ -12,6 +12,7 @@ import { NodeRegistry, type NodeAnnouncement } from './node-registry.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { StackDeployer, type DeployRequest } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
+import { StatePurger } from './state-purger.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
@@ -38,6 +39,7 @@ export class Manager {
   private api: Subscription | undefined;
   private register: Subscription | undefined;
   private users: NatsUserSync | undefined;
+  private purger: StatePurger | undefined;
   private mirrors: KvMirror<unknown>[] = [];
 
   constructor(private readonly opts: ManagerOptions) {}
@@ -53,6 +55,8 @@ export class Manager {
     this.registry = registry;
     const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: () => this.election?.fenced() });
     this.scheduler = scheduler;
+    const purger = new StatePurger({ buckets, log: log.child({ part: 'purger' }) });
+    this.purger = purger;
     const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
@@ -101,7 +105,11 @@ export class Manager {
         if (leading) {
           registry.becameLeader();
           void scheduler.start(this.election!.lease);
-        } else void scheduler.stop();
+          purger.start();
+        } else {
+          void scheduler.stop();
+          void purger.stop();
+        }
       },
     });
     this.election.start();
@@ -115,6 +123,7 @@ export class Manager {
     this.registry?.stop();
     await this.election?.stop();
     await this.scheduler?.stop();
+    await this.purger?.stop();
     for (const m of this.mirrors) m.stop();
   }
 }
