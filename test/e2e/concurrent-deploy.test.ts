@@ -12,24 +12,32 @@ import { DevCluster, slowdown, waitFor } from '../helpers/dev.js';
 import type { LbAddress, NetworkRecord, ServiceRecord, TaskRecord } from '../../core/model.js';
 
 const SLEEP = `["sleep", "3600"]`;
+/**
+ * Each file also has EXTRA services with no replicas: they cost a deploy allocations (fwmark, VIP)
+ * but no task, and make one deploy long enough (several hundred ms) that two started together
+ * overlap, so without the lock they would interleave.
+ */
+const EXTRA = 12;
+const extras = (net: string, prefix: string) => Array.from({ length: EXTRA }, (_, i) => `  ${prefix}${i}: { command: ${SLEEP}, deploy: { replicas: 0 }, networks: [${net}] }\n`).join('');
 const FILES = {
   a: `services:
   web: { command: ${SLEEP}, deploy: { replicas: 2 }, ports: ["8181:80"], networks: [front] }
   api: { command: ${SLEEP}, networks: [front] }
-networks:
+${extras('front', 'x')}networks:
   front: {}
 `,
   b: `services:
   web: { command: ${SLEEP}, deploy: { replicas: 1 }, ports: ["8182:80"], networks: [back] }
   worker: { command: ${SLEEP}, networks: [back] }
-networks:
+${extras('back', 'y')}networks:
   back: {}
 `,
 };
+const extraRows = (prefix: string) => Object.fromEntries(Array.from({ length: EXTRA }, (_, i) => [`race_${prefix}${i}`, [0, undefined]]));
 /** What each file deploys: service -> [replicas, published port]. */
 const EXPECTED: Record<'a' | 'b', Record<string, [number, number | undefined]>> = {
-  a: { race_web: [2, 8181], race_api: [1, undefined] },
-  b: { race_web: [1, 8182], race_worker: [1, undefined] },
+  a: { race_web: [2, 8181], race_api: [1, undefined], ...extraRows('x') },
+  b: { race_web: [1, 8182], race_worker: [1, undefined], ...extraRows('y') },
 };
 
 interface KvState {
