@@ -123,6 +123,7 @@ async function main(argv: string[]): Promise<void> {
     log,
     stopGraceMs: config.stopGraceMs,
     resyncEveryMs: config.resyncEveryMs,
+    logLimits: config.logLimits,
     node: { id: nodeId, hostname: config.nodeName, role: isManager ? 'manager' : 'worker', runsTasks: config.role !== 'manager', addr: config.advertiseAddr, labels: config.labels },
   });
   await worker.start(abort.signal);

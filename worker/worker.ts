@@ -22,6 +22,7 @@ import type { NodeAnnouncement } from '../manager/node-registry.js';
 import { RunPaths } from './paths.js';
 import { TaskSupervisor } from './supervisor.js';
 import { readTaskLogs, type LogRequest } from './logs.js';
+import { DEFAULT_LOG_LIMITS, LogRotator, type LogLimits } from './log-rotation.js';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   /** Node-local subnet of the outbound gateway bridge. */
   gatewaySubnet: string;
   dns: { ttl: number; upstreams?: string[] };
+  /** Task log rotation (`--log-max-size`, `--log-max-files`). */
+  logLimits?: LogLimits;
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -44,6 +47,7 @@ export class Worker {
   private runner: CoalescingRunner | undefined;
   private mirrors: KvMirror<unknown>[] = [];
   private logsSub: Subscription | undefined;
+  private rotator: LogRotator | undefined;
   private dataplane: DataplaneReconciler | undefined;
   private dns: EmbeddedDns | undefined;
   /** The newest status of each task not yet written. */
@@ -88,6 +92,7 @@ export class Worker {
       log: log.child({ part: 'dataplane' }),
     });
     this.dataplane = dataplane;
+    const limits = this.opts.logLimits ?? DEFAULT_LOG_LIMITS;
     const supervisor = new TaskSupervisor({
       paths,
       nodeId: node.id,
@@ -117,8 +122,10 @@ export class Worker {
       subject: SUBJECTS.node(node.id, '*'),
       log,
       verbOf: (s) => s.split('.').at(-1) ?? '',
-      handlers: { logs: async (p) => readTaskLogs(paths, p as LogRequest) },
+      handlers: { logs: async (p) => readTaskLogs(paths, p as LogRequest, limits.maxFiles) },
     });
+    this.rotator = new LogRotator({ paths, limits, log });
+    this.rotator.start();
     log.info('worker started', { node: node.hostname, id: node.id });
   }
 
@@ -136,6 +143,7 @@ export class Worker {
       // not connected: the managers will see the silence as a crash
     }
     this.logsSub?.unsubscribe();
+    this.rotator?.stop();
     await this.runner?.stop();
     await this.dataplane?.stop();
     await this.dns?.close();
