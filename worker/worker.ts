@@ -55,6 +55,8 @@ export class Worker {
   /** Tasks whose newest status failed to be written and waits for a retry. */
   private readonly unsent = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Whether a task (by id) is still in the tasks bucket: reports of gone tasks are not retried. */
+  private taskKnown: (taskId: string) => boolean = () => true;
 
   constructor(private readonly opts: WorkerOptions) {}
 
@@ -65,6 +67,7 @@ export class Worker {
     await this.register(signal);
     const mirrors = startClusterMirrors(buckets, log);
     const { tasks, services } = mirrors;
+    this.taskKnown = (id) => tasks.get(`${node.id}.${id}`) !== undefined;
     const control = new KvMirror<unknown>(buckets.control, { name: 'control', log }).start();
     this.mirrors = [...allMirrors(mirrors), control as KvMirror<unknown>];
     const names = new NameTableCache(mirrors);
@@ -202,6 +205,14 @@ export class Worker {
 
   private async resend(): Promise<void> {
     this.retryTimer = undefined;
-    for (const id of [...this.unsent]) await this.send(id);
+    for (const id of [...this.unsent]) {
+      // A task removed meanwhile needs no status (writing one would leave an orphan record).
+      if (!this.taskKnown(id)) {
+        this.unsent.delete(id);
+        this.latest.delete(id);
+        continue;
+      }
+      await this.send(id);
+    }
   }
 }
