@@ -117,7 +117,10 @@ export class KvMirror<T> {
 
   private async resyncByReading(): Promise<void> {
     try {
+      // Everything up to the stream's last sequence read first is in the values read after it.
+      const last = this.opts.key ? 0 : (await this.kv.status()).streamInfo.state.last_seq;
       const fresh = await readAll<T>(this.kv, this.opts.key);
+      this.seen = Math.max(this.seen, last);
       for (const k of fresh.keys()) if (this.opts.accept && !this.opts.accept(k)) fresh.delete(k);
       this.replaceAll(fresh);
       this.readyResolve();
