@@ -55,9 +55,9 @@ export class Manager {
     this.registry = registry;
     const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: () => this.election?.fenced() });
     this.scheduler = scheduler;
-    const purger = new StatePurger({ buckets, log: log.child({ part: 'purger' }) });
-    this.purger = purger;
     const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
+    const purger = new StatePurger({ buckets, log: log.child({ part: 'purger' }), afterSweep: () => deployer.completeInterruptedCommits() });
+    this.purger = purger;
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
       queue: MANAGER_QUEUE,

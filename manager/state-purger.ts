@@ -24,12 +24,25 @@ export class StatePurger {
   /** Per bucket: the markers the last sweep saw, `key@revision` -> when first seen (monotonic ms). */
   private readonly seen = new Map<string, Map<string, number>>();
 
-  constructor(private readonly deps: { buckets: Buckets; log: Logger; everyMs?: number; olderThanMs?: number }) {}
+  constructor(
+    private readonly deps: {
+      buckets: Buckets;
+      log: Logger;
+      everyMs?: number;
+      olderThanMs?: number;
+      /** Run after each sweep (the deployer completes commits whose manager died). */
+      afterSweep?: () => Promise<void>;
+    },
+  ) {}
 
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
-      if (!this.running) this.running = this.sweepAll().finally(() => (this.running = undefined));
+      if (this.running) return;
+      this.running = this.sweepAll()
+        .then(() => this.deps.afterSweep?.())
+        .catch((err) => this.deps.log.warn('state upkeep failed', { err }))
+        .finally(() => (this.running = undefined));
     }, this.deps.everyMs ?? PURGE_EVERY_MS);
   }
 

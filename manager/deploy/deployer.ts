@@ -2,8 +2,8 @@ import type { Buckets } from '../../core/state/buckets.js';
 import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
 import { ConflictError, MeshError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
-import { encode } from '../../core/state/codec.js';
-import { readAll, readValues } from '../../core/state/read.js';
+import { decode, encode } from '../../core/state/codec.js';
+import { listKeys, readAll, readValues } from '../../core/state/read.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { parseStack } from '../stack/parse.js';
@@ -12,7 +12,7 @@ import { ingressNetworkId, type ClusterConfig } from '../cluster-config.js';
 import { diffStack, fullName, type StackPlan } from './diff.js';
 import { UndoLog } from './txn.js';
 import { allocateNetwork, allocatePorts, allocateVips } from './resources.js';
-import { StackLocks, type CommitJournal, type HeldLock, type LockTiming } from './stack-lock.js';
+import { StackLocks, type CommitJournal, type HeldLock, type LockTiming, type StackLockRecord } from './stack-lock.js';
 import { applyJournal, removeNetworkRecord, removeServiceRecord } from './commit.js';
 import { checkStackName } from '../stack/normalize.js';
 
@@ -59,6 +59,19 @@ export class StackDeployer {
     const bad = checkStackName(stack);
     if (bad.length) throw new ValidationError(bad.map((p) => `${p.at}: ${p.message}`));
     return this.locks.hold({ stack, op, recover: (j) => applyJournal(this.deps, j) }, fn);
+  }
+
+  /**
+   * Leader, every purger sweep: a stack whose lock still holds a journal (its manager died or
+   * lost NATS mid-commit) is completed now rather than at the stack's next change. Taking the lock
+   * waits until it is stale, so a live deploy is never disturbed.
+   */
+  async completeInterruptedCommits(): Promise<void> {
+    for (const key of await listKeys(this.deps.buckets.control, 'stack.*')) {
+      const e = await this.deps.buckets.control.get(key);
+      if (!e || e.operation !== 'PUT' || !decode<StackLockRecord>(e.value).journal) continue;
+      await this.locked(key.slice('stack.'.length), 'recover', async () => undefined);
+    }
   }
 
   async deploy(req: DeployRequest): Promise<DeployResult> {

@@ -67,6 +67,16 @@ describe('stack lock and commit journal (real nats-server)', () => {
     expect(owners.length).toBe(2);
   });
 
+  it("the leader's upkeep completes an interrupted commit of a stack nobody touches again", async () => {
+    const broken = deployer({ ...buckets, services: failingServices(buckets.services, 3) }, 'm1');
+    await expect(broken.deploy({ stack: 'k', file: 'k.yml', text: FILE(['a', 'b', 'c']) })).rejects.toThrow(/committed but not fully applied/);
+    const stackNames = async () => (await names()).filter((n) => n.startsWith('k_'));
+    expect(await stackNames()).toEqual(['k_a', 'k_b']);
+    await deployer(buckets, 'leader').completeInterruptedCommits();
+    expect(await stackNames()).toEqual(['k_a', 'k_b', 'k_c']);
+    expect(await buckets.control.get(stackLockKey('k')).then((e) => e?.operation)).not.toBe('PUT');
+  });
+
   it('two deploys of one stack at once run one after the other: exactly one file, no duplicates', async () => {
     const [x, y] = [deployer(buckets, 'm1'), deployer(buckets, 'm2')];
     const results = await Promise.allSettled([
