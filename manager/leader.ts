@@ -20,6 +20,8 @@ export class LeaderElection {
   private lastRevision = 0;
   private lastChangeAt = 0;
   private term = 0;
+  /** The next renewal raises the lease's term to at least this (see `fenced`). */
+  private minTerm = 0;
 
   constructor(
     private readonly kv: KV,
@@ -40,7 +42,10 @@ export class LeaderElection {
    * the lease still names this node (the refusal came from our own lost ack), the next renewal
    * makes it leader again and the scheduler re-fences with the same term.
    */
-  fenced(): void {
+  fenced(fenceTerm?: number): void {
+    // A fence newer than our lease (a lease deleted by hand restarted the terms): the next renewal
+    // by this holder raises its term past it, so the scheduler can fence again.
+    if (fenceTerm !== undefined && fenceTerm >= this.term) this.minTerm = fenceTerm + 1;
     this.setLeading(false);
   }
 
@@ -90,7 +95,8 @@ export class LeaderElection {
     }
   }
 
-  private async claim(revision: number | undefined, term: number): Promise<void> {
+  private async claim(revision: number | undefined, leaseTerm: number): Promise<void> {
+    const term = Math.max(leaseTerm, this.minTerm);
     const value = encode({ nodeId: this.opts.nodeId, term } satisfies LeaderLease);
     try {
       this.lastRevision = revision === undefined ? await this.kv.create(CONTROL_KEYS.leader, value) : await this.kv.update(CONTROL_KEYS.leader, value, revision);
@@ -102,7 +108,8 @@ export class LeaderElection {
     }
   }
 
-  private async renew(revision: number, term: number): Promise<void> {
+  private async renew(revision: number, leaseTerm: number): Promise<void> {
+    const term = Math.max(leaseTerm, this.minTerm);
     try {
       this.lastRevision = await this.kv.update(CONTROL_KEYS.leader, encode({ nodeId: this.opts.nodeId, term } satisfies LeaderLease), revision);
       this.lastChangeAt = performance.now();

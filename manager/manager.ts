@@ -53,7 +53,7 @@ export class Manager {
     await Promise.all(this.mirrors.map((m) => m.ready));
     const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs });
     this.registry = registry;
-    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: () => this.election?.fenced() });
+    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: (err) => this.election?.fenced(err.fenceTerm) });
     this.scheduler = scheduler;
     const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
     const purger = new StatePurger({ buckets, log: log.child({ part: 'purger' }), afterSweep: () => deployer.completeInterruptedCommits() });

@@ -15,8 +15,11 @@ export interface FenceRecord {
 
 /** A scheduler write refused because a leader with a newer term fenced the tasks stream. */
 export class FencedError extends MeshError {
-  constructor(message: string) {
+  /** The term found in the fence, when that is why the write was refused. */
+  readonly fenceTerm: number | undefined;
+  constructor(message: string, fenceTerm?: number) {
     super(message);
+    this.fenceTerm = fenceTerm;
   }
 }
 
@@ -58,7 +61,7 @@ export class FencedTaskWriter {
       const cur = await this.kv.get(FENCE_KEY);
       const prev = cur && cur.operation === 'PUT' ? decode<FenceRecord>(cur.value) : undefined;
       if (prev && (prev.term > this.who.term || (prev.term === this.who.term && prev.nodeId !== this.who.nodeId))) {
-        throw new FencedError(`tasks are fenced by ${prev.nodeId} at term ${prev.term}; this leader has term ${this.who.term}`);
+        throw new FencedError(`tasks are fenced by ${prev.nodeId} at term ${prev.term}; this leader has term ${this.who.term}`, prev.term);
       }
       try {
         this.last = await this.kv.put(FENCE_KEY, encode(this.who), { previousSeq: cur?.revision ?? 0 });

@@ -92,6 +92,23 @@ describe('leader fencing (real nats-server): a deposed leader cannot write tasks
     for (const k of keys) await b.tasks.purge(k);
   });
 
+  it('a leader whose terms restarted (lease deleted by hand) raises its term past the fence', async () => {
+    await a.tasks.put(FENCE_KEY, encode({ nodeId: 'old', term: 41 }));
+    await a.control.purge('leader');
+    const e = new LeaderElection(a.control, { nodeId: 'C', log, onChange: () => undefined });
+    cleanups.push(() => e.stop());
+    e.start();
+    await until('C leads', () => e.isLeader);
+    expect(e.lease.term).toBeLessThan(41);
+    const err = await new FencedTaskWriter(a.tasks, e.lease).fence().then(() => undefined, (x: unknown) => x);
+    expect(err).toBeInstanceOf(FencedError);
+    e.fenced((err as FencedError).fenceTerm);
+    await until('C leads with term 42', () => e.isLeader && e.lease.term === 42);
+    await new FencedTaskWriter(a.tasks, e.lease).fence();
+    await e.stop();
+    await a.tasks.purge(FENCE_KEY);
+  });
+
   it('two schedulers: once the new leader fences, the old scheduler is refused and told so', async () => {
     const mirrorsA = startClusterMirrors(a, log);
     const mirrorsB = startClusterMirrors(b, log);
