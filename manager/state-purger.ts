@@ -23,6 +23,8 @@ export class StatePurger {
   private running: Promise<unknown> | undefined;
   /** Per bucket: the markers the last sweep saw, `key@revision` -> when first seen (monotonic ms). */
   private readonly seen = new Map<string, Map<string, number>>();
+  /** Per bucket: the stream's last sequence at the last sweep (unchanged + nothing waiting = skip). */
+  private readonly lastSeq = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -59,8 +61,12 @@ export class StatePurger {
       if (!kv) continue;
       try {
         const prior = this.seen.get(name) ?? new Map<string, number>();
+        // An idle bucket costs one stream-info request; the snapshot (a consumer) only when it changed.
+        const last = (await kv.status()).streamInfo.state.last_seq;
+        if (prior.size === 0 && this.lastSeq.get(name) === last) continue;
         const r = await purgeOldMarkers(kv, { olderThanMs: this.deps.olderThanMs ?? PURGE_OLDER_THAN_MS, prior, now: performance.now() });
         this.seen.set(name, r.remaining);
+        this.lastSeq.set(name, last);
         purged += r.purged;
       } catch (err) {
         this.deps.log.debug('purging delete markers failed', { bucket: name, err });
