@@ -27,24 +27,33 @@ describe('task log rotation (a real process writing to its O_APPEND log, as task
     expect([parseLogSize('0'), parseLogSize('-1m'), parseLogSize('10mb'), parseLogSize('')]).toEqual([undefined, undefined, undefined, undefined]);
   });
 
-  it('rotates while the task writes: bounded files, no hole, and logs read in order across files', async () => {
+  it('rotates while the task runs: bounded files, no hole, and logs read in order across files', async () => {
     const live = paths.taskLog(taskId);
-    const limits = { maxSize: 8 * 1024, maxFiles: 3 };
-    // Opened like task-process.ts opens a task's output: append mode, handed to the child.
+    const limits = { maxSize: 4 * 1024, maxFiles: 3 };
+    // Opened like task-process.ts opens a task's output: append mode, handed to the child, which
+    // keeps writing to it across rotations. It echoes what the test feeds it, in batches, so each
+    // rotation happens between two batches (deterministic; no timing race with the writer).
     const fh = await open(live, 'a');
-    const child = spawn('sh', ['-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done'], { stdio: ['ignore', fh.fd, fh.fd] });
+    const child = spawn('sh', ['-c', 'while read l; do echo "$l"; done'], { stdio: ['pipe', fh.fd, fh.fd] });
     await fh.close();
-    const exited = once(child, 'exit');
     let rotations = 0;
-    let done = false;
-    void exited.then(() => (done = true));
-    while (!done) {
-      if (await rotateIfNeeded(live, limits)) rotations++;
-      await new Promise((r) => setImmediate(r));
+    try {
+      for (let batch = 0; batch < 30; batch++) {
+        const lines = Array.from({ length: 100 }, (_, i) => `line ${batch * 100 + i}`);
+        child.stdin!.write(lines.join('\n') + '\n');
+        const lastLine = `${lines.at(-1)}\n`;
+        const deadline = Date.now() + 10_000;
+        while (!(await readFile(live, 'utf8')).endsWith(lastLine)) {
+          if (Date.now() > deadline) throw new Error(`the writer did not write batch ${batch}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        if (await rotateIfNeeded(live, limits)) rotations++;
+      }
+    } finally {
+      child.stdin!.end();
+      await once(child, 'exit');
     }
-    await exited;
-    if (await rotateIfNeeded(live, limits)) rotations++;
-    expect(rotations).toBeGreaterThanOrEqual(3);
+    expect(rotations).toBeGreaterThanOrEqual(5);
     const files = logFiles(live, limits.maxFiles);
     expect(files.map((f) => f.slice(live.length))).toEqual(['.2', '.1', '']);
     for (const f of files) {
@@ -57,10 +66,10 @@ describe('task log rotation (a real process writing to its O_APPEND log, as task
     const [read] = await readTaskLogs(paths, { taskIds: [taskId] }, limits.maxFiles);
     const numbers = read!.lines.map((l) => Number(/^line (\d+)$/.exec(l)?.[1]));
     expect(numbers.every((n) => Number.isInteger(n))).toBe(true);
-    // The newest lines, in order, ending with the last one written (copy-truncate may drop lines
-    // written between a copy and its truncate, never reorder them).
+    // The newest lines, contiguous and in order, ending with the last one written.
     expect(numbers.at(-1)).toBe(2999);
-    for (let i = 1; i < numbers.length; i++) expect(numbers[i]!).toBeGreaterThan(numbers[i - 1]!);
+    expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => 3000 - numbers.length + i));
+    expect(numbers.length).toBeGreaterThan(200);
     const [tail] = await readTaskLogs(paths, { taskIds: [taskId], tail: 5 }, limits.maxFiles);
     expect(tail!.lines).toEqual(['line 2995', 'line 2996', 'line 2997', 'line 2998', 'line 2999']);
   });
