@@ -38,7 +38,7 @@ async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
     readValues(buckets.nodes, RECORDS.nodes),
     readValues(buckets.networks, RECORDS.networks),
     readValues(buckets.services, RECORDS.services),
-    readValues(buckets.tasks, RECORDS.tasks),
+    readValues(buckets.tasks, RECORDS.tasks, { filter: '*.*' }),
     readValues(buckets.status, RECORDS.status),
   ]);
   return {

@@ -4,6 +4,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { ValidationError } from '../core/errors.js';
 import { parseCidr } from '../core/ipnet.js';
 import { parseToken } from '../core/auth/tokens.js';
+import { DEFAULT_LOG_LIMITS, parseLogSize, type LogLimits } from '../worker/log-rotation.js';
 
 export type MeshdRole = 'manager' | 'worker' | 'both';
 
@@ -39,6 +40,8 @@ export interface MeshdConfig {
   resyncEveryMs: number;
   /** Creating a cluster: TLS for NATS (certificates generated now). Joiners follow the cluster. */
   tls: boolean;
+  /** Workers: task log rotation. */
+  logLimits: LogLimits;
 }
 
 export const MESHD_USAGE = `Usage: meshd [flags]
@@ -78,6 +81,9 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --resync-every SECONDS       workers: full data-plane resync period, which restores anything
                                changed by hand (default 5; changes are applied at once anyway;
                                each resync starts ~25 short tool processes per node)
+  --log-max-size SIZE          workers: rotate a task's log at this size (docker's syntax: 10m, 512k;
+                               default 10m)
+  --log-max-files N            workers: log files kept per task, the live one included (default 3)
   --tls                        when creating a cluster: TLS on NATS, with a CA and certificates
                                generated now (nodes that join use it automatically)
 `;
@@ -103,6 +109,13 @@ function cidr(name: string, text: string, problems: string[]): string {
     problems.push(`--${name}: not an IPv4 CIDR: ${JSON.stringify(text)}`);
   }
   return text;
+}
+
+function logSize(text: string | undefined, problems: string[]): number {
+  if (text === undefined) return DEFAULT_LOG_LIMITS.maxSize;
+  const n = parseLogSize(text);
+  if (n === undefined) problems.push(`--log-max-size: expected a size such as 10m, 512k or 1g, got ${JSON.stringify(text)}`);
+  return n ?? DEFAULT_LOG_LIMITS.maxSize;
 }
 
 /** The join token from exactly one of --join-token, --join-token-file, MESHD_JOIN_TOKEN. */
@@ -159,6 +172,8 @@ export function parseMeshdFlags(argv: readonly string[], env: NodeJS.ProcessEnv 
       tls: { type: 'boolean' },
       'node-down-after': { type: 'string' },
       'resync-every': { type: 'string' },
+      'log-max-size': { type: 'string' },
+      'log-max-files': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -199,6 +214,10 @@ export function parseMeshdFlags(argv: readonly string[], env: NodeJS.ProcessEnv 
     nodeDownAfterMs: int('node-down-after', values['node-down-after'], 2, 1, 300, problems) * 1000,
     resyncEveryMs: int('resync-every', values['resync-every'], 5, 1, 3600, problems) * 1000,
     tls: values.tls ?? false,
+    logLimits: {
+      maxSize: logSize(values['log-max-size'], problems),
+      maxFiles: int('log-max-files', values['log-max-files'], DEFAULT_LOG_LIMITS.maxFiles, 1, 100, problems),
+    },
   };
   if (config.joinToken !== undefined) {
     try {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { newId } from '../core/ids.js';
 import { createLogger, type Logger } from '../core/log.js';
+import { logMemoryOnSignal } from '../core/memory.js';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { establishIdentity } from './meshd-identity.js';
@@ -126,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
     stopGraceMs: config.stopGraceMs,
     resyncEveryMs: config.resyncEveryMs,
     heartbeat: { servers, connect: identity?.connect ?? {} },
+    logLimits: config.logLimits,
     node: { id: nodeId, hostname: config.nodeName, role: isManager ? 'manager' : 'worker', runsTasks: config.role !== 'manager', addr: config.advertiseAddr, labels: config.labels },
   });
   await worker.start(abort.signal);
@@ -144,6 +146,7 @@ async function main(argv: string[]): Promise<void> {
     await embedded?.stop();
     process.exit(0);
   };
+  logMemoryOnSignal(log);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -181,6 +181,8 @@ export interface TaskRecord {
   specVersion: number;
   addresses: TaskAddress[];
   createdAt: string;
+  /** The leader term of the scheduler write that produced this version (see scheduler/fence.ts). */
+  term?: number;
 }
 
 export type TaskState =

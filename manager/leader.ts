@@ -23,6 +23,8 @@ export class LeaderElection {
   private lastChangeAt = 0;
   private term = 0;
   private readonly reporter: RateLimitedReporter;
+  /** The next renewal raises the lease's term to at least this (see `fenced`). */
+  private minTerm = 0;
 
   constructor(
     private readonly kv: KV,
@@ -33,6 +35,23 @@ export class LeaderElection {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** The lease this node holds while leading: its id and term (scheduler writes carry it). */
+  get lease(): LeaderLease {
+    return { nodeId: this.opts.nodeId, term: this.term };
+  }
+
+  /**
+   * A write of this term was refused by a newer term's fence: stop acting as leader at once. If
+   * the lease still names this node (the refusal came from our own lost ack), the next renewal
+   * makes it leader again and the scheduler re-fences with the same term.
+   */
+  fenced(fenceTerm?: number): void {
+    // A fence newer than our lease (a lease deleted by hand restarted the terms): the next renewal
+    // by this holder raises its term past it, so the scheduler can fence again.
+    if (fenceTerm !== undefined && fenceTerm >= this.term) this.minTerm = fenceTerm + 1;
+    this.setLeading(false);
   }
 
   start(): void {
@@ -54,8 +73,10 @@ export class LeaderElection {
     if (t) clearTimeout(t);
     if (this.leading) {
       this.setLeading(false);
-      // Hand over at once instead of making followers wait out the lease.
-      await this.kv.delete(CONTROL_KEYS.leader, { previousSeq: this.lastRevision }).catch(() => undefined);
+      // Hand over at once instead of making followers wait out the lease. Released, not deleted:
+      // the next leader's term must still be higher than ours (terms order the scheduler's fence).
+      const released = encodeAs(W.LeaderLease, { nodeId: '', term: this.term });
+      await this.kv.update(CONTROL_KEYS.leader, released, this.lastRevision).catch(() => undefined);
     }
   }
 
@@ -81,11 +102,12 @@ export class LeaderElection {
       await this.renew(entry.revision, lease.term);
     } else {
       if (this.leading) this.setLeading(false);
-      if (now - this.lastChangeAt >= LEADER_LEASE_MS) await this.claim(entry.revision, lease.term + 1);
+      if (lease.nodeId === '' || now - this.lastChangeAt >= LEADER_LEASE_MS) await this.claim(entry.revision, lease.term + 1);
     }
   }
 
-  private async claim(revision: number | undefined, term: number): Promise<void> {
+  private async claim(revision: number | undefined, leaseTerm: number): Promise<void> {
+    const term = Math.max(leaseTerm, this.minTerm);
     const value = encodeAs(W.LeaderLease, { nodeId: this.opts.nodeId, term });
     try {
       this.lastRevision = revision === undefined ? await this.kv.create(CONTROL_KEYS.leader, value) : await this.kv.update(CONTROL_KEYS.leader, value, revision);
@@ -97,7 +119,8 @@ export class LeaderElection {
     }
   }
 
-  private async renew(revision: number, term: number): Promise<void> {
+  private async renew(revision: number, leaseTerm: number): Promise<void> {
+    const term = Math.max(leaseTerm, this.minTerm);
     try {
       this.lastRevision = await this.kv.update(CONTROL_KEYS.leader, encodeAs(W.LeaderLease, { nodeId: this.opts.nodeId, term }), revision);
       this.lastChangeAt = performance.now();

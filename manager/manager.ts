@@ -16,6 +16,7 @@ import { StackDeployer } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
 import { StatusGc } from './status-gc.js';
 import { updateNode } from './node-update.js';
+import { StatePurger } from './state-purger.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
 import { MeshError } from '../core/errors.js';
@@ -43,6 +44,7 @@ export class Manager {
   private api: Subscription | undefined;
   private register: Subscription | undefined;
   private users: NatsUserSync | undefined;
+  private purger: StatePurger | undefined;
   private mirrors: KvMirror<unknown>[] = [];
 
   constructor(private readonly opts: ManagerOptions) {}
@@ -56,11 +58,14 @@ export class Manager {
     await Promise.all(this.mirrors.map((m) => m.ready));
     const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs });
     this.registry = registry;
-    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }) });
+    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: (err) => this.election?.fenced(err.fenceTerm) });
     this.scheduler = scheduler;
     const statusGc = new StatusGc({ status: buckets.status, taskKeys: () => new Set(mirrors.tasks.keys()), log });
     this.statusGc = statusGc;
-    const deployer = new StackDeployer({ buckets, allocator, config, log });
+    
+    const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
+    const purger = new StatePurger({ buckets, log: log.child({ part: 'purger' }), afterSweep: () => deployer.completeInterruptedCommits() });
+    this.purger = purger;
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
       queue: MANAGER_QUEUE,
@@ -91,11 +96,13 @@ export class Manager {
       onChange: (leading) => {
         if (leading) {
           registry.becameLeader();
-          scheduler.start();
+          void scheduler.start(this.election!.lease);
           statusGc.start();
+          purger.start();
         } else {
           void scheduler.stop();
           void statusGc.stop();
+          void purger.stop();
         }
       },
     });
@@ -111,6 +118,7 @@ export class Manager {
     await this.election?.stop();
     await this.scheduler?.stop();
     await this.statusGc?.stop();
+    await this.purger?.stop();
     for (const m of this.mirrors) m.stop();
   }
 }

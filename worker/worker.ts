@@ -24,6 +24,7 @@ import type { NodeAnnouncement } from '../manager/node-registry.js';
 import { RunPaths } from './paths.js';
 import { TaskSupervisor } from './supervisor.js';
 import { readTaskLogs } from './logs.js';
+import { DEFAULT_LOG_LIMITS, LogRotator, type LogLimits } from './log-rotation.js';
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -40,6 +41,8 @@ export interface WorkerOptions {
   dns: { ttl: number; upstreams?: string[] };
   /** How the heartbeat thread connects (its own connection, the node's own credentials). */
   heartbeat: { servers: string[]; connect: Pick<ConnectionOptions, 'user' | 'pass' | 'tls'> };
+  /** Task log rotation (`--log-max-size`, `--log-max-files`). */
+  logLimits?: LogLimits;
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -48,6 +51,7 @@ export class Worker {
   private runner: CoalescingRunner | undefined;
   private mirrors: KvMirror<unknown>[] = [];
   private logsSub: Subscription | undefined;
+  private rotator: LogRotator | undefined;
   private dataplane: DataplaneReconciler | undefined;
   private dns: EmbeddedDns | undefined;
   /** The newest status of each task not yet written. */
@@ -55,6 +59,8 @@ export class Worker {
   /** Tasks whose newest status failed to be written and waits for a retry. */
   private readonly unsent = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Whether a task (by id) is still in the tasks bucket: reports of gone tasks are not retried. */
+  private taskKnown: (taskId: string) => boolean = () => true;
 
   constructor(private readonly opts: WorkerOptions) {}
 
@@ -65,6 +71,7 @@ export class Worker {
     await this.register(signal);
     const mirrors = startClusterMirrors(buckets, log);
     const { tasks, services } = mirrors;
+    this.taskKnown = (id) => tasks.get(`${node.id}.${id}`) !== undefined;
     const control = new KvMirror(buckets.control, { name: 'control', log, key: CONTROL_KEYS.cluster, kind: RECORDS.cluster }).start();
     this.mirrors = [...allMirrors(mirrors), control as KvMirror<unknown>];
     const names = new NameTableCache(mirrors);
@@ -92,6 +99,7 @@ export class Worker {
       log: log.child({ part: 'dataplane' }),
     });
     this.dataplane = dataplane;
+    const limits = this.opts.logLimits ?? DEFAULT_LOG_LIMITS;
     const supervisor = new TaskSupervisor({
       paths,
       nodeId: node.id,
@@ -121,8 +129,10 @@ export class Worker {
       subject: SUBJECTS.node(node.id, '*'),
       log,
       verbOf: (s) => s.split('.').at(-1) ?? '',
-      routes: { logs: route(W.LogRequest, async (p) => readTaskLogs(paths, p)) },
+      routes: { logs: route(W.LogRequest, async (p) => readTaskLogs(paths, p, limits.maxFiles)) },
     });
+    this.rotator = new LogRotator({ paths, limits, log });
+    this.rotator.start();
     log.info('worker started', { node: node.hostname, id: node.id });
   }
 
@@ -135,6 +145,7 @@ export class Worker {
     // Not connected: the managers will see the silence as a crash.
     await this.heartbeat?.stop(restartGraceMs);
     this.logsSub?.unsubscribe();
+    this.rotator?.stop();
     await this.runner?.stop();
     await this.dataplane?.stop();
     await this.dns?.close();
@@ -188,6 +199,14 @@ export class Worker {
 
   private async resend(): Promise<void> {
     this.retryTimer = undefined;
-    for (const id of [...this.unsent]) await this.send(id);
+    for (const id of [...this.unsent]) {
+      // A task removed meanwhile needs no status (writing one would leave an orphan record).
+      if (!this.taskKnown(id)) {
+        this.unsent.delete(id);
+        this.latest.delete(id);
+        continue;
+      }
+      await this.send(id);
+    }
   }
 }

@@ -19,15 +19,20 @@ export interface ClusterMirrors {
 export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirrors {
   // One reporter for all: a bad record is logged once per writer and key per minute.
   const reporter = new RateLimitedReporter({ log });
-  const mirror = <T>(kv: KV, name: string, kind: RecordKind<T>) => new KvMirror<T>(kv, { name, log, kind, reporter }).start();
+  const mirror = <T>(kv: KV, name: string, kind: RecordKind<T>, accept?: (key: string) => boolean) => new KvMirror<T>(kv, { name, log, kind, reporter, accept }).start();
   return {
     nodes: mirror(buckets.nodes, 'nodes', RECORDS.nodes),
     networks: mirror(buckets.networks, 'networks', RECORDS.networks),
     services: mirror(buckets.services, 'services', RECORDS.services),
-    tasks: mirror(buckets.tasks, 'tasks', RECORDS.tasks),
+    tasks: mirror(buckets.tasks, 'tasks', RECORDS.tasks, isTaskKey),
     status: mirror(buckets.status, 'status', RECORDS.status),
     lbaddrs: mirror(buckets.lbaddrs, 'lbaddrs', RECORDS.lbaddrs),
   };
+}
+
+/** Task keys are `<nodeId>.<taskId>`; the tasks bucket also holds the scheduler's one-token `fence`. */
+export function isTaskKey(key: string): boolean {
+  return key.split('.').length === 2;
 }
 
 export function allMirrors(m: ClusterMirrors): KvMirror<unknown>[] {

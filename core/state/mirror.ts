@@ -38,7 +38,7 @@ export class KvMirror<T> {
 
   constructor(
     private readonly kv: KV,
-    private readonly opts: { key?: string; log: Logger; name: string; kind: RecordKind<T>; reporter?: RateLimitedReporter },
+    private readonly opts: { key?: string; log: Logger; name: string; kind: RecordKind<T>; reporter?: RateLimitedReporter; accept?: (key: string) => boolean },
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.reporter = opts.reporter ?? new RateLimitedReporter({ log: opts.log });
@@ -103,6 +103,15 @@ export class KvMirror<T> {
     return [...this.entries.keys()];
   }
 
+  /** Resolves once the watch has delivered stream sequence `seq` (or a later one). */
+  async caughtUp(seq: number, timeoutMs = 10_000): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    while (this.seen < seq) {
+      if (this.stopped || performance.now() > until) throw new Error(`${this.opts.name} mirror did not reach sequence ${seq}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   get size(): number {
     return this.entries.size;
   }
@@ -125,7 +134,11 @@ export class KvMirror<T> {
 
   private async resyncByReading(): Promise<void> {
     try {
+      // Everything up to the stream's last sequence read first is in the values read after it.
+      const last = this.opts.key ? 0 : (await this.kv.status()).streamInfo.state.last_seq;
       const fresh = await readAll(this.kv, this.opts.kind, { filter: this.opts.key, reporter: this.reporter });
+      this.seen = Math.max(this.seen, last);
+      for (const k of fresh.keys()) if (this.opts.accept && !this.opts.accept(k)) fresh.delete(k);
       this.replaceAll(fresh);
       this.readyResolve();
     } catch (err) {
@@ -163,6 +176,7 @@ export class KvMirror<T> {
   }
 
   private record(into: Map<string, { value: T; revision: number }>, e: KvEntry): void {
+    if (this.opts.accept && !this.opts.accept(e.key)) return;
     const value = decodeEntry(this.kv, this.opts.kind, e, this.reporter);
     if (value !== undefined) into.set(e.key, { value, revision: e.revision });
     else into.delete(e.key);
@@ -179,6 +193,7 @@ export class KvMirror<T> {
   }
 
   private apply(e: KvEntry): void {
+    if (this.opts.accept && !this.opts.accept(e.key)) return;
     const value = decodeEntry(this.kv, this.opts.kind, e, this.reporter);
     if (value !== undefined) {
       this.entries.set(e.key, { value, revision: e.revision });

@@ -11,6 +11,8 @@ import type { LeaderLease } from '../../manager/leader.js';
 import type { NodeAuthRecord } from '../../manager/join.js';
 import type { NodeAnnouncement } from '../../manager/node-registry.js';
 import type { JoinGrant, JoinRequest } from '../auth/join-protocol.js';
+import type { FenceRecord } from '../../manager/scheduler/fence.js';
+import type { CommitJournal, StackLockRecord } from '../../manager/deploy/stack-lock.js';
 import type { NodeUpdateRequest } from '../../manager/node-update.js';
 import type { DeployRequest } from '../../manager/deploy/deployer.js';
 import type { LogRequest, TaskLog } from '../../worker/logs.js';
@@ -43,6 +45,9 @@ type Checks = [
   Assert<Same<typeof S.TaskStatus, M.TaskStatus>>,
   Assert<Same<typeof S.ClusterConfig, ClusterConfig>>,
   Assert<Same<typeof S.LeaderLease, LeaderLease>>,
+  Assert<Same<typeof S.FenceRecord, FenceRecord>>,
+  Assert<Same<typeof S.CommitJournal, CommitJournal>>,
+  Assert<Same<typeof S.StackLockRecord, StackLockRecord>>,
   Assert<Same<typeof S.NodeAuthRecord, NodeAuthRecord>>,
   Assert<Same<typeof S.NodeAnnouncement, NodeAnnouncement>>,
   Assert<Same<typeof S.JoinRequest, JoinRequest>>,

@@ -8,6 +8,8 @@ import * as W from './schemas.js';
 import type { BadInput } from './reporter.js';
 import type { ClusterConfig } from '../../manager/cluster-config.js';
 import type { LeaderLease } from '../../manager/leader.js';
+import type { StackLockRecord } from '../../manager/deploy/stack-lock.js';
+import type { FenceRecord } from '../../manager/scheduler/fence.js';
 import type { NodeAuthRecord } from '../../manager/join.js';
 import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
 
@@ -27,6 +29,10 @@ export const RECORDS = {
   /** mesh_control `cluster` and `leader`. */
   cluster: { schema: W.ClusterConfig } satisfies RecordKind<ClusterConfig>,
   leader: { schema: W.LeaderLease } satisfies RecordKind<LeaderLease>,
+  /** mesh_control `stack.<name>`. */
+  stackLock: { schema: W.StackLockRecord } satisfies RecordKind<StackLockRecord>,
+  /** mesh_tasks `fence`. */
+  fence: { schema: W.FenceRecord } satisfies RecordKind<FenceRecord>,
   /** mesh_auth, keyed by node id. */
   auth: { schema: W.NodeAuthRecord, keyOf: (a) => a.nodeId } satisfies RecordKind<NodeAuthRecord>,
   /** mesh_alloc: a claim (`vni.N`, ...) or the subnet table (`subnets`). */

@@ -135,6 +135,7 @@ export const TaskRecord = z.object({
   specVersion: int(0, Number.MAX_SAFE_INTEGER),
   addresses: list(TaskAddress, 256),
   createdAt: time,
+  term: int(0, Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export const TaskState = z.enum(['assigned', 'preparing', 'starting', 'running', 'complete', 'failed', 'shutdown', 'rejected', 'orphaned']);
@@ -162,7 +163,19 @@ export const ClusterConfig = z.object({
 });
 
 /** manager/leader.ts */
-export const LeaderLease = z.object({ nodeId: id, term: int(0, Number.MAX_SAFE_INTEGER) });
+export const LeaderLease = z.object({ nodeId: z.union([id, z.literal('')]), term: int(0, Number.MAX_SAFE_INTEGER) });
+
+/** manager/scheduler/fence.ts (the `fence` key of mesh_tasks). */
+export const FenceRecord = z.object({ nodeId: id, term: int(0, Number.MAX_SAFE_INTEGER) });
+
+/** manager/deploy/stack-lock.ts (`stack.<name>` in mesh_control): the lock and its redo journal. */
+export const CommitJournal = z.object({
+  networks: list(NetworkRecord, 256),
+  services: list(z.object({ record: ServiceRecord, before: ServiceRecord.optional() }), 1024),
+  removeServices: list(ServiceRecord, 1024),
+  removeNetworks: list(NetworkRecord, 256),
+});
+export const StackLockRecord = z.object({ owner: text(256), op: text(64), journal: CommitJournal.optional() });
 
 /** manager/join.ts (mesh_auth, managers only) */
 export const NodeAuthRecord = z.object({

@@ -1,9 +1,9 @@
 import type { Buckets } from '../../core/state/buckets.js';
 import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
-import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { ConflictError, MeshError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
 import { encode } from '../../core/state/codec.js';
-import { readAll, readValues } from '../../core/state/read.js';
+import { listKeys, readAll, readValues } from '../../core/state/read.js';
 import { RECORDS } from '../../core/wire/records.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
@@ -12,8 +12,10 @@ import type { Allocator } from '../allocator.js';
 import { ingressNetworkId, type ClusterConfig } from '../cluster-config.js';
 import { diffStack, fullName, type StackPlan } from './diff.js';
 import { UndoLog } from './txn.js';
-import { releaseLbAddress } from '../lb-addresses.js';
-import { allocateNetwork, allocatePorts, allocateVips, droppedAllocations, releaseNetwork, releaseService } from './resources.js';
+import { allocateNetwork, allocatePorts, allocateVips } from './resources.js';
+import { StackLocks, type CommitJournal, type HeldLock, type LockTiming, readLockRecord } from './stack-lock.js';
+import { applyJournal, removeNetworkRecord, removeServiceRecord } from './commit.js';
+import { checkStackName } from '../stack/normalize.js';
 
 export interface DeployRequest {
   stack: string;
@@ -37,6 +39,9 @@ export interface DeployerDeps {
   allocator: Allocator;
   config: ClusterConfig;
   log: Logger;
+  /** This manager's node id: names the holder of a stack lock. */
+  nodeId: string;
+  lockTiming?: Partial<LockTiming>;
 }
 
 /**
@@ -44,10 +49,38 @@ export interface DeployerDeps {
  * write. Nothing is written unless the whole deploy can succeed: no partial deploy.
  */
 export class StackDeployer {
-  constructor(private readonly deps: DeployerDeps) {}
+  private readonly locks: StackLocks;
+
+  constructor(private readonly deps: DeployerDeps) {
+    this.locks = new StackLocks(deps.buckets.control, { nodeId: deps.nodeId, log: deps.log, timing: deps.lockTiming });
+  }
+
+  /** Runs `fn` holding the stack's lock: one deploy or removal of a stack at a time, cluster-wide. */
+  private locked<T>(stack: string, op: string, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
+    const bad = checkStackName(stack);
+    if (bad.length) throw new ValidationError(bad.map((p) => `${p.at}: ${p.message}`));
+    return this.locks.hold({ stack, op, recover: (j) => applyJournal(this.deps, j) }, fn);
+  }
+
+  /**
+   * Leader, every purger sweep: a stack whose lock still holds a journal (its manager died or
+   * lost NATS mid-commit) is completed now rather than at the stack's next change. Taking the lock
+   * waits until it is stale, so a live deploy is never disturbed.
+   */
+  async completeInterruptedCommits(): Promise<void> {
+    for (const key of await listKeys(this.deps.buckets.control, 'stack.*')) {
+      const e = await this.deps.buckets.control.get(key);
+      if (!e || e.operation !== 'PUT' || !readLockRecord(e.value).journal) continue;
+      await this.locked(key.slice('stack.'.length), 'recover', async () => undefined);
+    }
+  }
 
   async deploy(req: DeployRequest): Promise<DeployResult> {
-    const { spec, warnings } = parseStack(req.text, { file: req.file, stackName: req.stack });
+    const parsed = parseStack(req.text, { file: req.file, stackName: req.stack });
+    return this.locked(req.stack, 'deploy', (lock) => this.deployLocked(req, parsed, lock));
+  }
+
+  private async deployLocked(req: DeployRequest, { spec, warnings }: ReturnType<typeof parseStack>, lock: HeldLock): Promise<DeployResult> {
     const networks = await readValues(this.deps.buckets.networks, RECORDS.networks);
     const services = await readValues(this.deps.buckets.services, RECORDS.services);
     const plan = diffStack({ stack: req.stack, file: req.file, spec, networks, services });
@@ -56,11 +89,12 @@ export class StackDeployer {
     let staged: Staged;
     try {
       staged = await this.stage(plan, req.file, networks, undo);
+      await lock.journal(journalOf(plan, staged));
     } catch (err) {
       await undo.rollback();
       throw err;
     }
-    await this.commit(plan, staged);
+    await this.commit(lock, journalOf(plan, staged));
     const result: DeployResult = {
       created: plan.services.create.map((s) => fullName(req.stack, s.name)),
       updated: plan.services.update.map((u) => u.record.name),
@@ -75,19 +109,26 @@ export class StackDeployer {
   }
 
   async removeStack(stack: string): Promise<{ removed: string[]; networksRemoved: string[] }> {
+    return this.locked(stack, 'rm', () => this.removeStackLocked(stack));
+  }
+
+  private async removeStackLocked(stack: string): Promise<{ removed: string[]; networksRemoved: string[] }> {
     const services = (await readValues(this.deps.buckets.services, RECORDS.services)).filter((s) => s.stack === stack);
     const networks = (await readValues(this.deps.buckets.networks, RECORDS.networks)).filter((n) => n.stack === stack);
     if (services.length === 0 && networks.length === 0) throw new NotFoundError(`Nothing found in stack: ${stack}`);
-    for (const s of services) await this.removeServiceRecord(s);
-    for (const n of networks) await this.removeNetworkRecord(n);
+    for (const s of services) await removeServiceRecord(this.deps, s);
+    for (const n of networks) await removeNetworkRecord(this.deps, n);
     this.deps.log.info('stack removed', { stack, services: services.length, networks: networks.length });
     return { removed: services.map((s) => s.name), networksRemoved: networks.map((n) => n.name) };
   }
 
   async removeService(ref: string): Promise<string> {
     const svc = await this.findService(ref);
-    await this.removeServiceRecord(svc);
-    return svc.name;
+    return this.locked(svc.stack, 'service rm', async () => {
+      const again = await this.findService(svc.id);
+      await removeServiceRecord(this.deps, again);
+      return again.name;
+    });
   }
 
   async scale(ref: string, replicas: number): Promise<{ name: string; replicas: number }> {
@@ -114,19 +155,6 @@ export class StackDeployer {
     const svc = services.find((s) => s.name === ref || s.id === ref) ?? services.find((s) => s.id.startsWith(ref));
     if (!svc) throw new NotFoundError(`service ${ref} not found`);
     return svc;
-  }
-
-  private async removeServiceRecord(svc: ServiceRecord): Promise<void> {
-    await this.deps.buckets.services.delete(svc.id);
-    await releaseService(this.deps.allocator, svc);
-  }
-
-  private async removeNetworkRecord(net: NetworkRecord): Promise<void> {
-    await this.deps.buckets.networks.delete(net.id);
-    for (const { value } of (await readAll(this.deps.buckets.lbaddrs, RECORDS.lbaddrs, { filter: `${net.id}.>` })).values()) {
-      await releaseLbAddress(this.deps.buckets.lbaddrs, this.deps.allocator, value);
-    }
-    await releaseNetwork(this.deps.allocator, net);
   }
 
   /** Refuses a published port held by a service outside this stack, naming both. */
@@ -226,20 +254,28 @@ export class StackDeployer {
     };
   }
 
-  private async commit(plan: StackPlan, staged: Staged): Promise<void> {
-    const { buckets, allocator } = this.deps;
-    for (const n of staged.newNetworks) await buckets.networks.put(n.id, encode(n));
-    for (const s of staged.services) {
-      const before = plan.services.update.find((u) => u.record.id === s.id)?.record;
-      await buckets.services.put(s.id, encode(s));
-      if (before) {
-        const dropped = droppedAllocations(before, s);
-        await releaseService(allocator, before, { ...dropped, ports: dropped.ports.filter((p) => !s.endpoint.ports.some((q) => q.published === p.published && q.protocol === p.protocol)) });
-      }
+  /**
+   * The journal is in the lock: the deploy is committed. Apply it; if that fails part-way, keep the
+   * lock with its journal so the next change to this stack (or a takeover once it is stale) rolls
+   * it forward, and say so.
+   */
+  private async commit(lock: HeldLock, journal: CommitJournal): Promise<void> {
+    try {
+      await applyJournal(this.deps, journal);
+    } catch (err) {
+      lock.keepOnRelease();
+      throw new MeshError(`the deploy was committed but not fully applied (${String((err as Error)?.message ?? err)}); the next deploy or removal of this stack completes it`, { cause: err });
     }
-    for (const s of plan.services.remove) await this.removeServiceRecord(s);
-    for (const n of plan.networks.remove) await this.removeNetworkRecord(n);
   }
+}
+
+function journalOf(plan: StackPlan, staged: Staged): CommitJournal {
+  return {
+    networks: staged.newNetworks,
+    services: staged.services.map((record) => ({ record, before: plan.services.update.find((u) => u.record.id === record.id)?.record })),
+    removeServices: plan.services.remove,
+    removeNetworks: plan.networks.remove,
+  };
 }
 
 interface Staged {

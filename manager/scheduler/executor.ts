@@ -1,12 +1,12 @@
 import type { Buckets } from '../../core/state/buckets.js';
 import type { LbAddress, NetworkRecord, ServiceRecord, TaskAddress, TaskRecord } from '../../core/model.js';
 import { ensureLbAddress, releaseLbAddress } from '../lb-addresses.js';
-import { encode } from '../../core/state/codec.js';
 import { newId, shortId } from '../../core/ids.js';
 import { parseCidr } from '../../core/ipnet.js';
 import type { Allocator } from '../allocator.js';
 import type { Logger } from '../../core/log.js';
 import type { SchedulerAction } from './plan.js';
+import type { FencedTaskWriter } from './fence.js';
 
 /** Key of a task in the tasks bucket: by node first, so a worker watches only its own. */
 export function taskKey(t: Pick<TaskRecord, 'nodeId' | 'id'>): string {
@@ -20,6 +20,8 @@ export interface ExecutorDeps {
   service: (id: string) => ServiceRecord | undefined;
   network: (id: string) => NetworkRecord | undefined;
   task: (id: string) => TaskRecord | undefined;
+  /** The current term's fenced writer: the only path by which tasks are written. */
+  writer: () => FencedTaskWriter;
 }
 
 /** Applies scheduler actions to KV: allocate a task's addresses and write it; shut down; remove. */
@@ -58,8 +60,9 @@ export class SchedulerExecutor {
         specVersion: service.version,
         addresses,
         createdAt: new Date().toISOString(),
+        term: this.deps.writer().term,
       };
-      await this.deps.buckets.tasks.put(taskKey(task), encode(task));
+      await this.deps.writer().put(taskKey(task), task);
       this.deps.log.info('task created', { task: task.name, id, node: nodeId });
     } catch (err) {
       for (const a of addresses) await this.deps.allocator.releaseIp(a.networkId, a.addr, id);
@@ -79,14 +82,15 @@ export class SchedulerExecutor {
   private async shutdown(taskId: string, reason: string): Promise<void> {
     const task = this.deps.task(taskId);
     if (!task || task.desiredState === 'shutdown') return;
-    await this.deps.buckets.tasks.put(taskKey(task), encode({ ...task, desiredState: 'shutdown' } satisfies TaskRecord));
+    const writer = this.deps.writer();
+    await writer.put(taskKey(task), { ...task, desiredState: 'shutdown', term: writer.term } satisfies TaskRecord);
     this.deps.log.info('task shutting down', { task: task.name, id: taskId, reason });
   }
 
   private async remove(taskId: string, reason: string): Promise<void> {
     const task = this.deps.task(taskId);
     if (!task) return;
-    await this.deps.buckets.tasks.delete(taskKey(task));
+    await this.deps.writer().delete(taskKey(task));
     await this.deps.buckets.status.delete(taskKey(task)).catch(() => undefined);
     for (const a of task.addresses) await this.deps.allocator.releaseIp(a.networkId, a.addr, task.id);
     this.deps.log.info('task removed', { task: task.name, id: taskId, reason });

@@ -6,6 +6,7 @@ import type { Logger } from '../../core/log.js';
 import type { Allocator } from '../allocator.js';
 import { planScheduling } from './plan.js';
 import { SchedulerExecutor } from './executor.js';
+import { FencedError, FencedTaskWriter } from './fence.js';
 
 export type SchedulerMirrors = ClusterMirrors;
 
@@ -13,8 +14,20 @@ export type SchedulerMirrors = ClusterMirrors;
 export class Scheduler {
   private readonly runner: CoalescingRunner;
   private readonly executor: SchedulerExecutor;
+  private writer: FencedTaskWriter | undefined;
+  /** Bumped by every start/stop, so a start that finishes after a stop does not run. */
+  private epoch = 0;
 
-  constructor(private readonly deps: { buckets: Buckets; allocator: Allocator; mirrors: SchedulerMirrors; log: Logger }) {
+  constructor(
+    private readonly deps: {
+      buckets: Buckets;
+      allocator: Allocator;
+      mirrors: SchedulerMirrors;
+      log: Logger;
+      /** Called when a write was refused because a newer leader fenced the tasks stream. */
+      onFenced?: (err: FencedError) => void;
+    },
+  ) {
     const { mirrors } = deps;
     const taskById = () => new Map(mirrors.tasks.values().map((t) => [t.id, t]));
     this.executor = new SchedulerExecutor({
@@ -24,6 +37,10 @@ export class Scheduler {
       service: (id) => mirrors.services.get(id),
       network: (id) => mirrors.networks.get(id),
       task: (id) => taskById().get(id),
+      writer: () => {
+        if (!this.writer) throw new FencedError('the scheduler is not leading');
+        return this.writer;
+      },
     });
     this.runner = new CoalescingRunner({
       name: 'scheduler',
@@ -36,15 +53,47 @@ export class Scheduler {
     for (const m of Object.values(mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
   }
 
-  start(): void {
+  /**
+   * Starts scheduling as the leader of `term`: fences the tasks stream first, and plans nothing
+   * until the tasks mirror has seen the fence (so it includes every write of older terms).
+   */
+  async start(lease: { nodeId: string; term: number }): Promise<void> {
+    const epoch = ++this.epoch;
+    const writer = new FencedTaskWriter(this.deps.buckets.tasks, lease);
+    try {
+      const seq = await writer.fence();
+      await this.deps.mirrors.tasks.caughtUp(seq);
+    } catch (err) {
+      this.deps.log.warn('scheduler could not fence the tasks stream', { term: lease.term, err });
+      if (err instanceof FencedError) this.deps.onFenced?.(err);
+      else if (epoch === this.epoch) setTimeout(() => epoch === this.epoch && void this.start(lease), 500);
+      return;
+    }
+    if (epoch !== this.epoch) return;
+    this.writer = writer;
+    this.deps.log.info('scheduler fenced the tasks stream', { term: lease.term });
     this.runner.start();
   }
 
   async stop(): Promise<void> {
+    this.epoch++;
+    this.writer = undefined;
     await this.runner.stop();
   }
 
   private async pass(): Promise<void> {
+    try {
+      await this.planAndApply();
+    } catch (err) {
+      if (err instanceof FencedError) {
+        this.writer = undefined;
+        this.deps.onFenced?.(err);
+      }
+      throw err;
+    }
+  }
+
+  private async planAndApply(): Promise<void> {
     const { mirrors } = this.deps;
     const statuses = new Map(mirrors.status.values().map((s) => [s.taskId, s]));
     const actions = planScheduling({

@@ -30,6 +30,20 @@ for (const [op, a, b] of args.ops) {
       const keys = [];
       for await (const k of await kv.keys()) keys.push(k);
       out.push(keys.sort());
+    } else if (op === 'values') {
+      // Every live value of a bucket, { key: value }, read from the stream's subject list.
+      const jsm = await nc.jetstreamManager();
+      const info = await jsm.streams.info(`KV_${a}`, { subjects_filter: `$KV.${a}.>` });
+      const kv = await js.views.kv(a, { bindOnly: true, timeout: 3000 });
+      const values = {};
+      for (const subj of Object.keys(info.state.subjects ?? {})) {
+        const e = await kv.get(subj.slice(`$KV.${a}.`.length));
+        if (e && e.operation === 'PUT') values[e.key] = JSON.parse(new TextDecoder().decode(e.value));
+      }
+      out.push(values);
+    } else if (op === 'streamMessages') {
+      const jsm = await nc.jetstreamManager();
+      out.push((await jsm.streams.info(a)).state.messages);
     } else if (op === 'lastSeq') {
       const jsm = await nc.jetstreamManager();
       out.push((await jsm.streams.info(a)).state.last_seq);

@@ -30,6 +30,9 @@ export class IpvsApplier implements LbApplier {
     const drains = this.drainedAt.get(netns) ?? new Map<string, number>();
     this.drainedAt.set(netns, drains);
     const draining = new Set([...drains].filter(([, at]) => now - at < this.drainMs).map(([key]) => key));
+    // An expired drain is no longer honoured; forget it (a real removed with its whole virtual
+    // service gets no '-d' line of its own, so it would otherwise stay here for ever).
+    for (const [key, at] of drains) if (now - at >= this.drainMs) drains.delete(key);
     const plan = ipvsDriver.plan(desired, { type: 'ipvs', ipvs: parseIpvsadmSave(ipvs.stdout), jumps: parseIptablesJumps(save.stdout), draining });
     if (!this.prepared.has(netns)) {
       await applySysctls(netns, plan.sysctls);

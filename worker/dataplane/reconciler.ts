@@ -195,6 +195,9 @@ export class DataplaneReconciler {
       if (rules) this.taskPortsApplied.add(t.id);
       else this.taskPortsApplied.delete(t.id);
     }
+    // A task that left took its sandbox (and rules) with it: forget it, so the set stays bounded.
+    const live = new Set(local.map((t) => t.id));
+    for (const id of [...this.taskPortsApplied]) if (!live.has(id)) this.taskPortsApplied.delete(id);
   }
 
   /** Overlay and LB namespaces this node no longer needs (the last local task of the network left). */
