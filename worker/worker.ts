@@ -36,6 +36,8 @@ export interface WorkerOptions {
   /** Node-local subnet of the outbound gateway bridge. */
   gatewaySubnet: string;
   dns: { ttl: number; upstreams?: string[] };
+  /** Directories no task may see (`taskMaskPaths`). */
+  taskMasks: readonly string[];
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -97,6 +99,7 @@ export class Worker {
       report: (s) => this.report(s),
       resolvConf: taskResolvConf(gatewayAddr(this.opts.gatewaySubnet)),
       beforeStart: (t) => dataplane.attachTask(t.id),
+      masks: this.opts.taskMasks,
     });
     await supervisor.loadSaved();
     // Nothing is programmed until the first full snapshot is in (no half-programmed restart).
