@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { taskMaskPaths } from '../worker/masks.js';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { newId } from '../core/ids.js';
@@ -123,6 +124,7 @@ async function main(argv: string[]): Promise<void> {
     nc,
     buckets,
     runDir: config.runDir,
+    taskMasks: taskMaskPaths({ stateDir: config.stateDir, runDir: config.runDir, env: process.env }),
     log,
     stopGraceMs: config.stopGraceMs,
     resyncEveryMs: config.resyncEveryMs,

@@ -61,6 +61,8 @@ export interface ServiceSpec {
   ports: PortSpec[];
   networks: ServiceNetworkSpec[];
   healthcheck?: Healthcheck;
+  /** Compose `user:` (`uid`, `uid:gid`, `name`, `name:group`), resolved on the node; root when absent. */
+  user?: string;
 }
 
 export interface NetworkSpec {

@@ -13,13 +13,17 @@ export async function isNetnsMounted(path: string): Promise<boolean> {
   return (await readMounts()).some((m) => m.mountPoint === path && m.fsType === 'nsfs');
 }
 
-/** Creates the namespace held by `path` (idempotent); brings its loopback up. */
+/**
+ * Creates the namespace held by `path` (idempotent); brings its loopback up and turns IPv4
+ * forwarding off: a new namespace copies the initial namespace's value (on, on a node where meshd
+ * runs), and only namespaces that turn it on again with a forward policy of ours may route.
+ */
 export async function ensureNetns(path: string): Promise<void> {
   if (await isNetnsMounted(path)) return;
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, '', { flag: 'a' });
   await run(['unshare', `--net=${path}`, 'true']);
-  await run(['ip', 'link', 'set', 'lo', 'up'], { netns: path });
+  await run(['sh', '-c', 'ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_forward'], { netns: path });
 }
 
 /** Removes the namespace held by `path` (idempotent): unmount, then delete the file. */

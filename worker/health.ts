@@ -1,6 +1,8 @@
 import { execa } from 'execa';
 import { environOf } from '../core/proc.js';
 import type { Healthcheck } from '../core/model.js';
+import type { TaskUser } from '../core/task-user.js';
+import { taskEnterArgv } from './task-process.js';
 
 export type Health = 'starting' | 'healthy' | 'unhealthy';
 
@@ -19,12 +21,13 @@ export function nextHealth(opts: {
   return { health: failures >= opts.retries ? 'unhealthy' : opts.current, failures };
 }
 
-/** Runs one probe inside the task's network, mount and UTS namespaces, with its environment. */
-export async function probe(pid: number, check: Healthcheck): Promise<boolean> {
+/** Runs one probe inside the task's namespaces, as its user and with its capabilities and environment. */
+export async function probe(pid: number, check: Healthcheck, user?: TaskUser): Promise<boolean> {
   if (check.test.type === 'none') return true;
   const argv = check.test.type === 'cmd' ? check.test.argv : ['sh', '-c', check.test.script];
   try {
-    const res = await execa('nsenter', [`--target=${pid}`, '--net', '--mount', '--uts', '--', ...argv], {
+    const [cmd, ...args] = taskEnterArgv(pid, argv, user);
+    const res = await execa(cmd!, args, {
       reject: false,
       timeout: check.timeoutMs,
       env: await environOf(pid),
@@ -52,13 +55,18 @@ export class HealthMonitor {
    * `initial` is `starting` for a new process; a process adopted after a meshd restart keeps
    * serving as `healthy` and is probed at once, so a restart does not take replicas away.
    */
+  private readonly pid: number;
+  private readonly check: Healthcheck;
+  private readonly user: TaskUser | undefined;
+
   constructor(
-    private readonly pid: number,
-    private readonly check: Healthcheck,
+    opts: { pid: number; check: Healthcheck; user?: TaskUser; initial?: Health },
     private readonly onChange: (h: Health) => void,
-    initial: Health = 'starting',
   ) {
-    this.health = initial;
+    this.pid = opts.pid;
+    this.check = opts.check;
+    this.user = opts.user;
+    this.health = opts.initial ?? 'starting';
   }
 
   start(): void {
@@ -77,7 +85,7 @@ export class HealthMonitor {
   }
 
   private async tick(): Promise<void> {
-    const ok = await probe(this.pid, this.check);
+    const ok = await probe(this.pid, this.check, this.user);
     if (this.stopped) return;
     const next = nextHealth({
       current: this.health,

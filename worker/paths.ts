@@ -20,6 +20,10 @@ export class RunPaths {
   lbNetns(networkId: string): string {
     return join(this.netnsDir, `lb_${shortId(networkId)}`);
   }
+  /** Exists while meshd owns the node's IPv4 forwarding (worker/dataplane/gateway.ts). */
+  get forwardingMarker(): string {
+    return join(this.runDir, 'ip_forward.meshd');
+  }
   get ingressSandbox(): string {
     return join(this.netnsDir, 'ingress_sbox');
   }

@@ -5,7 +5,8 @@ import type { RunPaths } from './paths.js';
 import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
 import { HealthMonitor, type Health } from './health.js';
 import { waitListening } from './listening.js';
-import { adoptTaskProcess, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
+import type { TaskUser } from '../core/task-user.js';
+import { adoptTaskProcess, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
@@ -21,6 +22,8 @@ interface Supervised {
   task: TaskRecord;
   service: ServiceRecord;
   proc?: TaskProcess;
+  /** The compose `user:` resolved on this node at the last launch; root when absent. */
+  user?: TaskUser;
   health?: HealthMonitor;
   restarts: number;
   stopping: boolean;
@@ -41,6 +44,8 @@ export interface SupervisorDeps {
   resolvConf: string;
   /** Connects the sandbox to its networks; awaited before the process starts. */
   beforeStart?: (task: TaskRecord) => Promise<void>;
+  /** Directories no task may see (meshd's state and run dirs, a dev cluster's home). */
+  masks: readonly string[];
 }
 
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
@@ -106,6 +111,7 @@ export class TaskSupervisor {
       const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
       if (proc) {
         sup.restarts = saved.restarts;
+        sup.user = service.spec.user === undefined ? undefined : await resolveUserOnNode(service.spec.user).catch(() => undefined);
         this.watch(sup, proc, true);
         this.deps.log.info('adopted running task', { task: task.name, pid: proc.pid });
         await this.report(sup, 'running', `adopted after restart`, { pid: proc.pid, health: this.initialHealth(sup) && 'healthy' });
@@ -120,10 +126,12 @@ export class TaskSupervisor {
     const argv = [...(service.spec.entrypoint ?? []), ...(service.spec.command ?? [])];
     try {
       await this.report(sup, 'preparing', 'creating sandbox');
+      sup.user = service.spec.user === undefined ? undefined : await resolveUserOnNode(service.spec.user);
       const files = await ensureSandbox(this.deps.paths, task, this.deps.resolvConf);
       await this.deps.beforeStart?.(task);
       await this.report(sup, 'starting', '');
-      const proc = await startTaskProcess({ files, hostname: task.name, argv, env: this.environment(task, service) });
+      const env = this.environment(task, service);
+      const proc = await startTaskProcess({ files, hostname: task.name, argv, env, masks: this.deps.masks, ...(sup.user && { user: sup.user }) });
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));
       this.watch(sup, proc);
       // Not a backend until its declared ports are bound (else LBs send connections to be refused).
@@ -169,10 +177,10 @@ export class TaskSupervisor {
   private startHealth(sup: Supervised, proc: TaskProcess, initial: Health): void {
     const check = sup.service.spec.healthcheck;
     if (!check || check.test.type === 'none') return;
-    sup.health = new HealthMonitor(proc.pid, check, (h) => {
+    sup.health = new HealthMonitor({ pid: proc.pid, check, ...(sup.user && { user: sup.user }), initial }, (h) => {
       this.deps.log.info('task health changed', { task: sup.task.name, health: h });
       void this.report(sup, 'running', h === 'unhealthy' ? 'health check failing' : '', { pid: proc.pid, health: h });
-    }, initial);
+    });
     sup.health.start();
   }
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import type { SandboxFiles } from './sandbox.js';
+import { resolveTaskUser, setprivArgv, type TaskUser } from '../core/task-user.js';
 
 /** How a task process ended; exitCode is unknown for adopted processes (not our children). */
 export interface ProcessExit {
@@ -19,43 +20,86 @@ export interface TaskProcess {
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * The shell step that runs inside the new mount and UTS namespaces: it shows the task's own
- * resolv.conf and hosts, sets the hostname to the task name (written to the kernel directly: the
- * `hostname` tool refuses the underscore in `<stack>_<svc>.<slot>`), then execs the command, so the
- * pid we hold is the command's own. Values come in as positional parameters, never as code.
+ * The shell step that runs as pid 1 of the task's own pid namespace, in its new mount and UTS
+ * namespaces: it shows the task's own resolv.conf and hosts, sets the hostname to the task name
+ * (written to the kernel directly: the `hostname` tool refuses the underscore in
+ * `<stack>_<svc>.<slot>`), hides each masked directory (meshd's state and run dirs, a dev
+ * cluster's home) under an empty read-only tmpfs, gives the task a /dev of its own with only the
+ * harmless devices (no disks), then runs the command (setpriv: bounding set, user) as its child
+ * and exits with its status. pid 1 ignores signals it has no handler for, so the command is not
+ * pid 1: a SIGTERM to the process group reaches it as it would without the pid namespace. Values
+ * come in as positional parameters, never as code.
  */
-const SANDBOX_EXEC =
-  'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && printf %s "$3" > /proc/sys/kernel/hostname && shift 3 && exec "$@"';
+export const SANDBOX_EXEC = [
+  'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && printf %s "$3" > /proc/sys/kernel/hostname || exit 126',
+  'n=$4; shift 4',
+  'while [ "$n" -gt 0 ]; do',
+  '  if [ -d "$1" ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec,mode=0755,size=4k meshd-masked "$1" || exit 126; fi',
+  '  shift; n=$((n - 1))',
+  'done',
+  'mount -t tmpfs -o nosuid,noexec,mode=0755,size=64k meshd-dev /dev && cd /dev &&' +
+    ' mknod -m 666 null c 1 3 && mknod -m 666 zero c 1 5 && mknod -m 666 full c 1 7 && mknod -m 666 random c 1 8 &&' +
+    ' mknod -m 666 urandom c 1 9 && mknod -m 666 tty c 5 0 && ln -s /proc/self/fd fd && ln -s /proc/self/fd/0 stdin &&' +
+    ' ln -s /proc/self/fd/1 stdout && ln -s /proc/self/fd/2 stderr && mkdir shm &&' +
+    ' mount -t tmpfs -o nosuid,nodev,noexec,mode=1777 shm /dev/shm && cd / || exit 126',
+  '"$@" &',
+  'wait $!',
+].join('\n');
 
-export async function startTaskProcess(opts: {
+export interface StartTaskOptions {
   files: SandboxFiles;
   hostname: string;
   argv: readonly string[];
   env: Record<string, string>;
-}): Promise<TaskProcess> {
-  const log = await open(opts.files.log, 'a');
-  const child = spawn(
+  /** Directories the task must not see (hidden under an empty tmpfs in its mount namespace). */
+  masks: readonly string[];
+  /** Run as this user (compose `user:`); root when absent. */
+  user?: TaskUser;
+}
+
+/**
+ * The whole argv: nsenter into the task's network namespace, then unshare mount, UTS and pid
+ * (`--fork`: the pid we hold is unshare's, which waits for the task's pid 1 and exits with its
+ * status; `--kill-child`: if unshare is killed, the task goes with it).
+ */
+export function taskLaunchArgv(opts: Omit<StartTaskOptions, 'env'>): string[] {
+  return [
     'nsenter',
-    [
-      `--net=${opts.files.netns}`,
-      '--',
-      'unshare',
-      '--mount',
-      '--uts',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      SANDBOX_EXEC,
-      'meshd-task',
-      opts.files.resolvConf,
-      opts.files.hosts,
-      opts.hostname,
-      ...opts.argv,
-    ],
-    { detached: true, stdio: ['ignore', log.fd, log.fd], env: { PATH: DEFAULT_PATH, HOME: '/root', ...opts.env } },
-  );
+    `--net=${opts.files.netns}`,
+    '--',
+    'unshare',
+    '--mount',
+    '--uts',
+    '--pid',
+    '--fork',
+    '--mount-proc',
+    '--kill-child=SIGKILL',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    SANDBOX_EXEC,
+    'meshd-task',
+    opts.files.resolvConf,
+    opts.files.hosts,
+    opts.hostname,
+    String(opts.masks.length),
+    ...opts.masks,
+    ...setprivArgv(opts.user),
+    ...opts.argv,
+  ];
+}
+
+export async function startTaskProcess(opts: StartTaskOptions): Promise<TaskProcess> {
+  const log = await open(opts.files.log, 'a');
+  const [cmd, ...args] = taskLaunchArgv(opts);
+  const child = spawn(cmd!, args, {
+    detached: true,
+    cwd: '/',
+    stdio: ['ignore', log.fd, log.fd],
+    env: { PATH: DEFAULT_PATH, HOME: opts.user?.home ?? '/root', ...opts.env },
+  });
   await log.close();
   const exited = new Promise<ProcessExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined }));
@@ -69,6 +113,15 @@ export async function startTaskProcess(opts: {
   }
   const startTicks = (await readStartTicks(pid)) ?? 0;
   return { pid, startTicks, exited };
+}
+
+/**
+ * argv that runs `argv` inside a running task (health checks, `meshctl task exec`): its network,
+ * mount, UTS and pid namespaces (`pid` is the process we hold, unshare, whose children live in
+ * the task's pid namespace), with the task's capabilities and user.
+ */
+export function taskEnterArgv(pid: number, argv: readonly string[], user?: TaskUser): string[] {
+  return ['nsenter', `--target=${pid}`, '--net', '--mount', '--uts', `--pid=/proc/${pid}/ns/pid_for_children`, '--', ...setprivArgv(user), ...argv];
 }
 
 /** Re-attaches to a task process left running by a previous meshd, if it is still that process. */
@@ -120,4 +173,12 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
       /* already gone */
     }
   }
+}
+
+/** The compose `user:` against this node's /etc/passwd and /etc/group (as Docker resolves it). */
+export async function resolveUserOnNode(spec: string): Promise<TaskUser> {
+  const [passwd, group] = await Promise.all(['/etc/passwd', '/etc/group'].map((f) => readFile(f, 'utf8').catch(() => '')));
+  const r = resolveTaskUser(spec, { passwd: passwd!, group: group! });
+  if (!r.ok) throw new Error(`user ${JSON.stringify(spec)}: ${r.message} on this node`);
+  return r.value;
 }

@@ -43,6 +43,8 @@ export interface WorkerOptions {
   heartbeat: { servers: string[]; connect: Pick<ConnectionOptions, 'user' | 'pass' | 'tls'> };
   /** Task log rotation (`--log-max-size`, `--log-max-files`). */
   logLimits?: LogLimits;
+  /** Directories no task may see (`taskMaskPaths`). */
+  taskMasks: readonly string[];
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -109,6 +111,7 @@ export class Worker {
       report: (s) => this.report(s),
       resolvConf: taskResolvConf(gatewayAddr(this.opts.gatewaySubnet)),
       beforeStart: (t) => dataplane.attachTask(t.id),
+      masks: this.opts.taskMasks,
     });
     await supervisor.loadSaved();
     // Nothing is programmed until the first full snapshot is in (no half-programmed restart).

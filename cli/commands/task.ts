@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { ValidationError, MeshError } from '../../core/errors.js';
 import { findOne, snapshot } from '../cluster-view.js';
-import { readStartTicks } from '../../worker/task-process.js';
+import { readStartTicks, resolveUserOnNode, taskEnterArgv } from '../../worker/task-process.js';
 import type { CommandContext } from './context.js';
 import { environOf } from '../../core/proc.js';
 
 /**
- * `task exec TASK -- CMD...`: runs CMD in the task's network, mount and UTS namespaces (so it
- * sees the task's addresses, /etc/resolv.conf and hostname). Works where the task's process is
+ * `task exec TASK -- CMD...`: runs CMD in the task's network, mount, UTS and pid namespaces (so it
+ * sees the task's addresses, /etc/resolv.conf, hostname and processes), as the task's user. Works where the task's process is
  * visible, which in a dev cluster is every node.
  */
 export async function taskExec(ctx: CommandContext, args: string[]): Promise<number> {
@@ -22,8 +22,11 @@ export async function taskExec(ctx: CommandContext, args: string[]): Promise<num
   if (!status?.pid || status.state !== 'running' || (await readStartTicks(status.pid)) === undefined) {
     throw new MeshError(`task ${task.name} is not running here (state ${status?.state ?? 'unknown'})`);
   }
-  // Like `docker exec`: the task's own environment, not meshctl's.
+  // Like `docker exec`: the task's own environment, user and capabilities, not meshctl's.
   const env = await environOf(status.pid);
-  const child = spawn('nsenter', [`--target=${status.pid}`, '--net', '--mount', '--uts', '--', ...argv], { stdio: 'inherit', env });
+  const spec = snap.services.find((s) => s.id === task.serviceId)?.spec;
+  const user = spec?.user === undefined ? undefined : await resolveUserOnNode(spec.user);
+  const [cmd, ...rest] = taskEnterArgv(status.pid, argv, user);
+  const child = spawn(cmd!, rest, { stdio: 'inherit', env });
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
 }

@@ -71,6 +71,7 @@ export const ServiceSpec = z.object({
   ports: list(PortSpec, 1024),
   networks: list(ServiceNetworkSpec, 256),
   healthcheck: Healthcheck.optional(),
+  user: text(256).optional(),
 });
 
 // ---- records kept in KV ----

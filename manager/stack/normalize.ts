@@ -77,6 +77,7 @@ export function normalizeService(name: string, s: ParsedService, ctx: ServiceCon
     ports: [],
     networks,
     ...(s.healthcheck !== undefined && { healthcheck: s.healthcheck }),
+    ...(s.user !== undefined && { user: s.user }),
   };
   return { spec, ports, problems };
 }

@@ -11,6 +11,7 @@ import { type DurationRule, durationMs } from './duration.js';
 import { type Conv, describe, expect, fail, ok } from './issues.js';
 import { type PortEntry, parsePortString, parseShortPort } from './ports.js';
 import { splitShellWords } from './shellwords.js';
+import { parseUserSpec } from '../../core/task-user.js';
 
 /** Stack, service and network names. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/;
@@ -160,6 +161,12 @@ const deploy = mapping({
   }).optional(),
 });
 
+/** `user:` as compose writes it: a string, or a bare number (a uid). */
+const user = convert(z.union([str, z.int()], { error: expect('a string like "1000", "1000:1000", "name" or "name:group", or a number') }), (v) => {
+  const r = parseUserSpec(String(v));
+  return r.ok ? ok(String(v)) : fail(r.message);
+});
+
 export const serviceSchema = mapping({
   image: str.optional(),
   command: argv.optional(),
@@ -169,6 +176,7 @@ export const serviceSchema = mapping({
   ports: list(portEntry).optional(),
   networks: serviceNetworks.optional(),
   healthcheck: healthcheck.optional(),
+  user: user.optional(),
 });
 export type ParsedService = z.output<typeof serviceSchema>;
 

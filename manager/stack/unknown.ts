@@ -35,6 +35,7 @@ const SERVICE: KeyTree = {
     ports: { items: fixed('target', 'published', 'protocol', 'mode', 'host_ip') },
     networks: { each: fixed('aliases') },
     healthcheck: fixed('test', 'interval', 'timeout', 'retries', 'start_period', 'disable'),
+    user: LEAF,
   },
 };
 

@@ -96,6 +96,15 @@ export const INVALID: [label: string, text: string, problems: string[]][] = [
   ]],
   ['negative duration', 'services: {a: {command: x, deploy: {restart_policy: {delay: -5s}}}}\n', [`${FILE}: services.a.deploy.restart_policy.delay: must not be negative, got "-5s"`]],
   ['zero healthcheck interval', 'services: {a: {command: x, healthcheck: {test: "true", interval: 0s}}}\n', [`${FILE}: services.a.healthcheck.interval: must be greater than 0, got "0s"`]],
+  // --- user ---
+  ['user with two colons', 'services: {a: {command: x, user: "a:b:c"}}\n', [`${FILE}: services.a.user: must be "uid", "uid:gid", "name" or "name:group", got "a:b:c"`]],
+  ['user name with a space', 'services: {a: {command: x, user: "bad name"}}\n', [
+    `${FILE}: services.a.user: user "bad name" is neither a number nor a valid name (^[a-zA-Z_][a-zA-Z0-9_.-]{0,31}\\$?$)`,
+  ]],
+  ['user id out of range', 'services: {a: {command: x, user: 99999999999}}\n', [`${FILE}: services.a.user: user id 99999999999 is out of range (0 to 4294967294)`]],
+  ['user is a list', 'services: {a: {command: x, user: [1]}}\n', [
+    `${FILE}: services.a.user: must be a string like "1000", "1000:1000", "name" or "name:group", or a number, got a list`,
+  ]],
   ['fractional seconds as a number', 'services: {a: {command: x, healthcheck: {test: "true", timeout: 1.5}}}\n', [
     `${FILE}: services.a.healthcheck.timeout: must be a duration like "30s", "1m30s" or "500ms", or a whole number of seconds, got 1.5`,
   ]],

@@ -152,7 +152,8 @@ describe(`overlays and VIP load balancing on a 3-node dev cluster (${testLbBacke
           const lbs: Record<string, string[]> = {};
           seen = { tasks: web.map((t) => `${t.Name}@${t.Node}: ${t.CurrentState}`), lbs };
           if (web.length !== n || !web.every((t) => t.CurrentState.startsWith('Running'))) return undefined;
-          const want = web.map((t) => t.Addresses[0]!.Addr.split('/')[0]!).sort();
+          // Sorted as activeBackends sorts (numerically): a plain sort puts 10.0.0.10 before 10.0.0.7.
+          const want = web.map((t) => t.Addresses[0]!.Addr.split('/')[0]!).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
           for (const node of ['node-1', 'node-2', 'node-3']) {
             lbs[node] = await webBackends(node);
             if (lbs[node]!.join() !== want.join()) return undefined;

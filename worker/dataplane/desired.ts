@@ -176,6 +176,7 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
         addr: input.gatewayAddrs.get(t.id)!,
         isolated: isIsolated(t, input.networks),
       })),
+    forwardingMarker: input.paths.forwardingMarker,
   };
   const sandbox = ingressNet ? ingressSandboxOf(input, ingressNet) : undefined;
   return {

@@ -1,4 +1,6 @@
+import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import { run } from '../../core/exec.js';
+import { nodeForwardPolicy, renderForwardChain } from './forward-policy.js';
 import { isNetnsMounted } from '../../core/netns.js';
 import { intToIp, parseCidr, size } from '../../core/ipnet.js';
 import { addresses, links } from './observe.js';
@@ -7,7 +9,7 @@ import { addresses, links } from './observe.js';
  * Outbound from tasks: a node-local gateway bridge in the node's own namespace (Swarm's
  * docker_gwbridge), one veth per task that has any non-internal network, masquerade to the
  * underlay. Tasks on it cannot reach each other through it (that would bypass overlay
- * isolation). Our rules are one nftables table of our own, replaced whole; nothing else of the
+ * isolation), and nothing else is forwarded where meshd turned forwarding on. Our rules are one nftables table of our own, replaced whole; nothing else of the
  * node's firewall is touched.
  */
 export const GW_BRIDGE = 'meshgw0';
@@ -20,23 +22,24 @@ export interface GatewayDesired {
   mtu: number;
   /** Tasks on the bridge, with their node-local address; isolated ones reach only the node (DNS). */
   tasks: { taskId: string; sandbox: string; hostPort: string; addr: string; isolated: boolean }[];
+  /** A file that exists while meshd owns the node's forwarding (it found ip_forward off and turned it on). */
+  forwardingMarker: string;
 }
 
 export function gatewayAddr(subnet: string): string {
   return intToIp(parseCidr(subnet).base + 1);
 }
 
-export function renderGatewayRules(subnet: string, isolated: readonly string[] = []): string {
-  const drops = isolated.length ? [`\t\tiifname "${GW_BRIDGE}" ip saddr { ${isolated.join(', ')} } drop`] : [];
+/**
+ * The node's gateway table: masquerade out of the node, and the node's forward policy
+ * (`nodeForwardPolicy`): drop by default when meshd turned forwarding on, only meshd's paths open.
+ */
+export function renderGatewayRules(subnet: string, isolated: readonly string[] = [], ownsForwarding = true): string {
   return [
     `add table ip ${GW_TABLE}`,
     `delete table ip ${GW_TABLE}`,
     `table ip ${GW_TABLE} {`,
-    `\tchain forward {`,
-    `\t\ttype filter hook forward priority filter; policy accept;`,
-    `\t\tiifname "${GW_BRIDGE}" oifname "${GW_BRIDGE}" drop`,
-    ...drops,
-    `\t}`,
+    ...renderForwardChain(nodeForwardPolicy({ bridge: GW_BRIDGE, isolated, ownsForwarding })),
     `\tchain postrouting {`,
     `\t\ttype nat hook postrouting priority srcnat; policy accept;`,
     `\t\tip saddr ${subnet} oifname != "${GW_BRIDGE}" masquerade`,
@@ -84,13 +87,37 @@ export class GatewayAddresses {
   }
 }
 
-/** Removes the bridge and our table once no task and no ingress sandbox needs them. */
-export async function removeGateway(): Promise<void> {
+/**
+ * Removes the bridge and our table once no task and no ingress sandbox needs them; forwarding
+ * goes back off if meshd turned it on (else the node would route with no policy of ours).
+ */
+export async function removeGateway(forwardingMarker: string): Promise<void> {
+  if (await exists(forwardingMarker)) {
+    await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+    await rm(forwardingMarker, { force: true });
+  }
   await run(['ip', 'link', 'del', GW_BRIDGE], { okExitCodes: [1] });
   await run(['nft', '-f', '-'], { input: `add table ip ${GW_TABLE}\ndelete table ip ${GW_TABLE}\n` });
 }
 
-/** The bridge, forwarding, our masquerade table, and each task's veth with its default route. */
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+/**
+ * Whether the node's forwarding is meshd's to police (Docker's rule): it is when forwarding is
+ * off now (meshd is about to turn it on; remembered in the marker, so a restarted meshd knows),
+ * or when the marker says an earlier meshd turned it on. Forwarding that was on before meshd is
+ * the operator's: then our chain drops only what crosses meshd's own isolation.
+ */
+async function ownsForwarding(marker: string): Promise<{ owns: boolean; enable: boolean }> {
+  const on = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() === '1';
+  if (on) return { owns: await exists(marker), enable: false };
+  await writeFile(marker, '');
+  return { owns: true, enable: true };
+}
+
+/** The bridge, our table (forward policy, masquerade), forwarding, and each task's veth with its default route. */
 export async function ensureGateway(g: GatewayDesired): Promise<void> {
   const prefix = parseCidr(g.subnet).prefix;
   const have = await links(undefined);
@@ -100,9 +127,11 @@ export async function ensureGateway(g: GatewayDesired): Promise<void> {
   const cmds = bridgeAddrs.includes(gw) ? [] : [`addr add ${gw} dev ${GW_BRIDGE}`];
   cmds.push(`link set ${GW_BRIDGE} up`);
   await run(['ip', '-batch', '-'], { input: cmds.join('\n') + '\n' });
-  await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  const forwarding = await ownsForwarding(g.forwardingMarker);
   const isolated = g.tasks.filter((t) => t.isolated).map((t) => t.addr.split('/')[0]!);
-  await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet, isolated) });
+  // The policy first, then forwarding on: the node never routes without it.
+  await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet, isolated, forwarding.owns) });
+  if (forwarding.enable) await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
   for (const t of g.tasks) await ensureSandboxGateway(g, t);
 }
 

@@ -3,6 +3,7 @@ import { ensureNetns } from '../../core/netns.js';
 import type { LbNamespaceDesired } from './desired.js';
 import { addresses, links } from './observe.js';
 import { BRIDGE } from './overlay.js';
+import { applyLoadBalancerForwardPolicy } from './forward-policy.js';
 import type { LbApplier } from './lb-applier.js';
 
 export const LB_IF = 'eth0';
@@ -11,7 +12,8 @@ export const LB_BRIDGE_PORT = 'lb0';
 /**
  * The `lb_<net>` namespace: one interface on the overlay bridge holding the node's LB address
  * and every VIP of the network as a /32 (so VIP ARP is answered here, on this node, and never
- * crosses the overlay), forwarding on, and the load-balancer rules from the chosen backend.
+ * crosses the overlay), forwarding on but only for our DNAT (forward-policy.ts), and the
+ * load-balancer rules from the chosen backend.
  */
 export async function ensureLbNamespace(opts: { lb: LbNamespaceDesired; overlayNetns: string; mtu: number; applier: Pick<LbApplier, 'apply'> }): Promise<void> {
   const { lb, overlayNetns, mtu } = opts;
@@ -30,5 +32,7 @@ export async function ensureLbNamespace(opts: { lb: LbNamespaceDesired; overlayN
   for (const a of want) if (!have.includes(a)) cmds.push(`addr add ${a} dev ${LB_IF}`);
   cmds.push(`link set ${LB_IF} up`);
   await run(['ip', '-batch', '-'], { netns: lb.netns, input: cmds.join('\n') + '\n' });
+  // Before the applier turns forwarding on: only our DNAT is ever forwarded here.
+  await applyLoadBalancerForwardPolicy(lb.netns);
   await opts.applier.apply(lb.netns, lb.lb);
 }

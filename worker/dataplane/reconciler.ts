@@ -155,7 +155,7 @@ export class DataplaneReconciler {
     await this.removeStale(d);
     if (d.gateway.tasks.length === 0 && !d.ingress) {
       await this.opts.onGateway?.(undefined);
-      await removeGateway();
+      await removeGateway(this.opts.paths.forwardingMarker);
     }
   }
 
