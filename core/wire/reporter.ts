@@ -1,7 +1,9 @@
 /**
- * Logs a dropped bad message at most once per (sender, what) per interval, with how many were
- * dropped since the last line. Bounded: at most `maxKeys` pairs are remembered; beyond that the
- * oldest are forgotten (a sender cycling through keys costs a log line per key, never memory).
+ * Logs a dropped bad message at most once per (sender, place) per interval, with how many were
+ * dropped since the last line. A place is a subject, or a bucket for a KV record: a sender
+ * writing 10,000 bad keys into one bucket costs one line a minute, not one per key (the line
+ * names the first key). Bounded: at most `maxKeys` pairs are remembered; beyond that the oldest
+ * are forgotten (costing a log line, never memory).
  */
 import type { Logger } from '../log.js';
 
@@ -27,7 +29,7 @@ export class RateLimitedReporter {
   /** Returns true when it logged (tests use this). */
   report(bad: BadInput): boolean {
     const now = this.opts.now ? this.opts.now() : performance.now();
-    const key = `${bad.sender}\u0000${bad.where}`;
+    const key = `${bad.sender}\u0000${placeOf(bad.where)}`;
     const seen = this.last.get(key);
     if (seen && now - seen.at < this.intervalMs) {
       seen.dropped++;
@@ -52,6 +54,12 @@ export class RateLimitedReporter {
       this.last.delete(k);
     }
   }
+}
+
+/** `mesh_status/n1.t1` -> `mesh_status`; a subject is its own place. */
+function placeOf(where: string): string {
+  const slash = where.indexOf('/');
+  return slash < 0 ? where : where.slice(0, slash);
 }
 
 function truncate(s: string): string {

@@ -127,10 +127,21 @@ describe('RateLimitedReporter', () => {
     expect(lines[2]).toContain('"suppressed":100');
   });
 
-  it('remembers at most maxKeys places', () => {
+  it('logs a sender writing many bad keys into one bucket once, naming the first key', () => {
+    const { log, lines } = captureLog();
+    const r = new RateLimitedReporter({ log });
+    for (let i = 0; i < 10_000; i++) r.report({ sender: 'n1', where: `mesh_status/n1.junk${i}`, reason: 'bad' });
+    r.report({ sender: 'n1', where: 'mesh_nodes/n1', reason: 'bad' });
+    r.report({ sender: 'n2', where: 'mesh_status/n2.junk', reason: 'bad' });
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toContain('"where":"mesh_status/n1.junk0"');
+    expect(r.size).toBe(3);
+  });
+
+  it('remembers at most maxKeys senders and places', () => {
     const { log } = captureLog();
     const r = new RateLimitedReporter({ log, maxKeys: 50 });
-    for (let i = 0; i < 10_000; i++) r.report({ sender: 'n1', where: `mesh_status/n1.junk${i}`, reason: 'bad' });
+    for (let i = 0; i < 10_000; i++) r.report({ sender: `n${i}`, where: `mesh.hb.n${i}`, reason: 'bad' });
     expect(r.size).toBe(50);
   });
 });
