@@ -76,13 +76,18 @@ export const ServiceSpec = z.object({
 
 // ---- records kept in KV ----
 
-export const NodeRecord = z.object({
+/** What a node says about itself (NodeAnnouncement) and a node record begins with. */
+const nodeSelf = {
   id,
   hostname: name,
   role: z.enum(['manager', 'worker']),
   runsTasks: z.boolean(),
   addr: ipv4,
   labels,
+};
+
+export const NodeRecord = z.object({
+  ...nodeSelf,
   engineLabels: labels.optional(),
   status: z.enum(['ready', 'down']),
   statusMessage: text(1024),
@@ -198,12 +203,7 @@ export const SubnetTable = z.record(cidr, text(256));
 
 /** manager/node-registry.ts: heartbeat and registration payload. */
 export const NodeAnnouncement = z.object({
-  id,
-  hostname: name,
-  role: z.enum(['manager', 'worker']),
-  runsTasks: z.boolean(),
-  addr: ipv4,
-  labels,
+  ...nodeSelf,
   restartGraceMs: int(0, 3_600_000).optional(),
 });
 
