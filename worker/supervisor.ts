@@ -77,8 +77,12 @@ export class TaskSupervisor {
   /** Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. */
   async reconcile(desired: ReadonlyMap<string, { task: TaskRecord; service?: ServiceRecord }>): Promise<void> {
     // A replica told to shut down is still in other nodes' load balancers for a moment (they see
-    // the same change and resync): let them drop it before it stops answering, once per pass.
-    const leaving = [...desired].some(([id, { task }]) => task.desiredState !== 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping);
+    // the same change and resync): let them drop it before it stops answering, once per pass. So
+    // is one a previous meshd left running that is no longer wanted here, with connections this
+    // node's own load balancers sent it before their first sync still open.
+    const leaving =
+      [...desired].some(([id, { task }]) => task.desiredState !== 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping) ||
+      [...this.saved].some(([id, s]) => s.pid > 0 && desired.get(id)?.task.desiredState !== 'running');
     if (leaving) await new Promise((r) => setTimeout(r, DEREGISTER_DELAY_MS));
     for (const [id, { task, service }] of desired) {
       if (task.desiredState === 'running' && service) await this.ensureRunning(task, service);

@@ -116,6 +116,12 @@ export class Worker {
     await supervisor.loadSaved();
     // Nothing is programmed until the first full snapshot is in (no half-programmed restart).
     await Promise.all(this.mirrors.map((m) => m.ready));
+    // The data plane before the tasks. After a restart the kernel still holds the previous
+    // meshd's load balancers; a replica that left this node meanwhile (moved while the node was
+    // called down) is a backend there until the first sync replaces them, so the task sync,
+    // which stops that replica, starts only after it.
+    dataplane.start();
+    await dataplane.firstSync;
     this.runner = new CoalescingRunner({
       name: 'task sync',
       minIntervalMs: 20,
@@ -127,7 +133,6 @@ export class Worker {
     tasks.onChange(() => this.runner?.request());
     services.onChange(() => this.runner?.request());
     this.runner.start();
-    dataplane.start();
     this.logsSub = serve(nc, {
       subject: SUBJECTS.node(node.id, '*'),
       log,
@@ -155,10 +160,13 @@ export class Worker {
     for (const m of this.mirrors) m.stop();
   }
 
-  /** Heartbeats (and answers to the leader's probe) come from their own thread: no busy sync delays them. */
+  /**
+   * Heartbeats (and answers to the leader's probe) come from their own thread: no busy sync delays
+   * them. Until that thread is connected they go out on the main connection.
+   */
   private startHeartbeat(): void {
     const { node, log, heartbeat } = this.opts;
-    this.heartbeat = new HeartbeatThread({ ...heartbeat, node, name: `meshd-${node.hostname}`, log: log.child({ part: 'heartbeat' }) });
+    this.heartbeat = new HeartbeatThread({ ...heartbeat, node, name: `meshd-${node.hostname}`, log: log.child({ part: 'heartbeat' }), interim: this.opts.nc });
     this.heartbeat.start();
   }
 

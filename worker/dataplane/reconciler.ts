@@ -49,9 +49,23 @@ export class DataplaneReconciler {
   private readonly taskPortsApplied = new Set<string>();
   /** Load-balancer namespaces a sync has set up whole (their rules can go first in the next). */
   private readonly lbReady = new Set<string>();
+  private firstSynced: () => void = () => undefined;
+  /**
+   * Settles once the first sync has run, whether or not it succeeded (a failed one is retried as
+   * usual). Until then the kernel holds what a previous meshd wrote, which may still balance over
+   * replicas that are no longer this node's: the first sync replaces every table whole.
+   */
+  readonly firstSync = new Promise<void>((resolve) => (this.firstSynced = resolve));
 
   constructor(private readonly opts: DataplaneOptions) {
-    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: opts.resyncEveryMs ?? 5_000, retryMs: 200, log: opts.log, run: () => this.lock.run(() => this.sync()) });
+    const run = async () => {
+      try {
+        await this.lock.run(() => this.sync());
+      } finally {
+        this.firstSynced();
+      }
+    };
+    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: opts.resyncEveryMs ?? 5_000, retryMs: 200, log: opts.log, run });
     for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
     opts.applier.onSyncWanted = () => this.runner.request();
     this.gatewayAddrs = new GatewayAddresses(opts.gatewaySubnet);
