@@ -51,6 +51,9 @@ export async function runLane(files: string[], opts: { plugins?: unknown[]; repo
   const quoted = files.map((f) => `'${f.replace(/'/g, '')}'`).join(' ');
   const script = `set -u
 export CI=true NO_COLOR=1 MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWDOWN} MESHD_TEST_PREBUILT=1
+# meshctl's NATS connect timeout (5 s) scaled like every other bound: under TCG a busy manager
+# took longer to accept a connection ('cannot reach a manager ... TIMEOUT' in a lane run).
+export MESH_CONNECT_TIMEOUT_MS=${5_000 * SLOWDOWN}
 exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --outputFile.json=.vm/${report} ${quoted}
 `;
   const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });
