@@ -5,7 +5,7 @@ import { renderGatewayRules } from '../../worker/dataplane/gateway.js';
 /** Golden tests: the whole rendered rule set, compared as text. */
 describe('forward policy renderer', () => {
   it('node namespace, forwarding turned on by meshd: drop by default, only our paths open', () => {
-    expect(renderGatewayRules('172.31.0.0/16', ['172.31.0.9', '172.31.0.3'], true)).toBe(
+    expect(renderGatewayRules({ subnet: '172.31.0.0/16', isolated: ['172.31.0.9', '172.31.0.3'], ownsForwarding: true })).toBe(
       [
         'add table ip meshd_gw',
         'delete table ip meshd_gw',
@@ -30,7 +30,7 @@ describe('forward policy renderer', () => {
   });
 
   it('node namespace whose forwarding was on before meshd: the operator keeps the policy, our isolation drops stay', () => {
-    expect(renderGatewayRules('172.31.0.0/16', [], false)).toBe(
+    expect(renderGatewayRules({ subnet: '172.31.0.0/16', ownsForwarding: false })).toBe(
       [
         'add table ip meshd_gw',
         'delete table ip meshd_gw',

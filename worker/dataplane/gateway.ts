@@ -34,7 +34,8 @@ export function gatewayAddr(subnet: string): string {
  * The node's gateway table: masquerade out of the node, and the node's forward policy
  * (`nodeForwardPolicy`): drop by default when meshd turned forwarding on, only meshd's paths open.
  */
-export function renderGatewayRules(subnet: string, isolated: readonly string[] = [], ownsForwarding = true): string {
+export function renderGatewayRules(opts: { subnet: string; isolated?: readonly string[]; ownsForwarding: boolean }): string {
+  const { subnet, isolated = [], ownsForwarding } = opts;
   return [
     `add table ip ${GW_TABLE}`,
     `delete table ip ${GW_TABLE}`,
@@ -130,7 +131,7 @@ export async function ensureGateway(g: GatewayDesired): Promise<void> {
   const forwarding = await ownsForwarding(g.forwardingMarker);
   const isolated = g.tasks.filter((t) => t.isolated).map((t) => t.addr.split('/')[0]!);
   // The policy first, then forwarding on: the node never routes without it.
-  await run(['nft', '-f', '-'], { input: renderGatewayRules(g.subnet, isolated, forwarding.owns) });
+  await run(['nft', '-f', '-'], { input: renderGatewayRules({ subnet: g.subnet, isolated, ownsForwarding: forwarding.owns }) });
   if (forwarding.enable) await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
   for (const t of g.tasks) await ensureSandboxGateway(g, t);
 }
