@@ -194,8 +194,12 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
   // second round. Two rounds = 2 x (9 + 0.8) s, plus one 2.5 s scale attempt in flight: 22 s.
   // With two survivors there is no third round (the up-to-date one wins the second).
   const RAFT_TWO_ROUNDS_MS = 2 * (9_000 + 800) + 2_500;
+  // The deploy scales web up (6 -> 7), not down: a scale-down under a request loop drops the
+  // requests that reach a leaving replica before every LB has let it go (its stop is not yet
+  // held back until each node applied the removal: issue 14, "a replica leaves before it stops").
+  // A CI run that scaled down here failed 1 request for that reason, not for the manager's death.
   it('deploys again within two NATS raft election rounds after the manager whose NATS server leads is killed, with no state lost', { timeout: 150_000 }, async () => {
-    const replicas = 4;
+    const replicas = 7;
     const creds = await admin();
     const [leader] = await natsProbe(creds, [['streamLeader', 'KV_mesh_tasks']]);
     const victim = NODES.find((n) => leader!.startsWith(`${n}-`))!;

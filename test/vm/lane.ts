@@ -38,23 +38,33 @@ export interface LaneResult {
   failedTests: string[];
 }
 
+export interface LaneOptions {
+  /** Extra environment for the guest's vitest (names and values must be shell-safe). */
+  env?: Record<string, string>;
+  /** The JSON report's file name under `.vm/` (default results.json). */
+  report?: string;
+}
+
 /**
- * Builds the bundles on this machine (seconds, rather than under the emulated CPU; `plugins` lets
- * the mutation check build a broken one), boots the VM and runs vitest there on `files`; its
- * JSON report goes to `.vm/<report>`.
+ * Builds the bundles on this machine (seconds, rather than under the emulated CPU), boots the VM
+ * and runs vitest there on `files`; its JSON report goes to `.vm/<report>`.
  */
-export async function runLane(files: string[], opts: { plugins?: unknown[]; report?: string } = {}): Promise<LaneResult> {
+export async function runLane(files: string[], opts: LaneOptions = {}): Promise<LaneResult> {
   const report = opts.report ?? 'results.json';
   const RESULTS = join(CHECKOUT, '.vm', report);
   rmSync(RESULTS, { force: true });
-  await buildBundles(opts.plugins ?? []);
+  await buildBundles();
   const quoted = files.map((f) => `'${f.replace(/'/g, '')}'`).join(' ');
+  const extraEnv = Object.entries(opts.env ?? {}).map(([k, v]) => {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || !/^[A-Za-z0-9+/=._-]*$/.test(v)) throw new Error(`runLane: env ${k} is not shell-safe`);
+    return `export ${k}=${v}\n`;
+  }).join('');
   const script = `set -u
 export CI=true NO_COLOR=1 MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWDOWN} MESHD_TEST_PREBUILT=1
 # meshctl's NATS connect timeout (5 s) scaled like every other bound: under TCG a busy manager
 # took longer to accept a connection ('cannot reach a manager ... TIMEOUT' in a lane run).
 export MESH_CONNECT_TIMEOUT_MS=${5_000 * SLOWDOWN}
-exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --outputFile.json=.vm/${report} ${quoted}
+${extraEnv}exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --outputFile.json=.vm/${report} ${quoted}
 `;
   const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });
   const result: LaneResult = { status, passed: 0, failed: 0, failedTests: [] };
