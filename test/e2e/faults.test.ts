@@ -141,8 +141,9 @@ describe('fault drills under a steady request loop (5 nodes, 3 managers)', () =>
   });
 
   // Measured 1.75-2.4 s here, 2.2-2.8 s with the machine at load average 25 (detection is the 2 s
-  // --node-down-after after a failed direct probe; the LBs follow the DNS within ~0.1 s since a
-  // sync applies LB rules first). Not retried: a busy
+  // --node-down-after after a failed direct probe; the LBs follow the DNS within ~0.1 s: they have
+  // a fast lane of their own, not behind the full sync or a rescheduled replica's attach, which
+  // had held them 1.5-2.7 s behind the DNS on a loaded machine). Not retried: a busy
   // machine no longer makes the leader misjudge (heartbeats from their own thread, a probe before
   // Down, no verdict right after the leader's own stall: test/e2e/liveness.test.ts), so a miss here is a bug.
   it('takes a crashed worker out of every LB and DNS within 3 s, and reschedules its replicas', async () => {

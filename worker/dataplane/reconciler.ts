@@ -41,8 +41,16 @@ export interface DataplaneOptions {
  */
 export class DataplaneReconciler {
   private readonly runner: CoalescingRunner;
+  /**
+   * The load balancers' own fast lane: a changed backend set reaches every LB namespace the full
+   * sync has set up without waiting behind that sync's slower checks (links, peers, addresses:
+   * seconds on a busy node) or a task's attach. A replica that died leaves the LBs at once.
+   */
+  private readonly lbRunner: CoalescingRunner;
   /** The periodic sync and a task's attach touch the same namespaces: one at a time. */
   private readonly lock = new Mutex();
+  /** Every write to a load balancer (fast lane or full sync): one at a time. */
+  private readonly lbLock = new Mutex();
   private readonly gatewayAddrs: GatewayAddresses;
   private recovered = false;
   /** Tasks whose sandbox holds our port table (so a port removed from a service is cleared). */
@@ -65,18 +73,26 @@ export class DataplaneReconciler {
         this.firstSynced();
       }
     };
-    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: opts.resyncEveryMs ?? 5_000, retryMs: 200, log: opts.log, run });
-    for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
-    opts.applier.onSyncWanted = () => this.runner.request();
+    const resyncEveryMs = opts.resyncEveryMs ?? 5_000;
+    this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: resyncEveryMs, retryMs: 200, log: opts.log, run });
+    this.lbRunner = new CoalescingRunner({ name: 'load-balancer sync', minIntervalMs: 20, maxIntervalMs: resyncEveryMs, retryMs: 200, log: opts.log, run: () => this.syncReadyLbs() });
+    for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) {
+      m.onChange(() => {
+        this.lbRunner.request();
+        this.runner.request();
+      });
+    }
+    opts.applier.onSyncWanted = () => this.lbRunner.request();
     this.gatewayAddrs = new GatewayAddresses(opts.gatewaySubnet);
   }
 
   start(): void {
     this.runner.start();
+    this.lbRunner.start();
   }
 
   async stop(): Promise<void> {
-    await this.runner.stop();
+    await Promise.all([this.runner.stop(), this.lbRunner.stop()]);
   }
 
   desired(): DataplaneDesired | undefined {
@@ -142,10 +158,9 @@ export class DataplaneReconciler {
   private async sync(): Promise<void> {
     const d = await this.desiredAfterRecovery();
     if (!d) return;
-    // Backends first: a replica that died leaves every load balancer before the slower checks of
-    // links, peers and addresses below (each a few processes per network) have run.
-    const appliedFirst = await this.applyReadyLbs(d);
-    const applier = { apply: (netns: string, lb: LbDesired) => (appliedFirst.has(netns) ? Promise.resolve() : this.opts.applier.apply(netns, lb)) };
+    // Load balancers are applied here too (a namespace set up or repaired now gets its rules),
+    // but never at the same time as the fast lane.
+    const applier = { apply: (netns: string, lb: LbDesired) => this.lbLock.run(() => this.opts.applier.apply(netns, lb)) };
     if (d.gateway.tasks.length > 0 || d.ingress) {
       await ensureGateway(d.gateway);
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
@@ -174,22 +189,24 @@ export class DataplaneReconciler {
   }
 
   /**
-   * Applies the rules of every load-balancer namespace an earlier sync set up whole; returns the
-   * ones applied. One that fails is left to the full path below, which sets it up again.
+   * The fast lane: applies the rules of every load-balancer namespace a full sync has set up
+   * whole. One that fails is left to the full sync, which sets its namespace up again.
    */
-  private async applyReadyLbs(d: DataplaneDesired): Promise<Set<string>> {
+  private async syncReadyLbs(): Promise<void> {
+    // Until the first full sync has recovered the gateway addresses, nothing is set up.
+    if (!this.recovered) return;
+    const d = this.desired();
+    if (!d) return;
     const lbs = [...d.overlays.flatMap((o) => (o.lb ? [o.lb] : [])), ...(d.ingress ? [d.ingress.sandbox] : [])];
-    const applied = new Set<string>();
     for (const lb of lbs.filter((x) => this.lbReady.has(x.netns))) {
       try {
-        await this.opts.applier.apply(lb.netns, lb.lb);
-        applied.add(lb.netns);
+        await this.lbLock.run(() => this.opts.applier.apply(lb.netns, lb.lb));
       } catch (err) {
         this.lbReady.delete(lb.netns);
         this.opts.log.debug('load balancer not applied ahead of its namespace checks', { netns: lb.netns, err: String(err) });
+        this.runner.request();
       }
     }
-    return applied;
   }
 
   /** The task whose gateway leg has this address (how the DNS server knows who asks). */
@@ -228,10 +245,13 @@ export class DataplaneReconciler {
       const path = join(this.opts.paths.netnsDir, n);
       if (!/^(ov_|lb_|ingress_sbox$)/.test(n) || keep.has(path)) continue;
       this.opts.log.info('removing namespace no longer needed', { netns: n });
-      this.opts.applier.forget(path);
-      this.lbReady.delete(path);
-      // LB first: its veth is a port of the overlay bridge.
-      await removeNetns(path);
+      // Not while the fast lane writes into it.
+      await this.lbLock.run(async () => {
+        this.opts.applier.forget(path);
+        this.lbReady.delete(path);
+        // LB first: its veth is a port of the overlay bridge.
+        await removeNetns(path);
+      });
     }
   }
 }
