@@ -51,6 +51,13 @@ export class DataplaneReconciler {
   private readonly lock = new Mutex();
   /** Every write to a load balancer (fast lane or full sync): one at a time. */
   private readonly lbLock = new Mutex();
+  /**
+   * Per LB namespace, the desired state last applied (as JSON): the fast lane applies only what
+   * changed since (the full sync applies every one, restoring hand edits); `lbForce` makes its
+   * next pass apply all (an IPVS drain ended: same desired state, a real to delete).
+   */
+  private readonly lbApplied = new Map<string, string>();
+  private lbForce = false;
   private readonly gatewayAddrs: GatewayAddresses;
   private recovered = false;
   /** Tasks whose sandbox holds our port table (so a port removed from a service is cleared). */
@@ -75,14 +82,18 @@ export class DataplaneReconciler {
     };
     const resyncEveryMs = opts.resyncEveryMs ?? 5_000;
     this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: resyncEveryMs, retryMs: 200, log: opts.log, run });
-    this.lbRunner = new CoalescingRunner({ name: 'load-balancer sync', minIntervalMs: 20, maxIntervalMs: resyncEveryMs, retryMs: 200, log: opts.log, run: () => this.syncReadyLbs() });
+    // Its periodic pass is the full sync's; it runs on changes only.
+    this.lbRunner = new CoalescingRunner({ name: 'load-balancer sync', minIntervalMs: 20, maxIntervalMs: 3_600_000, retryMs: 200, log: opts.log, run: () => this.syncReadyLbs() });
     for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) {
       m.onChange(() => {
         this.lbRunner.request();
         this.runner.request();
       });
     }
-    opts.applier.onSyncWanted = () => this.lbRunner.request();
+    opts.applier.onSyncWanted = () => {
+      this.lbForce = true;
+      this.lbRunner.request();
+    };
     this.gatewayAddrs = new GatewayAddresses(opts.gatewaySubnet);
   }
 
@@ -160,7 +171,7 @@ export class DataplaneReconciler {
     if (!d) return;
     // Load balancers are applied here too (a namespace set up or repaired now gets its rules),
     // but never at the same time as the fast lane.
-    const applier = { apply: (netns: string, lb: LbDesired) => this.lbLock.run(() => this.opts.applier.apply(netns, lb)) };
+    const applier = { apply: (netns: string, lb: LbDesired) => this.applyLb(netns, lb) };
     if (d.gateway.tasks.length > 0 || d.ingress) {
       await ensureGateway(d.gateway);
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
@@ -197,16 +208,28 @@ export class DataplaneReconciler {
     if (!this.recovered) return;
     const d = this.desired();
     if (!d) return;
+    const force = this.lbForce;
+    this.lbForce = false;
     const lbs = [...d.overlays.flatMap((o) => (o.lb ? [o.lb] : [])), ...(d.ingress ? [d.ingress.sandbox] : [])];
     for (const lb of lbs.filter((x) => this.lbReady.has(x.netns))) {
+      if (!force && this.lbApplied.get(lb.netns) === JSON.stringify(lb.lb)) continue;
       try {
-        await this.lbLock.run(() => this.opts.applier.apply(lb.netns, lb.lb));
+        await this.applyLb(lb.netns, lb.lb);
       } catch (err) {
         this.lbReady.delete(lb.netns);
         this.opts.log.debug('load balancer not applied ahead of its namespace checks', { netns: lb.netns, err: String(err) });
         this.runner.request();
       }
     }
+  }
+
+  /** One LB namespace's rules, under the LB lock; remembers what it applied. */
+  private async applyLb(netns: string, lb: LbDesired): Promise<void> {
+    await this.lbLock.run(async () => {
+      this.lbApplied.delete(netns);
+      await this.opts.applier.apply(netns, lb);
+      this.lbApplied.set(netns, JSON.stringify(lb));
+    });
   }
 
   /** The task whose gateway leg has this address (how the DNS server knows who asks). */
@@ -249,6 +272,7 @@ export class DataplaneReconciler {
       await this.lbLock.run(async () => {
         this.opts.applier.forget(path);
         this.lbReady.delete(path);
+        this.lbApplied.delete(path);
         // LB first: its veth is a port of the overlay bridge.
         await removeNetns(path);
       });
