@@ -223,13 +223,28 @@ export class DataplaneReconciler {
     }
   }
 
-  /** One LB namespace's rules, under the LB lock; remembers what it applied. */
-  private async applyLb(netns: string, lb: LbDesired): Promise<void> {
+  /**
+   * One LB namespace's rules, under the LB lock; remembers what it applied. Always the state as
+   * it is now, never the caller's copy: the full sync computed its copy before seconds of other
+   * work, and writing it after the fast lane wrote a newer one would undo it (an IPVS real seen
+   * going 1 -> 0 -> 1 -> 0 in the VM lane). A namespace no longer desired is left to removeStale.
+   */
+  private async applyLb(netns: string, computed: LbDesired): Promise<void> {
     await this.lbLock.run(async () => {
+      const lb = this.recovered ? this.currentLb(netns) : computed;
+      if (!lb) return;
       this.lbApplied.delete(netns);
       await this.opts.applier.apply(netns, lb);
       this.lbApplied.set(netns, JSON.stringify(lb));
     });
+  }
+
+  /** The desired rules of one LB namespace from the mirrors as they are now. */
+  private currentLb(netns: string): LbDesired | undefined {
+    const d = this.desired();
+    if (!d) return undefined;
+    if (d.ingress?.sandbox.netns === netns) return d.ingress.sandbox.lb;
+    return d.overlays.find((o) => o.lb?.netns === netns)?.lb?.lb;
   }
 
   /** The task whose gateway leg has this address (how the DNS server knows who asks). */
