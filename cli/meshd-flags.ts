@@ -20,6 +20,8 @@ export interface MeshdConfig {
   natsPort: number;
   clusterPort: number;
   labels: Record<string, string>;
+  /** Registries reached over plain HTTP (`--insecure-registry HOST:PORT`, Docker's daemon option). */
+  insecureRegistries: string[];
   subnetPool: string;
   subnetPrefix: number;
   ingressSubnet: string;
@@ -60,6 +62,7 @@ export const MESHD_USAGE = `Usage: meshd [flags]
   --label KEY=VALUE            engine label: what this node says about itself, matched by
                                'engine.labels.KEY' constraints (repeatable); node labels
                                ('node.labels.KEY') are set by managers: meshctl node update
+  --insecure-registry HOST[:PORT]  pull images from this registry over plain HTTP (repeatable)
   --subnet-pool CIDR           overlay subnet pool, used when the cluster is created (default 10.0.0.0/8)
   --subnet-size N              prefix length of pool subnets (default 24)
   --ingress-subnet CIDR        ingress network subnet, at cluster creation (default 10.255.0.0/16)
@@ -157,6 +160,7 @@ export function parseMeshdFlags(argv: readonly string[], env: NodeJS.ProcessEnv 
       'nats-port': { type: 'string' },
       'cluster-port': { type: 'string' },
       label: { type: 'string', multiple: true },
+      'insecure-registry': { type: 'string', multiple: true },
       'subnet-pool': { type: 'string' },
       'subnet-size': { type: 'string' },
       'ingress-subnet': { type: 'string' },
@@ -187,6 +191,10 @@ export function parseMeshdFlags(argv: readonly string[], env: NodeJS.ProcessEnv 
     if (!m) problems.push(`--label: expected KEY=VALUE, got ${JSON.stringify(l)}`);
     else labels[m[1]!] = m[2]!;
   }
+  const insecureRegistries = values['insecure-registry'] ?? [];
+  for (const r of insecureRegistries) {
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(r)) problems.push(`--insecure-registry: expected HOST or HOST:PORT, got ${JSON.stringify(r)}`);
+  }
   const lbBackend = (values['lb-backend'] ?? 'auto') as MeshdConfig['lbBackend'];
   if (!['auto', 'ipvs', 'nftables'].includes(lbBackend)) problems.push(`--lb-backend: must be auto, ipvs or nftables, got ${JSON.stringify(lbBackend)}`);
   const join = (values.join ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -201,6 +209,7 @@ export function parseMeshdFlags(argv: readonly string[], env: NodeJS.ProcessEnv 
     natsPort: int('nats-port', values['nats-port'], 4222, 1, 65535, problems),
     clusterPort: int('cluster-port', values['cluster-port'], 6222, 1, 65535, problems),
     labels,
+    insecureRegistries,
     subnetPool: cidr('subnet-pool', values['subnet-pool'] ?? '10.0.0.0/8', problems),
     subnetPrefix: int('subnet-size', values['subnet-size'], 24, 8, 29, problems),
     ingressSubnet: cidr('ingress-subnet', values['ingress-subnet'] ?? '10.255.0.0/16', problems),

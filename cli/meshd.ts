@@ -13,7 +13,8 @@ import { cachedNodeUsers } from '../manager/nats-users.js';
 import { serveJoin } from '../manager/join.js';
 import { EmbeddedNats } from '../manager/nats-server.js';
 import { Manager } from '../manager/manager.js';
-import { Worker } from '../worker/worker.js';
+import { Worker, type WorkerOptions } from '../worker/worker.js';
+import { PodmanEngine, detectPodman } from '../worker/engine/podman.js';
 import { MESHD_USAGE, parseMeshdFlags, type MeshdConfig } from './meshd-flags.js';
 import { chooseLbApplier } from '../worker/dataplane/select-backend.js';
 
@@ -117,6 +118,7 @@ async function main(argv: string[]): Promise<void> {
   }
   let worker: Worker | undefined;
   const lbApplier = await chooseLbApplier(config.lbBackend, log);
+  const engine = await containerEngine(config, log);
   worker = new Worker({
     lbApplier,
     gatewaySubnet: config.gatewaySubnet,
@@ -130,7 +132,16 @@ async function main(argv: string[]): Promise<void> {
     resyncEveryMs: config.resyncEveryMs,
     heartbeat: { servers, connect: identity?.connect ?? {} },
     logLimits: config.logLimits,
-    node: { id: nodeId, hostname: config.nodeName, role: isManager ? 'manager' : 'worker', runsTasks: config.role !== 'manager', addr: config.advertiseAddr, labels: config.labels },
+    engine,
+    node: {
+      id: nodeId,
+      hostname: config.nodeName,
+      role: isManager ? 'manager' : 'worker',
+      runsTasks: config.role !== 'manager',
+      addr: config.advertiseAddr,
+      labels: config.labels,
+      ...(engine.ok && { containerEngine: `podman ${engine.engine.setup.version}` }),
+    },
   });
   await worker.start(abort.signal);
   log.info('meshd ready', { role: config.role, id: nodeId, nats: servers.join(',') });
@@ -159,3 +170,16 @@ main(process.argv.slice(2)).catch((err) => {
   process.stderr.write(`meshd: ${plain ?? (err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
   process.exit(1);
 });
+
+/** Finds the container engine and says what it found: how image tasks will run here, or why not. */
+async function containerEngine(config: MeshdConfig, log: Logger): Promise<WorkerOptions['engine']> {
+  if (config.role === 'manager') return { ok: false, reason: 'this node runs no tasks' };
+  const found = await detectPodman({ stateDir: config.stateDir, runDir: config.runDir, insecureRegistries: config.insecureRegistries });
+  if (!found.ok) {
+    log.warn('no container engine: services with an image cannot run here', { reason: found.reason });
+    return found;
+  }
+  const s = found.setup;
+  log.info('container engine', { engine: `podman ${s.version}`, runtime: s.runtime, cgroups: s.cgroupManager, storage: s.storageDriver, nofile: s.nofile.hard });
+  return { ok: true, engine: new PodmanEngine(s) };
+}

@@ -97,6 +97,8 @@ export interface NodeRecord {
   labels: Record<string, string>;
   /** Engine labels (`engine.labels.*`): what the node reports about itself (`meshd --label`). Absent in records written before they existed. */
   engineLabels?: Record<string, string>;
+  /** The container engine that runs image tasks here (`podman 4.3.1`); absent: none, no image tasks. */
+  containerEngine?: string;
   status: NodeStatus;
   statusMessage: string;
   joinedAt: string;
@@ -208,6 +210,10 @@ export interface TaskStatus {
   restarts: number;
   /** undefined: no healthcheck; 'starting' until the first result. */
   health?: 'starting' | 'healthy' | 'unhealthy';
+  /** The task's container (image tasks). */
+  containerId?: string;
+  /** What keeps a task that is not failed from running (an image pull being retried). */
+  error?: string;
   updatedAt: string;
 }
 

@@ -36,6 +36,7 @@ export function registrationRecord(input: RegistrationInput): Registration {
     addr: a.addr,
     labels: held && !legacy ? { ...held.labels } : {},
     engineLabels: { ...a.labels },
+    ...(a.containerEngine !== undefined && { containerEngine: a.containerEngine }),
     status: 'ready',
     statusMessage: '',
     joinedAt: held?.joinedAt ?? now,

@@ -24,6 +24,8 @@ export interface NodeAnnouncement {
   addr: string;
   /** `meshd --label`: recorded as the node's engine labels (`engine.labels.*`), never as node labels. */
   labels: Record<string, string>;
+  /** The container engine that runs image tasks here (`podman 4.3.1`); absent: none, no image tasks. */
+  containerEngine?: string;
   /** Sent in the last heartbeat of a graceful stop: how long to wait before calling the node down. */
   restartGraceMs?: number;
 }

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { environOf } from '../core/proc.js';
 import type { Healthcheck } from '../core/model.js';
 import type { TaskUser } from '../core/task-user.js';
-import { taskEnterArgv } from './task-process.js';
+import { containerEnterArgv, taskEnterArgv } from './task-process.js';
 
 export type Health = 'starting' | 'healthy' | 'unhealthy';
 
@@ -22,11 +22,11 @@ export function nextHealth(opts: {
 }
 
 /** Runs one probe inside the task's namespaces, as its user and with its capabilities and environment. */
-export async function probe(pid: number, check: Healthcheck, user?: TaskUser): Promise<boolean> {
+export async function probe(pid: number, check: Healthcheck, where: { user?: TaskUser; container?: boolean } = {}): Promise<boolean> {
   if (check.test.type === 'none') return true;
   const argv = check.test.type === 'cmd' ? check.test.argv : ['sh', '-c', check.test.script];
   try {
-    const [cmd, ...args] = taskEnterArgv(pid, argv, user);
+    const [cmd, ...args] = where.container ? await containerEnterArgv(pid, argv) : taskEnterArgv(pid, argv, where.user);
     const res = await execa(cmd!, args, {
       reject: false,
       timeout: check.timeoutMs,
@@ -58,14 +58,16 @@ export class HealthMonitor {
   private readonly pid: number;
   private readonly check: Healthcheck;
   private readonly user: TaskUser | undefined;
+  private readonly container: boolean;
 
   constructor(
-    opts: { pid: number; check: Healthcheck; user?: TaskUser; initial?: Health },
+    opts: { pid: number; check: Healthcheck; user?: TaskUser; initial?: Health; container?: boolean },
     private readonly onChange: (h: Health) => void,
   ) {
     this.pid = opts.pid;
     this.check = opts.check;
     this.user = opts.user;
+    this.container = opts.container ?? false;
     this.health = opts.initial ?? 'starting';
   }
 
@@ -85,7 +87,7 @@ export class HealthMonitor {
   }
 
   private async tick(): Promise<void> {
-    const ok = await probe(this.pid, this.check, this.user);
+    const ok = await probe(this.pid, this.check, { ...(this.user && { user: this.user }), container: this.container });
     if (this.stopped) return;
     const next = nextHealth({
       current: this.health,

@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
+import { textOfK8sFile } from './engine/container-log.js';
 import type { RunPaths } from './paths.js';
 import { NATS_MAX_PAYLOAD } from '../core/wire/limits.js';
 import { DEFAULT_LOG_LIMITS, logFiles } from './log-rotation.js';
@@ -27,8 +28,9 @@ export async function readTaskLogs(paths: RunPaths, req: LogRequest, maxFiles = 
   const perTask = Math.min(MAX_BYTES, Math.floor(REPLY_BUDGET / Math.max(1, req.taskIds.length)));
   for (const taskId of req.taskIds) {
     if (!/^[0-9a-f]+$/.test(taskId)) continue;
-    const text = await readTail(logFiles(paths.taskLog(taskId), maxFiles), perTask);
-    if (text === undefined) continue;
+    const raw = await readTail(logFiles(paths.taskLog(taskId), maxFiles), perTask);
+    if (raw === undefined) continue;
+    const text = (await runsContainer(paths, taskId)) ? textOfK8sFile(raw) : raw;
     let lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
     if (req.tail !== undefined) lines = lines.slice(-req.tail);
@@ -59,4 +61,13 @@ async function readTail(files: readonly string[], budget: number): Promise<strin
     }
   }
   return Buffer.concat(parts).toString('utf8');
+}
+
+/** Whether the task's output is a container's (k8s-file records) rather than a process's own. */
+async function runsContainer(paths: RunPaths, taskId: string): Promise<boolean> {
+  try {
+    return typeof (JSON.parse(await readFile(paths.taskState(taskId), 'utf8')) as { containerId?: unknown }).containerId === 'string';
+  } catch {
+    return false;
+  }
 }

@@ -7,6 +7,8 @@ import { HealthMonitor, type Health } from './health.js';
 import { waitListening } from './listening.js';
 import type { TaskUser } from '../core/task-user.js';
 import { adoptTaskProcess, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
+import { ImagePullError, type PodmanEngine } from './engine/podman.js';
+import { pullRetryDelayMs } from './engine/pull-backoff.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
@@ -16,6 +18,8 @@ interface SavedState {
   pid: number;
   startTicks: number;
   restarts: number;
+  /** The task's container, for a task that runs an image. */
+  containerId?: string;
 }
 
 interface Supervised {
@@ -28,6 +32,10 @@ interface Supervised {
   restarts: number;
   stopping: boolean;
   restartTimer?: NodeJS.Timeout;
+  /** The task's container while it has one (image tasks). */
+  containerId?: string;
+  /** Failed pulls in a row (the next retry waits longer). */
+  pullFailures: number;
 }
 
 
@@ -46,6 +54,10 @@ export interface SupervisorDeps {
   beforeStart?: (task: TaskRecord) => Promise<void>;
   /** Directories no task may see (meshd's state and run dirs, a dev cluster's home). */
   masks: readonly string[];
+  /** The node's embedded DNS address (a container's `--dns`). */
+  dnsAddr: string;
+  /** The container engine, or why this node has none (then image tasks are refused here). */
+  engine: { ok: true; engine: PodmanEngine } | { ok: false; reason: string };
 }
 
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
@@ -107,11 +119,13 @@ export class TaskSupervisor {
       known.service = service;
       return;
     }
-    const sup: Supervised = { task, service, restarts: 0, stopping: false };
+    const sup: Supervised = { task, service, restarts: 0, stopping: false, pullFailures: 0 };
     this.tasks.set(task.id, sup);
     const saved = this.saved.get(task.id);
     this.saved.delete(task.id);
-    if (saved && saved.pid > 0) {
+    if (saved?.containerId && this.deps.engine.ok) {
+      if (await this.adoptContainer(sup, saved, saved.containerId)) return;
+    } else if (saved && saved.pid > 0) {
       const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
       if (proc) {
         sup.restarts = saved.restarts;
@@ -125,7 +139,30 @@ export class TaskSupervisor {
     await this.launch(sup);
   }
 
+  /**
+   * A container a previous meshd started: adopted while it runs (same container, same process);
+   * one that exited meanwhile is reported with its exit code and the restart policy applies.
+   * False when there is nothing to adopt (it is started anew).
+   */
+  private async adoptContainer(sup: Supervised, saved: SavedState, containerId: string): Promise<boolean> {
+    if (!this.deps.engine.ok) return false;
+    const { proc, state } = await this.deps.engine.engine.adopt(containerId);
+    if (!state) return false;
+    sup.restarts = saved.restarts;
+    sup.containerId = containerId;
+    if (!proc) {
+      this.deps.log.info('task container exited while meshd was away', { task: sup.task.name, container: containerId.slice(0, 12), exitCode: state.exitCode });
+      await this.onExit(sup, { exitCode: state.exitCode, signal: undefined, ...(state.oomKilled && { oomKilled: true }) });
+      return true;
+    }
+    this.watch(sup, proc, true);
+    this.deps.log.info('adopted running task', { task: sup.task.name, pid: proc.pid, container: containerId.slice(0, 12) });
+    await this.report(sup, 'running', 'adopted after restart', { pid: proc.pid, containerId, health: this.initialHealth(sup) && 'healthy' });
+    return true;
+  }
+
   private async launch(sup: Supervised): Promise<void> {
+    if (sup.service.spec.image !== undefined) return this.launchContainer(sup, sup.service.spec.image);
     const { task, service } = sup;
     const argv = [...(service.spec.entrypoint ?? []), ...(service.spec.command ?? [])];
     try {
@@ -143,6 +180,62 @@ export class TaskSupervisor {
       const note = unbound.length ? `not listening on ${unbound.join(', ')} after ${LISTEN_WAIT_MS / 1000} s` : '';
       if (sup.proc !== proc || sup.stopping) return;
       await this.report(sup, 'running', note, { pid: proc.pid, health: this.initialHealth(sup) });
+    } catch (err) {
+      this.deps.log.warn('task failed to start', { task: task.name, err });
+      await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** An image task: pull (with backoff), then its container in the task's sandbox. */
+  private async launchContainer(sup: Supervised, image: string): Promise<void> {
+    const { task, service } = sup;
+    if (!this.deps.engine.ok) {
+      await this.report(sup, 'rejected', `no container engine on this node: ${this.deps.engine.reason}`);
+      return;
+    }
+    const engine = this.deps.engine.engine;
+    try {
+      await this.report(sup, 'preparing', `pulling ${image}`);
+      await engine.ensureImage(image);
+      sup.pullFailures = 0;
+    } catch (err) {
+      if (!(err instanceof ImagePullError)) throw err;
+      if (sup.stopping) return;
+      sup.pullFailures++;
+      const delayMs = pullRetryDelayMs(sup.pullFailures);
+      this.deps.log.warn('image pull failed; retrying', { task: task.name, image, err: err.message, attempt: sup.pullFailures, retryInMs: delayMs });
+      await this.report(sup, 'preparing', `retrying the pull in ${Math.round(delayMs / 1000)} s`, { error: err.message });
+      sup.restartTimer = setTimeout(() => {
+        sup.restartTimer = undefined;
+        if (!sup.stopping && this.tasks.get(task.id) === sup) void this.launch(sup);
+      }, delayMs);
+      return;
+    }
+    try {
+      const files = await ensureSandbox(this.deps.paths, task, this.deps.resolvConf);
+      await this.deps.beforeStart?.(task);
+      await this.report(sup, 'starting', '');
+      const { containerId, proc } = await engine.start({
+        taskId: task.id,
+        taskName: task.name,
+        serviceName: service.name,
+        nodeId: this.deps.nodeId,
+        image,
+        netns: files.netns,
+        dns: this.deps.dnsAddr,
+        logPath: files.log,
+        env: this.environment(task, service),
+        ...(service.spec.entrypoint !== undefined && { entrypoint: service.spec.entrypoint }),
+        ...(service.spec.command !== undefined && { command: service.spec.command }),
+        ...(service.spec.user !== undefined && { user: service.spec.user }),
+      });
+      sup.containerId = containerId;
+      await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts, containerId } satisfies SavedState));
+      this.watch(sup, proc);
+      const unbound = await waitListening(proc.pid, service.spec.ports, LISTEN_WAIT_MS);
+      const note = unbound.length ? `not listening on ${unbound.join(', ')} after ${LISTEN_WAIT_MS / 1000} s` : '';
+      if (sup.proc !== proc || sup.stopping) return;
+      await this.report(sup, 'running', note, { pid: proc.pid, containerId, health: this.initialHealth(sup) });
     } catch (err) {
       this.deps.log.warn('task failed to start', { task: task.name, err });
       await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
@@ -181,7 +274,7 @@ export class TaskSupervisor {
   private startHealth(sup: Supervised, proc: TaskProcess, initial: Health): void {
     const check = sup.service.spec.healthcheck;
     if (!check || check.test.type === 'none') return;
-    sup.health = new HealthMonitor({ pid: proc.pid, check, ...(sup.user && { user: sup.user }), initial }, (h) => {
+    sup.health = new HealthMonitor({ pid: proc.pid, check, ...(sup.user && { user: sup.user }), initial, container: sup.containerId !== undefined }, (h) => {
       this.deps.log.info('task health changed', { task: sup.task.name, health: h });
       void this.report(sup, 'running', h === 'unhealthy' ? 'health check failing' : '', { pid: proc.pid, health: h });
     });
@@ -189,7 +282,8 @@ export class TaskSupervisor {
   }
 
   private async onExit(sup: Supervised, exit: ProcessExit): Promise<void> {
-    const how = exit.exitCode !== undefined ? `exit code ${exit.exitCode}` : exit.signal ? `signal ${exit.signal}` : 'exited (status unknown)';
+    const code = exit.exitCode !== undefined ? `exit code ${exit.exitCode}` : exit.signal ? `signal ${exit.signal}` : 'exited (status unknown)';
+    const how = exit.oomKilled ? `OOM killed (${code})` : code;
     const verdict = restartVerdict(sup.service.spec.restartPolicy, exit, sup.restarts);
     this.deps.log.info('task exited', { task: sup.task.name, how, verdict: verdict.restart ? 'restart' : verdict.state });
     if (!verdict.restart) {
@@ -211,7 +305,10 @@ export class TaskSupervisor {
       sup.stopping = true;
       if (sup.restartTimer) clearTimeout(sup.restartTimer);
       sup.health?.stop();
-      if (sup.proc) await stopTaskProcess(sup.proc, this.deps.stopGraceMs);
+      if (sup.containerId && this.deps.engine.ok) {
+        await this.deps.engine.engine.stop(id, this.deps.stopGraceMs);
+        await this.deps.engine.engine.remove(id);
+      } else if (sup.proc) await stopTaskProcess(sup.proc, this.deps.stopGraceMs);
       await removeSandbox(this.deps.paths, id);
       await this.report(sup, 'shutdown', 'shut down');
       this.tasks.delete(id);
@@ -231,7 +328,10 @@ export class TaskSupervisor {
   private async cleanupOrphan(id: string): Promise<void> {
     const saved = this.saved.get(id);
     this.saved.delete(id);
-    if (saved && saved.pid > 0) {
+    if (saved?.containerId && this.deps.engine.ok) {
+      await this.deps.engine.engine.stop(id, this.deps.stopGraceMs);
+      await this.deps.engine.engine.remove(id);
+    } else if (saved && saved.pid > 0) {
       const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
       if (proc) await stopTaskProcess(proc, this.deps.stopGraceMs);
     }

@@ -7,6 +7,8 @@ import { resolveTaskUser, setprivArgv, type TaskUser } from '../core/task-user.j
 export interface ProcessExit {
   exitCode: number | undefined;
   signal: string | undefined;
+  /** A container the kernel's OOM killer ended (its memory limit reached). */
+  oomKilled?: boolean;
 }
 
 /** A running task process: started by us, or adopted after a meshd restart. */
@@ -122,6 +124,18 @@ export async function startTaskProcess(opts: StartTaskOptions): Promise<TaskProc
  */
 export function taskEnterArgv(pid: number, argv: readonly string[], user?: TaskUser): string[] {
   return ['nsenter', `--target=${pid}`, '--net', '--mount', '--uts', `--pid=/proc/${pid}/ns/pid_for_children`, '--', ...setprivArgv(user), ...argv];
+}
+
+/**
+ * argv that runs `argv` inside a running container (health checks, `meshctl task exec`): the
+ * namespaces, root and working directory of its main process `pid`, and its uid and gid. The
+ * container's own tools run (nothing of the node's is needed inside it).
+ */
+export async function containerEnterArgv(pid: number, argv: readonly string[]): Promise<string[]> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const uid = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? '0';
+  const gid = /^Gid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? '0';
+  return ['nsenter', `--target=${pid}`, '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd', `--setuid=${uid}`, `--setgid=${gid}`, '--', ...argv];
 }
 
 /** Re-attaches to a task process left running by a previous meshd, if it is still that process. */

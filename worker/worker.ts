@@ -22,7 +22,7 @@ import { CoalescingRunner } from '../core/runner.js';
 import type { Logger } from '../core/log.js';
 import type { NodeAnnouncement } from '../manager/node-registry.js';
 import { RunPaths } from './paths.js';
-import { TaskSupervisor } from './supervisor.js';
+import { TaskSupervisor, type SupervisorDeps } from './supervisor.js';
 import { readTaskLogs } from './logs.js';
 import { DEFAULT_LOG_LIMITS, LogRotator, type LogLimits } from './log-rotation.js';
 
@@ -45,6 +45,8 @@ export interface WorkerOptions {
   logLimits?: LogLimits;
   /** Directories no task may see (`taskMaskPaths`). */
   taskMasks: readonly string[];
+  /** The container engine found at start-up, or why there is none (image tasks are refused then). */
+  engine: SupervisorDeps['engine'];
 }
 
 /** The worker role: join, heartbeat, and realise this node's tasks from cluster state. */
@@ -112,6 +114,8 @@ export class Worker {
       resolvConf: taskResolvConf(gatewayAddr(this.opts.gatewaySubnet)),
       beforeStart: (t) => dataplane.attachTask(t.id),
       masks: this.opts.taskMasks,
+      dnsAddr: gatewayAddr(this.opts.gatewaySubnet),
+      engine: this.opts.engine,
     });
     await supervisor.loadSaved();
     // Nothing is programmed until the first full snapshot is in (no half-programmed restart).

@@ -26,7 +26,7 @@ export function taskRow(snap: ClusterSnapshot, t: TaskRecord): Record<string, un
     Node: nodeName(snap, t.nodeId),
     DesiredState: capitalise(t.desiredState),
     CurrentState: state,
-    Error: failed ? st.message : '',
+    Error: failed ? st.message : (st?.error ?? ''),
     Restarts: st?.restarts ?? 0,
     Health: st?.health ?? '',
     Addresses: t.addresses.map((a) => ({ Network: networkName(snap, a.networkId), NetworkID: a.networkId, Addr: a.addr })),

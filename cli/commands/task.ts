@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { ValidationError, MeshError } from '../../core/errors.js';
 import { findOne, snapshot } from '../cluster-view.js';
-import { readStartTicks, resolveUserOnNode, taskEnterArgv } from '../../worker/task-process.js';
+import { containerEnterArgv, readStartTicks, resolveUserOnNode, taskEnterArgv } from '../../worker/task-process.js';
 import type { CommandContext } from './context.js';
 import { environOf } from '../../core/proc.js';
 
@@ -25,8 +25,9 @@ export async function taskExec(ctx: CommandContext, args: string[]): Promise<num
   // Like `docker exec`: the task's own environment, user and capabilities, not meshctl's.
   const env = await environOf(status.pid);
   const spec = snap.services.find((s) => s.id === task.serviceId)?.spec;
-  const user = spec?.user === undefined ? undefined : await resolveUserOnNode(spec.user);
-  const [cmd, ...rest] = taskEnterArgv(status.pid, argv, user);
+  // A container: its own user, root and tools; a command task: the node's, as its compose user.
+  const user = status.containerId !== undefined || spec?.user === undefined ? undefined : await resolveUserOnNode(spec.user);
+  const [cmd, ...rest] = status.containerId !== undefined ? await containerEnterArgv(status.pid, argv) : taskEnterArgv(status.pid, argv, user);
   const child = spawn(cmd!, rest, { stdio: 'inherit', env });
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
 }

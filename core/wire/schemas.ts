@@ -84,6 +84,7 @@ const nodeSelf = {
   runsTasks: z.boolean(),
   addr: ipv4,
   labels,
+  containerEngine: text(128).optional(),
 };
 
 export const NodeRecord = z.object({
@@ -155,6 +156,8 @@ export const TaskStatus = z.object({
   exitCode: int(-(2 ** 31), 2 ** 31).optional(),
   restarts: int(0, 2 ** 31),
   health: z.enum(['starting', 'healthy', 'unhealthy']).optional(),
+  containerId: z.string().regex(/^[0-9a-f]{64}$/, 'a 64-digit hex container id').optional(),
+  error: text(4096).optional(),
   updatedAt: time,
 });
 

@@ -66,6 +66,8 @@ interface ServiceContext {
 }
 
 function eligible(node: NodeRecord, service: ServiceRecord): boolean {
+  // An image task needs a node with a container engine.
+  if (service.spec.image !== undefined && node.containerEngine === undefined) return false;
   return node.status === 'ready' && node.runsTasks && satisfies(node, service.spec.constraints);
 }
 

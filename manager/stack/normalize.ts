@@ -43,8 +43,8 @@ export interface NormalizedService {
 export function normalizeService(name: string, s: ParsedService, ctx: ServiceContext): NormalizedService {
   const base = ['services', name];
   const problems: Problem[] = [];
-  if (s.command === undefined && s.entrypoint === undefined) {
-    problems.push(problemAt([...base, 'command'], 'required: meshd runs a command per task, not an image'));
+  if (s.image === undefined && s.command === undefined && s.entrypoint === undefined) {
+    problems.push(problemAt([...base, 'image'], 'required: an image to run, or a command (a task without an image runs the command on the node)'));
   }
   const mode = s.deploy?.mode ?? 'replicated';
   if (mode === 'global' && s.deploy?.replicas !== undefined) {

@@ -54,7 +54,7 @@ export const INVALID: [label: string, text: string, problems: string[]][] = [
   ['negative max_attempts', 'services: {a: {command: x, deploy: {restart_policy: {max_attempts: -2}}}}\n', [`${FILE}: services.a.deploy.restart_policy.max_attempts: must be an integer >= 0, got -2`]],
   ['attachable not a boolean', 'services: {a: {command: x}}\nnetworks: {n: {attachable: "yes"}}\n', [`${FILE}: networks.n.attachable: must be true or false, got "yes"`]],
   // --- command ---
-  ['no command or entrypoint', 'services: {a: {image: nginx}}\n', [`${FILE}: services.a.command: required: meshd runs a command per task, not an image`]],
+  ['no image, command or entrypoint', 'services: {a: {environment: {A: b}}}\n', [`${FILE}: services.a.image: required: an image to run, or a command (a task without an image runs the command on the node)`]],
   [
     'shell operator in a command string',
     'services: {a: {command: "make && run"}}\n',

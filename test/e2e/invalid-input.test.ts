@@ -50,7 +50,7 @@ describe('invalid input changes nothing', () => {
     { name: 'bad YAML', yaml: 'services:\n  web: [\n', error: (f) => `${f}: line 3, column 1:` },
     { name: 'duplicate keys', yaml: svc('    command: ["a"]\n    command: ["b"]\n'), error: (f) => `${f}: line 4, column 5: Map keys must be unique` },
     { name: 'wrong type', yaml: svc('    command: ["sleep", "1"]\n    deploy: { replicas: three }\n'), error: (f) => `${f}: services.web.deploy.replicas: must be an integer >= 0, got "three"` },
-    { name: 'missing command', yaml: svc('    image: nginx\n'), error: (f) => `${f}: services.web.command: required: meshd runs a command per task, not an image` },
+    { name: 'no image or command', yaml: svc('    environment: { A: b }\n'), error: (f) => `${f}: services.web.image: required: an image to run, or a command (a task without an image runs the command on the node)` },
     { name: 'unknown network', yaml: svc('    command: ["sleep", "1"]\n    networks: [nope]\n'), error: (f) => `${f}: services.web.networks[0]:` },
     { name: 'malformed subnet', yaml: svc('    command: ["sleep", "1"]\n') + 'networks:\n  n:\n    ipam: { config: [{ subnet: 10.1.2.3/33 }] }\n', error: (f) => `${f}: networks.n.ipam.config[0].subnet:` },
     { name: 'invalid service name', yaml: 'services:\n  "bad name!":\n    command: ["sleep", "1"]\n', error: (f) => `${f}: services."bad name!":` },

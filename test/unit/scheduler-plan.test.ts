@@ -137,4 +137,22 @@ describe('scheduling planner', () => {
     const plan = planScheduling({ nodes, services: [service('web', { replicas: 2 }), service('g', { mode: 'global' })], tasks: ts, statuses: new Map(ts.map((t) => status(t, 'running'))) });
     expect(plan).toEqual([]);
   });
+
+  it('places image tasks only on nodes with a container engine, command tasks anywhere', () => {
+    const mixed = [node('a', { containerEngine: 'podman 4.3.1' }), node('b'), node('c', { containerEngine: 'podman 4.3.1' })];
+    const plan = planScheduling({
+      nodes: mixed,
+      services: [service('img', { image: 'registry.test:5000/web:1', replicas: 3 }), service('cmd', { replicas: 3 })],
+      tasks: [],
+      statuses: new Map(),
+    });
+    expect(render(plan)).toEqual([
+      'create cmd slot=1 on a',
+      'create cmd slot=2 on b',
+      'create cmd slot=3 on c',
+      'create img slot=1 on a',
+      'create img slot=2 on c',
+      'create img slot=3 on a',
+    ]);
+  });
 });

@@ -1,0 +1,183 @@
+/**
+ * podman command lines as data (pure: golden-tested in test/unit/podman-argv.test.ts). The
+ * engine runs only the task's process: meshd made and wired the network namespace, and the
+ * container joins it (`--network ns:<path>`), as Swarm's sandbox holds a task's network.
+ */
+
+/** How this node's podman is driven: found at start-up (worker/engine/podman.ts `detectPodman`). */
+export interface PodmanSetup {
+  /** The podman binary. */
+  binary: string;
+  version: string;
+  /** Image and container storage (meshd's own: under its state dir). */
+  root: string;
+  /** Podman's run-time state (under meshd's run dir). */
+  runroot: string;
+  /** OCI runtime that starts containers here (`runc`, `crun`). */
+  runtime: string;
+  cgroupManager: 'cgroupfs' | 'systemd';
+  storageDriver: string;
+  /** meshd's own open-files limit: a container may not ask for more (no CAP_SYS_RESOURCE). */
+  nofile: { soft: number; hard: number };
+  /** Registries reached over plain HTTP (`meshd --insecure-registry HOST:PORT`). */
+  insecureRegistries: readonly string[];
+}
+
+/** Options every podman command of this node gets, before the subcommand. */
+export function podmanGlobalArgs(s: PodmanSetup): string[] {
+  return [
+    '--root',
+    s.root,
+    '--runroot',
+    s.runroot,
+    '--runtime',
+    s.runtime,
+    '--cgroup-manager',
+    s.cgroupManager,
+    '--storage-driver',
+    s.storageDriver,
+    // No journald needed, and podman's own event log stays inside its runroot.
+    '--events-backend',
+    'file',
+  ];
+}
+
+/** Labels every container of ours carries: how a restarted meshd finds and adopts them. */
+export const LABEL = {
+  task: 'org.meshd.task.id',
+  taskName: 'org.meshd.task.name',
+  service: 'org.meshd.service.name',
+  node: 'org.meshd.node.id',
+} as const;
+
+/** The container of a task: one per task id (a restart of the task replaces it). */
+export function containerName(taskId: string): string {
+  return `meshd-${taskId}`;
+}
+
+export interface ContainerSpec {
+  taskId: string;
+  taskName: string;
+  serviceName: string;
+  nodeId: string;
+  image: string;
+  /** The task's network namespace (bind-mounted by meshd). */
+  netns: string;
+  /** The node's embedded DNS server address. */
+  dns: string;
+  /** Where the container's output goes (podman's k8s-file format: worker/engine/container-log.ts). */
+  logPath: string;
+  /** Compose `entrypoint` (replaces the image's, and its CMD unless `command` is given). */
+  entrypoint?: readonly string[];
+  /** Compose `command` (replaces the image's CMD). */
+  command?: readonly string[];
+  /** Service environment and the MESH_* variables; the image's ENV comes first, these win. */
+  env: Readonly<Record<string, string>>;
+  /** Compose `user:` (`uid[:gid]` or a name in the image); the image's USER when absent. */
+  user?: string;
+}
+
+/** The registry host of an image reference (`docker.io` when it names none), for TLS decisions. */
+export function registryOf(image: string): string {
+  const slash = image.indexOf('/');
+  if (slash < 0) return 'docker.io';
+  const first = image.slice(0, slash);
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : 'docker.io';
+}
+
+/** `image` names its tag `latest`, explicitly or by naming none (and no digest). */
+export function isLatest(image: string): boolean {
+  if (image.includes('@')) return false;
+  const name = image.slice(image.lastIndexOf('/') + 1);
+  return !name.includes(':') || name.endsWith(':latest');
+}
+
+function tlsArgs(s: PodmanSetup, image: string): string[] {
+  return s.insecureRegistries.includes(registryOf(image)) ? ['--tls-verify=false'] : [];
+}
+
+/** `podman pull` of one image (quiet: the id on stdout). */
+export function pullArgv(s: PodmanSetup, image: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'pull', '--quiet', ...tlsArgs(s, image), image];
+}
+
+/**
+ * `podman create` of a task's container (started by `startArgv`: created first, so a failure to
+ * start still leaves a container whose logs and state can be read, and its id is known).
+ * Hostname = task name, DNS = the node's embedded server, `--ulimit` at meshd's own limit
+ * (podman's default nofile 1048576 fails without CAP_SYS_RESOURCE), labels naming the task.
+ */
+export function createArgv(s: PodmanSetup, c: ContainerSpec): string[] {
+  const argv = [
+    s.binary,
+    ...podmanGlobalArgs(s),
+    'create',
+    '--name',
+    containerName(c.taskId),
+    '--network',
+    `ns:${c.netns}`,
+    '--hostname',
+    c.taskName,
+    '--dns',
+    c.dns,
+    '--dns-option',
+    'ndots:0',
+    '--ulimit',
+    `nofile=${s.nofile.soft}:${s.nofile.hard}`,
+    '--log-driver',
+    'k8s-file',
+    '--log-opt',
+    `path=${c.logPath}`,
+    '--label',
+    `${LABEL.task}=${c.taskId}`,
+    '--label',
+    `${LABEL.taskName}=${c.taskName}`,
+    '--label',
+    `${LABEL.service}=${c.serviceName}`,
+    '--label',
+    `${LABEL.node}=${c.nodeId}`,
+    // The pull is ours (with its backoff and errors): never podman's own at create time.
+    '--pull',
+    'never',
+  ];
+  for (const [k, v] of Object.entries(c.env).sort(([a], [b]) => a.localeCompare(b))) argv.push('--env', `${k}=${v}`);
+  if (c.user !== undefined) argv.push('--user', c.user);
+  if (c.entrypoint !== undefined) argv.push('--entrypoint', JSON.stringify(c.entrypoint));
+  argv.push(c.image);
+  if (c.command !== undefined) argv.push(...c.command);
+  return argv;
+}
+
+export function startArgv(s: PodmanSetup, taskId: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'start', containerName(taskId)];
+}
+
+/** State of one container as JSON (`podman inspect`). */
+export function inspectArgv(s: PodmanSetup, nameOrId: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'container', 'inspect', nameOrId];
+}
+
+/** Every container of ours on this node (running or not), as JSON. */
+export function listArgv(s: PodmanSetup, nodeId: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'ps', '--all', '--filter', `label=${LABEL.node}=${nodeId}`, '--format', 'json'];
+}
+
+/** Stop signal (the image's STOPSIGNAL unless overridden), SIGKILL after `graceMs` (whole seconds, rounded up). */
+export function stopArgv(s: PodmanSetup, taskId: string, graceMs: number): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'stop', '--time', String(Math.max(0, Math.ceil(graceMs / 1_000))), containerName(taskId)];
+}
+
+/** Removes the container and its anonymous volumes, running or not; fine when it is gone. */
+export function removeArgv(s: PodmanSetup, taskId: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'rm', '--force', '--volumes', '--ignore', containerName(taskId)];
+}
+
+/** Whether an image is in the node's store (exit 0) or not (exit 1). */
+export function imageExistsArgv(s: PodmanSetup, image: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'image', 'exists', image];
+}
+
+/** Loads a docker-archive or oci-archive into the node's store. */
+export function loadArgv(s: PodmanSetup, archive: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'load', '--quiet', '--input', archive];
+}
