@@ -140,7 +140,7 @@ async function main(argv: string[]): Promise<void> {
       runsTasks: config.role !== 'manager',
       addr: config.advertiseAddr,
       labels: config.labels,
-      ...(engine.ok && { containerEngine: `podman ${engine.engine.setup.version}` }),
+      ...(engine.ok && { containerEngine: `podman ${engine.engine.base.version}` }),
     },
   });
   await worker.start(abort.signal);
@@ -179,7 +179,7 @@ async function containerEngine(config: MeshdConfig, log: Logger): Promise<Worker
     log.warn('no container engine: services with an image cannot run here', { reason: found.reason });
     return found;
   }
-  const s = found.setup;
-  log.info('container engine', { engine: `podman ${s.version}`, runtime: s.runtime, cgroups: s.cgroupManager, storage: s.storageDriver, nofile: s.nofile.hard });
+  const s = found.base;
+  log.info('container engine', { engine: `podman ${s.version}`, runtime: s.runtime, cgroups: s.cgroupManager, store: s.root, nofile: s.limits.nofile.hard, nproc: s.limits.nproc.hard });
   return { ok: true, engine: new PodmanEngine(s) };
 }

@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(nats-server iproute2 iptables nftables ipvsadm util-linux procps curl dnsutils iperf3 ca-certificates
-  # The VM lane (npm run test:vm): qemu, the initramfs's busybox, depmod for the guest kernel.
+  # The VM lane (npm run test:vm): qemu, the initramfs's busybox (also what test images are built from), depmod for the guest kernel.
   qemu-system-x86 busybox-static kmod
   # --tls: the cluster CA and server certificates
-  openssl)
+  openssl
+  # Image tasks: the engine (rootful podman; runc: crun refuses hybrid cgroup v1 layouts) and, for
+  # the tests and the demo, Debian's distribution registry.
+  podman runc docker-registry)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

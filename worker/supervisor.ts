@@ -1,5 +1,5 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import type { RestartPolicy, ServiceRecord, TaskRecord, TaskState, TaskStatus } from '../core/model.js';
+import type { Healthcheck, RestartPolicy, ServiceRecord, TaskRecord, TaskState, TaskStatus } from '../core/model.js';
 import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
 import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
@@ -36,6 +36,13 @@ interface Supervised {
   containerId?: string;
   /** Failed pulls in a row (the next retry waits longer). */
   pullFailures: number;
+  /** The image's HEALTHCHECK, used when the service sets none (compose `healthcheck` wins). */
+  imageHealthcheck?: Healthcheck;
+}
+
+/** The health check a task runs: the service's, else its image's (Docker's rule). */
+function healthcheckOf(sup: Supervised): Healthcheck | undefined {
+  return sup.service.spec.healthcheck ?? sup.imageHealthcheck;
 }
 
 
@@ -150,6 +157,7 @@ export class TaskSupervisor {
     if (!state) return false;
     sup.restarts = saved.restarts;
     sup.containerId = containerId;
+    if (sup.service.spec.image !== undefined) sup.imageHealthcheck = await this.deps.engine.engine.imageHealthcheck(sup.service.spec.image).catch(() => undefined);
     if (!proc) {
       this.deps.log.info('task container exited while meshd was away', { task: sup.task.name, container: containerId.slice(0, 12), exitCode: state.exitCode });
       await this.onExit(sup, { exitCode: state.exitCode, signal: undefined, ...(state.oomKilled && { oomKilled: true }) });
@@ -198,8 +206,13 @@ export class TaskSupervisor {
       await this.report(sup, 'preparing', `pulling ${image}`);
       await engine.ensureImage(image);
       sup.pullFailures = 0;
+      sup.imageHealthcheck = await engine.imageHealthcheck(image);
     } catch (err) {
-      if (!(err instanceof ImagePullError)) throw err;
+      if (!(err instanceof ImagePullError)) {
+        this.deps.log.warn('task failed to start', { task: task.name, err });
+        await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
       if (sup.stopping) return;
       sup.pullFailures++;
       const delayMs = pullRetryDelayMs(sup.pullFailures);
@@ -243,7 +256,7 @@ export class TaskSupervisor {
   }
 
   private initialHealth(sup: Supervised): TaskStatus['health'] {
-    const check = sup.service.spec.healthcheck;
+    const check = healthcheckOf(sup);
     return check && check.test.type !== 'none' ? 'starting' : undefined;
   }
 
@@ -272,7 +285,7 @@ export class TaskSupervisor {
 
   /** With a healthcheck, a task starts `starting` and takes VIP traffic only once `healthy`. */
   private startHealth(sup: Supervised, proc: TaskProcess, initial: Health): void {
-    const check = sup.service.spec.healthcheck;
+    const check = healthcheckOf(sup);
     if (!check || check.test.type === 'none') return;
     sup.health = new HealthMonitor({ pid: proc.pid, check, ...(sup.user && { user: sup.user }), initial, container: sup.containerId !== undefined }, (h) => {
       this.deps.log.info('task health changed', { task: sup.task.name, health: h });

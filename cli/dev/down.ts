@@ -4,6 +4,9 @@ import type { Logger } from '../../core/log.js';
 import { mountsUnder } from './mounts.js';
 import { clearCurrentIf, clusterDirFor, devHome, readCurrent, validateClusterName } from './paths.js';
 import { teardownDir } from './teardown.js';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PodmanEngine, detectPodman } from '../../worker/engine/podman.js';
 
 /** `meshctl dev down`: removes everything of one cluster, with or without a working meshd. */
 
@@ -56,8 +59,25 @@ export async function devDown(opts: DevDownOptions = {}): Promise<DevDownReport>
     throw new NotFoundError(`no dev cluster "${name}" (nothing at ${dir}); meshctl dev ls lists clusters`);
   }
   opts.log?.info('removing dev cluster', { cluster: name, dir });
+  await removeNodeContainers(dir, opts.log);
   const { killed, unmounted } = await teardownDir(dir);
   const clearedCurrent = await clearCurrentIf(name);
   opts.log?.info('removed dev cluster', { cluster: name, killed: killed.length, unmounted: unmounted.length });
   return { name, dir, killed, unmounted, clearedCurrent };
+}
+
+/**
+ * Each node's containers, removed through podman while its store is intact: podman then takes
+ * their cgroups, mounts and run-time state with them (killing conmon and the container would
+ * leave those behind). A node whose store podman cannot open is left to the teardown.
+ */
+async function removeNodeContainers(dir: string, log?: Logger): Promise<void> {
+  const nodes = await readdir(join(dir, 'nodes')).catch(() => [] as string[]);
+  for (const node of nodes) {
+    const stateDir = join(dir, 'nodes', node, 'state');
+    if (!(await exists(join(stateDir, 'containers', 'storage')))) continue;
+    const found = await detectPodman({ stateDir, runDir: join(dir, 'nodes', node, 'run') });
+    if (!found.ok) continue;
+    await new PodmanEngine(found.base).removeAll().catch((err: unknown) => log?.warn('could not remove a node\'s containers', { node, err: String(err) }));
+  }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createArgv, isLatest, pullArgv, registryOf, removeArgv, stopArgv, type PodmanSetup } from '../../worker/engine/podman-argv.js';
-import { pullReason } from '../../worker/engine/podman.js';
+import { healthcheckFromImage, pullReason } from '../../worker/engine/podman.js';
 import { pullRetryDelayMs } from '../../worker/engine/pull-backoff.js';
 import { textOfK8sFile } from '../../worker/engine/container-log.js';
 
@@ -12,7 +12,7 @@ const SETUP: PodmanSetup = {
   runtime: '/usr/sbin/runc',
   cgroupManager: 'cgroupfs',
   storageDriver: 'vfs',
-  nofile: { soft: 1024, hard: 524288 },
+  limits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 32768, hard: 32768 } },
   insecureRegistries: ['registry.test:5000'],
 };
 const GLOBAL = ['/usr/bin/podman', '--root', '/var/lib/meshd/containers/storage', '--runroot', '/run/meshd/containers', '--runtime', '/usr/sbin/runc', '--cgroup-manager', 'cgroupfs', '--storage-driver', 'vfs', '--events-backend', 'file'];
@@ -43,6 +43,8 @@ describe('podman command lines', () => {
       '--dns', '172.31.0.1',
       '--dns-option', 'ndots:0',
       '--ulimit', 'nofile=1024:524288',
+      '--ulimit', 'nproc=32768:32768',
+      '--no-healthcheck',
       '--log-driver', 'k8s-file',
       '--log-opt', `path=/run/meshd/tasks/${TASK}/task.log`,
       '--label', `org.meshd.task.id=${TASK}`,
@@ -102,5 +104,20 @@ describe("a container's log (podman's k8s-file records)", () => {
       '',
     ].join('\n');
     expect(textOfK8sFile(log)).toBe('hello\npart one, part two\n\n');
+  });
+});
+
+describe("an image's HEALTHCHECK", () => {
+  it("reads CMD, CMD-SHELL and NONE with Docker's defaults for what the image leaves out", () => {
+    expect(healthcheckFromImage({ Test: ['CMD-SHELL', 'wget -q -O /dev/null http://127.0.0.1/ || exit 1'], Interval: 1e9, Timeout: 1e9 })).toEqual({
+      test: { type: 'shell', script: 'wget -q -O /dev/null http://127.0.0.1/ || exit 1' },
+      intervalMs: 1_000,
+      timeoutMs: 1_000,
+      retries: 3,
+      startPeriodMs: 0,
+    });
+    expect(healthcheckFromImage({ Test: ['CMD', 'check', '--fast'], Retries: 5, StartPeriod: 2e9 })).toEqual({ test: { type: 'cmd', argv: ['check', '--fast'] }, intervalMs: 30_000, timeoutMs: 30_000, retries: 5, startPeriodMs: 2_000 });
+    expect(healthcheckFromImage({ Test: ['NONE'] })?.test).toEqual({ type: 'none' });
+    expect(healthcheckFromImage({})).toBeUndefined();
   });
 });

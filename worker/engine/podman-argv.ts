@@ -4,8 +4,8 @@
  * container joins it (`--network ns:<path>`), as Swarm's sandbox holds a task's network.
  */
 
-/** How this node's podman is driven: found at start-up (worker/engine/podman.ts `detectPodman`). */
-export interface PodmanSetup {
+/** How this node's podman is driven, but for the store: found at start-up (worker/engine/podman.ts `detectPodman`). */
+export interface PodmanBase {
   /** The podman binary. */
   binary: string;
   version: string;
@@ -16,11 +16,24 @@ export interface PodmanSetup {
   /** OCI runtime that starts containers here (`runc`, `crun`). */
   runtime: string;
   cgroupManager: 'cgroupfs' | 'systemd';
-  storageDriver: string;
-  /** meshd's own open-files limit: a container may not ask for more (no CAP_SYS_RESOURCE). */
-  nofile: { soft: number; hard: number };
+  /**
+   * The most a container may ask for: meshd's own limits (without CAP_SYS_RESOURCE nothing may
+   * raise them; podman's defaults, nofile 1048576 and nproc 4194304, fail then), nproc also at
+   * most the kernel's pid_max (the OCI runtime refuses more).
+   */
+  limits: { nofile: Rlimit; nproc: Rlimit };
   /** Registries reached over plain HTTP (`meshd --insecure-registry HOST:PORT`). */
   insecureRegistries: readonly string[];
+}
+
+/** ... and the storage driver that works on the store's filesystem (found at first use: `chooseStorage`). */
+export interface PodmanSetup extends PodmanBase {
+  storageDriver: string;
+}
+
+export interface Rlimit {
+  soft: number;
+  hard: number;
 }
 
 /** Options every podman command of this node gets, before the subcommand. */
@@ -123,7 +136,11 @@ export function createArgv(s: PodmanSetup, c: ContainerSpec): string[] {
     '--dns-option',
     'ndots:0',
     '--ulimit',
-    `nofile=${s.nofile.soft}:${s.nofile.hard}`,
+    `nofile=${s.limits.nofile.soft}:${s.limits.nofile.hard}`,
+    '--ulimit',
+    `nproc=${s.limits.nproc.soft}:${s.limits.nproc.hard}`,
+    // The image's HEALTHCHECK is run by meshd (worker/health.ts), not by podman's systemd timers.
+    '--no-healthcheck',
     '--log-driver',
     'k8s-file',
     '--log-opt',
@@ -172,9 +189,19 @@ export function removeArgv(s: PodmanSetup, taskId: string): string[] {
   return [s.binary, ...podmanGlobalArgs(s), 'rm', '--force', '--volumes', '--ignore', containerName(taskId)];
 }
 
+/** Removes every container of this store (the dev cluster's teardown: each node has its own store). */
+export function removeAllArgv(s: PodmanSetup): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'rm', '--all', '--force', '--volumes', '--time', '0'];
+}
+
 /** Whether an image is in the node's store (exit 0) or not (exit 1). */
 export function imageExistsArgv(s: PodmanSetup, image: string): string[] {
   return [s.binary, ...podmanGlobalArgs(s), 'image', 'exists', image];
+}
+
+/** An image's configuration as JSON (`podman image inspect`). */
+export function imageInspectArgv(s: PodmanSetup, image: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'image', 'inspect', image];
 }
 
 /** Loads a docker-archive or oci-archive into the node's store. */

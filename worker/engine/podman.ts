@@ -8,22 +8,27 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../core/exec.js';
 import { MeshError } from '../../core/errors.js';
+import type { Healthcheck } from '../../core/model.js';
 import { readStartTicks, type ProcessExit, type TaskProcess } from '../task-process.js';
 import {
   createArgv,
   imageExistsArgv,
+  imageInspectArgv,
   inspectArgv,
   isLatest,
   listArgv,
   loadArgv,
   pullArgv,
   removeArgv,
+  removeAllArgv,
   startArgv,
   stopArgv,
   LABEL,
   podmanGlobalArgs,
   type ContainerSpec,
+  type PodmanBase,
   type PodmanSetup,
+  type Rlimit,
 } from './podman-argv.js';
 
 export interface DetectOptions {
@@ -34,8 +39,8 @@ export interface DetectOptions {
   binary?: string;
 }
 
-/** Why this node has no engine (reported as its capability), or the setup that works here. */
-export type Detection = { ok: true; setup: PodmanSetup } | { ok: false; reason: string };
+/** Why this node has no engine (reported as its capability), or how to drive the one it has. */
+export type Detection = { ok: true; base: PodmanBase } | { ok: false; reason: string };
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -50,18 +55,26 @@ async function which(name: string): Promise<string | undefined> {
   return res.exitCode === 0 && path ? path : undefined;
 }
 
-/** meshd's own open-files limit (/proc/self/limits): no container may exceed it. */
-export async function ownNofile(): Promise<{ soft: number; hard: number }> {
+/**
+ * The rlimits a container may have here: meshd's own (/proc/self/limits; unlimited counts as
+ * podman's default), nproc at most the kernel's pid_max.
+ */
+export async function containerLimits(): Promise<PodmanBase['limits']> {
   const text = await readFile('/proc/self/limits', 'utf8');
-  const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(text);
-  const n = (v: string | undefined) => (v === undefined || v === 'unlimited' ? 1_048_576 : Number(v));
-  return { soft: n(m?.[1]), hard: n(m?.[2]) };
+  const read = (name: string, fallback: number): Rlimit => {
+    const m = new RegExp(`^${name}\\s+(\\d+|unlimited)\\s+(\\d+|unlimited)`, 'm').exec(text);
+    const n = (v: string | undefined) => (v === undefined || v === 'unlimited' ? fallback : Number(v));
+    return { soft: n(m?.[1]), hard: n(m?.[2]) };
+  };
+  const pidMax = Number((await readFile('/proc/sys/kernel/pid_max', 'utf8')).trim());
+  const nproc = read('Max processes', 4_194_304);
+  return { nofile: read('Max open files', 1_048_576), nproc: { soft: Math.min(nproc.soft, pidMax), hard: Math.min(nproc.hard, pidMax) } };
 }
 
 /**
- * Finds podman and how to drive it here. The OCI runtime: runc when installed (Docker's default;
- * crun refuses hybrid cgroup v1 layouts), else crun. cgroups: systemd's manager only when systemd
- * runs the machine. Storage: overlay where the kernel mounts it on the store's filesystem, else vfs.
+ * Finds podman and how to drive it here (cheap: one `podman --version`; the store is set up at
+ * first use). The OCI runtime: runc when installed (Docker's default; crun refuses hybrid cgroup
+ * v1 layouts), else crun. cgroups: systemd's manager only when systemd runs the machine.
  */
 export async function detectPodman(opts: DetectOptions): Promise<Detection> {
   const binary = opts.binary ?? (await which('podman'));
@@ -70,26 +83,34 @@ export async function detectPodman(opts: DetectOptions): Promise<Detection> {
   if (version.exitCode !== 0) return { ok: false, reason: `podman --version failed: ${version.stderr.trim()}` };
   const runtime = (await which('runc')) ?? (await which('crun'));
   if (!runtime) return { ok: false, reason: 'no OCI runtime (runc or crun) is installed' };
-  const cgroupManager = (await exists('/run/systemd/system')) ? 'systemd' : 'cgroupfs';
-  const base = {
-    binary,
-    version: version.stdout.trim().replace(/^podman version /, ''),
-    root: join(opts.stateDir, 'containers', 'storage'),
-    runroot: join(opts.runDir, 'containers'),
-    runtime,
-    cgroupManager,
-    nofile: await ownNofile(),
-    insecureRegistries: opts.insecureRegistries ?? [],
-  } as const;
+  return {
+    ok: true,
+    base: {
+      binary,
+      version: version.stdout.trim().replace(/^podman version /, ''),
+      root: join(opts.stateDir, 'containers', 'storage'),
+      runroot: join(opts.runDir, 'containers'),
+      runtime,
+      cgroupManager: (await exists('/run/systemd/system')) ? 'systemd' : 'cgroupfs',
+      limits: await containerLimits(),
+      insecureRegistries: opts.insecureRegistries ?? [],
+    },
+  };
+}
+
+/**
+ * The storage driver that works for this store: overlay where the kernel mounts it on the store's
+ * filesystem, else vfs (`podman info` sets the store up and fails when the driver cannot work).
+ */
+export async function chooseStorage(base: PodmanBase): Promise<PodmanSetup> {
   const problems: string[] = [];
   for (const storageDriver of ['overlay', 'vfs']) {
     const setup: PodmanSetup = { ...base, storageDriver };
-    // `podman info` sets up the store: it fails when the driver cannot work on this filesystem.
-    const info = await run([binary, ...podmanGlobalArgs(setup), 'info', '--format', '{{.Store.GraphDriverName}}'], { okExitCodes: [0, 125], timeoutMs: 60_000 });
-    if (info.exitCode === 0 && info.stdout.trim() === storageDriver) return { ok: true, setup };
+    const info = await run([base.binary, ...podmanGlobalArgs(setup), 'info', '--format', '{{.Store.GraphDriverName}}'], { okExitCodes: [0, 125], timeoutMs: 60_000 });
+    if (info.exitCode === 0 && info.stdout.trim() === storageDriver) return setup;
     problems.push(`${storageDriver}: ${info.stderr.trim().split('\n').at(-1) ?? `exit ${info.exitCode}`}`);
   }
-  return { ok: false, reason: `podman cannot set up its store here (${problems.join('; ')})` };
+  throw new MeshError(`podman cannot set up its store at ${base.root} (${problems.join('; ')})`);
 }
 
 /** A container's state as `podman container inspect` reports it (the fields we read). */
@@ -108,7 +129,18 @@ export class ImagePullError extends MeshError {}
 
 /** One node's podman: pull, run, inspect, stop and remove the containers of its tasks. */
 export class PodmanEngine {
-  constructor(readonly setup: PodmanSetup) {}
+  private setupOnce: Promise<PodmanSetup> | undefined;
+
+  constructor(readonly base: PodmanBase) {}
+
+  /** The full setup, its store driver chosen at first use (and logged by the caller's errors). */
+  setup(): Promise<PodmanSetup> {
+    this.setupOnce ??= chooseStorage(this.base).catch((err: unknown) => {
+      this.setupOnce = undefined;
+      throw err;
+    });
+    return this.setupOnce;
+  }
 
   /**
    * The image in the store: pulled when missing, and pulled again when it is `:latest` (a
@@ -116,20 +148,28 @@ export class PodmanEngine {
    * registry cannot be reached).
    */
   async ensureImage(image: string): Promise<void> {
-    const have = (await run(imageExistsArgv(this.setup, image), { okExitCodes: [0, 1] })).exitCode === 0;
+    const have = (await run(imageExistsArgv(await this.setup(), image), { okExitCodes: [0, 1] })).exitCode === 0;
     if (have && !isLatest(image)) return;
-    const pull = await run(pullArgv(this.setup, image), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 });
+    const pull = await run(pullArgv(await this.setup(), image), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 });
     if (pull.exitCode === 0 || have) return;
     throw new ImagePullError(`pulling ${image}: ${pullReason(pull.stderr)}`);
+  }
+
+  /** The image's HEALTHCHECK in the model's terms; undefined when it has none. */
+  async imageHealthcheck(image: string): Promise<Healthcheck | undefined> {
+    const res = await run(imageInspectArgv(await this.setup(), image));
+    const [img] = JSON.parse(res.stdout) as { HealthCheck?: ImageHealthcheck; Config?: { Healthcheck?: ImageHealthcheck } }[];
+    const hc = img?.HealthCheck ?? img?.Config?.Healthcheck;
+    return hc ? healthcheckFromImage(hc) : undefined;
   }
 
   /** Creates and starts the task's container; a leftover of the same task is removed first. */
   async start(spec: ContainerSpec): Promise<{ containerId: string; proc: TaskProcess }> {
     await this.remove(spec.taskId);
-    const created = await run(createArgv(this.setup, spec), { okExitCodes: [0, 125, 126, 127], timeoutMs: 120_000 });
+    const created = await run(createArgv(await this.setup(), spec), { okExitCodes: [0, 125, 126, 127], timeoutMs: 120_000 });
     if (created.exitCode !== 0) throw new MeshError(`podman create: ${lastLine(created.stderr)}`);
     const containerId = created.stdout.trim();
-    const started = await run(startArgv(this.setup, spec.taskId), { okExitCodes: [0, 125, 126, 127], timeoutMs: 120_000 });
+    const started = await run(startArgv(await this.setup(), spec.taskId), { okExitCodes: [0, 125, 126, 127], timeoutMs: 120_000 });
     if (started.exitCode !== 0) throw new MeshError(`podman start: ${lastLine(started.stderr)}`);
     const state = await this.inspect(containerId);
     if (!state) throw new MeshError(`container ${containerId} vanished after start`);
@@ -146,7 +186,7 @@ export class PodmanEngine {
   }
 
   async inspect(nameOrId: string): Promise<ContainerState | undefined> {
-    const res = await run(inspectArgv(this.setup, nameOrId), { okExitCodes: [0, 125] });
+    const res = await run(inspectArgv(await this.setup(), nameOrId), { okExitCodes: [0, 125] });
     if (res.exitCode !== 0) return undefined;
     const [c] = JSON.parse(res.stdout) as { Id: string; State: { Running: boolean; Pid: number; ExitCode: number; OOMKilled: boolean }; Config: { Labels?: Record<string, string> } }[];
     if (!c) return undefined;
@@ -155,22 +195,27 @@ export class PodmanEngine {
 
   /** Task ids of every container of ours on this node. */
   async listTasks(nodeId: string): Promise<Map<string, string>> {
-    const res = await run(listArgv(this.setup, nodeId));
+    const res = await run(listArgv(await this.setup(), nodeId));
     const rows = JSON.parse(res.stdout || '[]') as { Id: string; Labels?: Record<string, string> }[];
     return new Map(rows.flatMap((r) => (r.Labels?.[LABEL.task] ? [[r.Labels[LABEL.task]!, r.Id] as const] : [])));
   }
 
   /** The stop signal, SIGKILL after the grace period; resolves once it has exited. */
   async stop(taskId: string, graceMs: number): Promise<void> {
-    await run(stopArgv(this.setup, taskId, graceMs), { okExitCodes: [0, 125], timeoutMs: graceMs + 60_000 });
+    await run(stopArgv(await this.setup(), taskId, graceMs), { okExitCodes: [0, 125], timeoutMs: graceMs + 60_000 });
   }
 
   async remove(taskId: string): Promise<void> {
-    await run(removeArgv(this.setup, taskId), { okExitCodes: [0, 1, 125], timeoutMs: 120_000 });
+    await run(removeArgv(await this.setup(), taskId), { okExitCodes: [0, 1, 125], timeoutMs: 120_000 });
+  }
+
+  /** Every container of this store, gone (podman removes their cgroups and mounts too). */
+  async removeAll(): Promise<void> {
+    await run(removeAllArgv(await this.setup()), { timeoutMs: 120_000 });
   }
 
   async load(archive: string): Promise<string> {
-    const res = await run(loadArgv(this.setup, archive), { timeoutMs: 10 * 60_000 });
+    const res = await run(loadArgv(await this.setup(), archive), { timeoutMs: 10 * 60_000 });
     return res.stdout.trim();
   }
 
@@ -219,4 +264,23 @@ export function pullReason(stderr: string): string {
   if (/no such host|lookup .* on/i.test(text)) return 'registry host not found';
   if (/http: server gave HTTP response to HTTPS client/i.test(text)) return 'registry speaks plain HTTP (meshd --insecure-registry HOST:PORT)';
   return lastLine(text);
+}
+
+/** An image's HEALTHCHECK as its config holds it (durations in nanoseconds; 0 = Docker's default). */
+export interface ImageHealthcheck {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+}
+
+/** Docker's reading of an image HEALTHCHECK: `CMD` argv, `CMD-SHELL` script, `NONE`; defaults 30 s, 30 s, 3, 0 s. */
+export function healthcheckFromImage(hc: ImageHealthcheck): Healthcheck | undefined {
+  const [kind, ...rest] = hc.Test ?? [];
+  const ms = (ns: number | undefined, fallback: number) => (ns && ns > 0 ? Math.round(ns / 1e6) : fallback);
+  const test: Healthcheck['test'] | undefined =
+    kind === 'CMD' && rest.length > 0 ? { type: 'cmd', argv: rest } : kind === 'CMD-SHELL' && rest[0] !== undefined ? { type: 'shell', script: rest[0] } : kind === 'NONE' ? { type: 'none' } : undefined;
+  if (!test) return undefined;
+  return { test, intervalMs: ms(hc.Interval, 30_000), timeoutMs: ms(hc.Timeout, 30_000), retries: hc.Retries && hc.Retries > 0 ? hc.Retries : 3, startPeriodMs: ms(hc.StartPeriod, 0) };
 }

@@ -1,0 +1,166 @@
+/**
+ * Services that name only an image (issue 13), on a 3-node dev cluster with real parts: images
+ * built here FROM scratch out of busybox-static, pushed to Debian's distribution registry running
+ * in the cluster's underlay namespace, pulled by every node's podman into its own store, run in
+ * the task sandboxes meshd wires.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
+import { ImageBuilder, TestRegistry } from '../helpers/images.js';
+import { chooseStorage, detectPodman } from '../../worker/engine/podman.js';
+import { podmanGlobalArgs } from '../../worker/engine/podman-argv.js';
+
+const NODES = ['node-1', 'node-2', 'node-3'];
+const REGISTRY = '172.30.0.1:5000';
+const HELPERS = resolve(import.meta.dirname, '..', 'helpers');
+
+/** A web server answering its task name (its hostname), with the image's own HEALTHCHECK. */
+const WEB = {
+  tag: 'web:1',
+  files: { 'bin/serve': '#!/bin/sh\nhostname > /www/index.html\necho "serving $(hostname)"\nexec httpd -f -p 80 -h /www\n' },
+  lines: ['HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD wget -q -O /dev/null http://127.0.0.1/ || exit 1', 'CMD ["/bin/serve"]'],
+};
+/** A TCP service: answers every connection with its task name. */
+const ECHO = { tag: 'echo:1', lines: ['CMD ["sh", "-c", "exec nc -lk -p 7000 -e hostname"]'] };
+/** A client that only waits (tests exec into it). */
+const TOOLS = { tag: 'tools:1', lines: ['CMD ["sleep", "1000000"]'] };
+
+const stack = (web: string, echo: string, tools: string) => `services:
+  web:
+    image: ${web}
+    deploy: { replicas: 3 }
+    ports: ["8080:80"]
+    networks: [front]
+  echo:
+    image: ${echo}
+    networks: [front]
+  client:
+    image: ${tools}
+    networks: [front]
+networks:
+  front: {}
+`;
+
+describe('services that name only an image (podman, a registry in the cluster)', () => {
+  let c: DevCluster;
+  let dir: string;
+  let builder: ImageBuilder;
+  let registry: TestRegistry;
+  let underlay: string;
+  const refs: Record<string, string> = {};
+  const running = async (svc: string) => (await c.list<TaskRow & { Health: string }>(['service', 'ps', svc])).filter((t) => t.DesiredState === 'Running' && t.CurrentState.startsWith('Running'));
+  const nodeStore = async (node: string) => {
+    const found = await detectPodman({ stateDir: join(c.nodeDir(node), 'state'), runDir: join(c.nodeDir(node), 'run') });
+    if (!found.ok) throw new Error(found.reason);
+    const setup = await chooseStorage(found.base);
+    return (args: string[]) => execa(setup.binary, [...podmanGlobalArgs(setup), ...args]);
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshd-images-e2e-'));
+    builder = await ImageBuilder.create();
+    const local = { web: await builder.build(WEB), echo: await builder.build(ECHO), tools: await builder.build(TOOLS) };
+    c = await DevCluster.up({ nodes: 3, managers: 1, meshdArgs: ['--insecure-registry', REGISTRY, '--stop-grace', '2'] });
+    underlay = join(c.dir, 'netns', 'underlay');
+    registry = await TestRegistry.start({ netns: underlay, addr: REGISTRY });
+    for (const [k, l] of Object.entries(local)) refs[k] = await builder.push(l, REGISTRY, underlay);
+    await writeFile(join(dir, 'images.yml'), stack(refs.web!, refs.echo!, refs.tools!));
+    await c.ok(['stack', 'deploy', '-c', join(dir, 'images.yml'), 'img'], { timeoutMs: 180_000 });
+    await waitFor('3 healthy web replicas, echo and client running', async () => {
+      const web = await running('img_web');
+      return web.length === 3 && web.every((t) => t.Health === 'healthy') && (await running('img_echo')).length === 1 && (await running('img_client')).length === 1 ? true : undefined;
+    }, slowdown(90_000), 500);
+  });
+  afterAll(async () => {
+    await c?.down();
+    await registry?.stop();
+    await builder?.remove();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports every node as able to run images', async () => {
+    // The node's own podman, found at start-up (not assumed): it is what the scheduler needs.
+    for (const node of NODES) expect(await c.meshdLog(node)).toMatch(/container engine engine="?podman \d/);
+  });
+
+  it('answers the published port on every node from every replica (the image health check passed first)', async () => {
+    const names = (await running('img_web')).map((t) => t.Name).sort();
+    expect(names).toEqual(['img_web.1', 'img_web.2', 'img_web.3']);
+    for (const node of NODES) {
+      const addr = `172.30.0.${10 + Number(node.slice(5))}`;
+      const res = await execa('nsenter', [`--net=${underlay}`, 'sh', '-c', `for i in $(seq 9); do curl -s --max-time 5 http://${addr}:8080/; done`]);
+      expect(new Set(String(res.stdout).trim().split('\n'))).toEqual(new Set(names));
+    }
+  });
+
+  it('resolves service names inside containers, and the client reaches both services by name', async () => {
+    const web = await c.ok(['task', 'exec', 'img_client.1', '--', 'wget', '-q', '-O', '-', 'http://web/'], { timeoutMs: slowdown(30_000) });
+    expect(web.trim()).toMatch(/^img_web\.[123]$/);
+    const echo = await c.ok(['task', 'exec', 'img_client.1', '--', 'sh', '-c', 'nc web 80 </dev/null >/dev/null; echo | nc echo 7000'], { timeoutMs: slowdown(30_000) });
+    expect(echo.trim()).toBe('img_echo.1');
+    const resolv = await c.ok(['task', 'exec', 'img_client.1', '--', 'cat', '/etc/resolv.conf']);
+    expect(resolv).toMatch(/^nameserver 172\.31\.0\.1$/m);
+  });
+
+  it('runs the task as a container: its own root filesystem, hostname, and no view of the node', async () => {
+    const out = await c.ok(['task', 'exec', 'img_client.1', '--', 'sh', '-c', 'hostname; ls /; test -e /etc/os-release && echo NODE-FILES || echo own-root']);
+    const [hostname, ...rest] = out.trim().split('\n');
+    expect(hostname).toBe('img_client.1');
+    expect(rest.at(-1)).toBe('own-root');
+    expect(rest).not.toContain('var');
+  });
+
+  it("shows the container's output in service logs", async () => {
+    const logs = await c.ok(['service', 'logs', 'img_web']);
+    for (const n of ['img_web.1', 'img_web.2', 'img_web.3']) expect(logs).toMatch(new RegExp(`serving ${n.replace('.', '\\.')}$`, 'm'));
+  });
+
+  it('pulled the image into each node that runs it, from the registry', async () => {
+    const web = await running('img_web');
+    for (const node of new Set(web.map((t) => t.Node))) {
+      const podman = await nodeStore(node);
+      const images = String((await podman(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout).split('\n');
+      expect(images).toContain(refs.web);
+    }
+  });
+
+  it('keeps every container and serves every request while a node\'s meshd is killed -9 and restarted', async () => {
+    const node = 'node-2';
+    const before = (await c.list<TaskRow>(['service', 'ps', 'img_web'])).filter((t) => t.Node === node && t.DesiredState === 'Running');
+    expect(before.length).toBeGreaterThan(0);
+    const podman = await nodeStore(node);
+    const ids = async () => String((await podman(['ps', '--format', '{{.ID}}', '--no-trunc'])).stdout).trim().split('\n').sort();
+    const containersBefore = await ids();
+    const loop = execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'request-loop.mjs'), 'http://172.30.0.12:8080/', '6000', '50', '1000']);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await c.ok(['dev', 'kill', node]);
+    await c.ok(['dev', 'start', node]);
+    const reqs = JSON.parse(String((await loop).stdout)) as { ok: boolean }[];
+    expect(reqs.length).toBeGreaterThan(50);
+    expect(reqs.filter((r) => !r.ok)).toEqual([]);
+    await waitFor(`${node} adopted its containers`, async () => ((await c.meshdLog(node)).match(/adopted running task/g)?.length ?? 0) >= before.length ? true : undefined, slowdown(30_000), 250);
+    expect(await ids()).toEqual(containersBefore);
+  });
+
+  it('shows a missing image in service ps and retries the pull with backoff, in the same slot', async () => {
+    const file = join(dir, 'missing.yml');
+    await writeFile(file, `services:\n  ghost:\n    image: ${REGISTRY}/nope:1\n`);
+    await c.ok(['stack', 'deploy', '-c', file, 'miss'], { timeoutMs: 60_000 });
+    const [task] = await waitFor('the pull error in service ps', async () => {
+      const rows = await c.list<TaskRow & { Error: string }>(['service', 'ps', 'miss_ghost']);
+      return rows.length === 1 && rows[0]!.Error.includes('no such image') ? rows : undefined;
+    }, slowdown(30_000), 250);
+    // Still one task in its slot (not replaced in a loop), retried by its node after 1, 2, 4 ... s.
+    await new Promise((r) => setTimeout(r, 3_500));
+    const rows = await c.list<TaskRow>(['service', 'ps', 'miss_ghost']);
+    expect(rows.map((r) => r.ID)).toEqual([task!.ID]);
+    const log = await c.meshdLog(task!.Node);
+    const retries = [...log.matchAll(/image pull failed; retrying .*retryInMs=(\d+)/g)].map((m) => Number(m[1]));
+    expect(retries.slice(0, 2)).toEqual([1_000, 2_000]);
+    await c.ok(['stack', 'rm', 'miss']);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * Real images and a real registry for tests, made here from what the machine has (nothing is
+ * downloaded): images are built FROM scratch by podman out of busybox-static, in a store of the
+ * test's own; Debian's `docker-registry` (the distribution registry) serves them over plain HTTP
+ * inside a namespace the test made (a dev cluster's underlay).
+ */
+import { execa, type ResultPromise } from 'execa';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chooseStorage, detectPodman } from '../../worker/engine/podman.js';
+import { podmanGlobalArgs, type PodmanSetup } from '../../worker/engine/podman-argv.js';
+import { waitFor } from './dev.js';
+
+const BUSYBOX = '/bin/busybox';
+const APPLETS = ['sh', 'httpd', 'nc', 'cat', 'echo', 'ls', 'sleep', 'wget', 'id', 'env', 'hostname', 'ps', 'head', 'grep', 'nslookup', 'true', 'kill'];
+
+export interface ImageRecipe {
+  /** `name:tag`, pushed as `<registry>/<name:tag>`. */
+  tag: string;
+  /** Containerfile lines after `FROM scratch` and the busybox tree (CMD, HEALTHCHECK, ENV ...). */
+  lines: string[];
+  /** Extra files of the image: path inside it -> content. */
+  files?: Record<string, string>;
+}
+
+/** A podman store of the test's own, to build and push images from. */
+export class ImageBuilder {
+  private constructor(
+    readonly dir: string,
+    private readonly setup: PodmanSetup,
+  ) {}
+
+  static async create(): Promise<ImageBuilder> {
+    const dir = await mkdtemp(join(tmpdir(), 'meshd-images-'));
+    const found = await detectPodman({ stateDir: join(dir, 'state'), runDir: join(dir, 'run') });
+    if (!found.ok) throw new Error(`podman is needed to build test images: ${found.reason}`);
+    return new ImageBuilder(dir, await chooseStorage(found.base));
+  }
+
+  private podman(args: string[], opts: { netns?: string } = {}): ResultPromise {
+    const argv = [this.setup.binary, ...podmanGlobalArgs(this.setup), ...args];
+    return opts.netns ? execa('nsenter', [`--net=${opts.netns}`, '--', ...argv]) : execa(argv[0]!, argv.slice(1));
+  }
+
+  /** Builds `recipe` (docker format, so HEALTHCHECK is kept) as `localhost/<tag>`. */
+  async build(recipe: ImageRecipe): Promise<string> {
+    const ctx = await mkdtemp(join(this.dir, 'ctx-'));
+    const root = join(ctx, 'rootfs');
+    for (const d of ['bin', 'etc', 'tmp', 'www']) await mkdir(join(root, d), { recursive: true });
+    await copyFile(BUSYBOX, join(root, 'bin', 'busybox'));
+    for (const a of APPLETS) await symlink('busybox', join(root, 'bin', a));
+    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');
+    await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+    for (const [path, content] of Object.entries(recipe.files ?? {})) {
+      await mkdir(join(root, path, '..'), { recursive: true });
+      await writeFile(join(root, path), content, { mode: 0o755 });
+    }
+    await writeFile(join(ctx, 'Containerfile'), ['FROM scratch', 'COPY rootfs/ /', 'ENV PATH=/bin', ...recipe.lines, ''].join('\n'));
+    const local = `localhost/${recipe.tag}`;
+    await this.podman(['build', '--quiet', '--format', 'docker', '--tag', local, ctx]);
+    await rm(ctx, { recursive: true, force: true });
+    return local;
+  }
+
+  /** Pushes a built image to a plain-HTTP registry reached from `netns`; returns its reference there. */
+  async push(local: string, registry: string, netns: string): Promise<string> {
+    const ref = `${registry}/${local.replace(/^localhost\//, '')}`;
+    await this.podman(['push', '--quiet', '--tls-verify=false', local, `docker://${ref}`], { netns });
+    return ref;
+  }
+
+  /** Writes `local` as a docker-archive file (for `meshctl image load`). */
+  async save(local: string, file: string): Promise<void> {
+    await this.podman(['save', '--quiet', '--format', 'docker-archive', '--output', file, local]);
+  }
+
+  async remove(): Promise<void> {
+    await this.podman(['rm', '--all', '--force']).catch(() => undefined);
+    await this.podman(['system', 'reset', '--force']).catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Debian's distribution registry (`docker-registry serve`), in a namespace the test made. */
+export class TestRegistry {
+  private constructor(
+    readonly addr: string,
+    private readonly dir: string,
+    private readonly proc: ResultPromise,
+  ) {}
+
+  /** Serves on `addr` (`IP:PORT`) inside `netns`; storage in a temp dir. */
+  static async start(opts: { netns: string; addr: string }): Promise<TestRegistry> {
+    const dir = await mkdtemp(join(tmpdir(), 'meshd-registry-'));
+    const config = join(dir, 'config.yml');
+    await writeFile(config, ['version: 0.1', 'log: { level: warn }', 'storage:', `  filesystem: { rootdirectory: ${join(dir, 'data')} }`, 'http:', `  addr: ${opts.addr}`, ''].join('\n'));
+    const proc = execa('nsenter', [`--net=${opts.netns}`, '--', 'docker-registry', 'serve', config], { reject: false, stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = new TestRegistry(opts.addr, dir, proc);
+    await waitFor('the registry answers', async () => {
+      if (proc.exitCode !== null) throw new Error(`docker-registry exited ${proc.exitCode}`);
+      const res = await execa('nsenter', [`--net=${opts.netns}`, '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${opts.addr}/v2/`], { reject: false });
+      return String(res.stdout) === '200' ? true : undefined;
+    }, 20_000, 100);
+    return r;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.pid !== undefined && this.proc.exitCode === null) {
+      process.kill(this.proc.pid, 'SIGTERM');
+      await this.proc;
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
