@@ -95,10 +95,18 @@ export function stackProgress(snap: ClusterSnapshot, stack: string): ServiceProg
     .map((s) => {
       const [running, desired] = serviceRow(snap, s).Replicas!.split('/').map(Number) as [number, number];
       const current = snap.tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running' && t.specVersion === s.version);
-      const bad = current.map((t) => snap.statuses.get(t.id)).find((st) => st && (st.state === 'failed' || st.state === 'rejected'));
-      const eligible = snap.nodes.some((n) => n.status === 'ready' && n.runsTasks && satisfies(n, s.spec.constraints));
-      const noNode = desired > running && !eligible ? 'no suitable node: placement constraints match no ready node' : undefined;
-      return { name: s.name, running, desired, failed: Boolean(bad), problem: bad ? `task ${bad.state}: ${bad.message}` : noNode };
+      const statuses = current.map((t) => snap.statuses.get(t.id));
+      const bad = statuses.find((st) => st && (st.state === 'failed' || st.state === 'rejected'));
+      // A node retrying a pull keeps the task; the deploy still stops waiting and says why.
+      const stuck = statuses.find((st) => st?.error !== undefined);
+      const ready = snap.nodes.filter((n) => n.status === 'ready' && n.runsTasks && satisfies(n, s.spec.constraints));
+      const noNode =
+        desired <= running ? undefined
+        : ready.length === 0 ? 'no suitable node: placement constraints match no ready node'
+        : s.spec.image !== undefined && !ready.some((n) => n.containerEngine !== undefined) ? 'no suitable node: no ready node has a container engine (podman) to run the image'
+        : undefined;
+      const problem = bad ? `task ${bad.state}: ${bad.message}` : stuck ? `task ${stuck.state}: ${stuck.error}` : noNode;
+      return { name: s.name, running, desired, failed: Boolean(bad ?? stuck), problem };
     });
 }
 

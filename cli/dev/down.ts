@@ -4,7 +4,9 @@ import type { Logger } from '../../core/log.js';
 import { mountsUnder } from './mounts.js';
 import { clearCurrentIf, clusterDirFor, devHome, readCurrent, validateClusterName } from './paths.js';
 import { teardownDir } from './teardown.js';
-import { readdir } from 'node:fs/promises';
+import { loadCluster } from './cluster.js';
+import { killNode } from './node-process.js';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PodmanEngine, detectPodman } from '../../worker/engine/podman.js';
 
@@ -59,7 +61,7 @@ export async function devDown(opts: DevDownOptions = {}): Promise<DevDownReport>
     throw new NotFoundError(`no dev cluster "${name}" (nothing at ${dir}); meshctl dev ls lists clusters`);
   }
   opts.log?.info('removing dev cluster', { cluster: name, dir });
-  await removeNodeContainers(dir, opts.log);
+  await removeNodeContainers(name, dir, opts.log);
   const { killed, unmounted } = await teardownDir(dir);
   const clearedCurrent = await clearCurrentIf(name);
   opts.log?.info('removed dev cluster', { cluster: name, killed: killed.length, unmounted: unmounted.length });
@@ -71,13 +73,20 @@ export async function devDown(opts: DevDownOptions = {}): Promise<DevDownReport>
  * their cgroups, mounts and run-time state with them (killing conmon and the container would
  * leave those behind). A node whose store podman cannot open is left to the teardown.
  */
-async function removeNodeContainers(dir: string, log?: Logger): Promise<void> {
+async function removeNodeContainers(name: string, dir: string, log?: Logger): Promise<void> {
   const nodes = await readdir(join(dir, 'nodes')).catch(() => [] as string[]);
-  for (const node of nodes) {
+  const withStore = [];
+  for (const node of nodes) if (await exists(join(dir, 'nodes', node, 'state', 'containers', 'storage'))) withStore.push(node);
+  if (withStore.length === 0) return;
+  // meshd first: one left running would restart the containers it sees go (restart policy).
+  const cluster = await loadCluster(name).catch(() => undefined);
+  for (const n of cluster?.nodes ?? []) await killNode(cluster!, n.hostname).catch(() => undefined);
+  for (const node of withStore) {
     const stateDir = join(dir, 'nodes', node, 'state');
-    if (!(await exists(join(stateDir, 'containers', 'storage')))) continue;
     const found = await detectPodman({ stateDir, runDir: join(dir, 'nodes', node, 'run') });
     if (!found.ok) continue;
     await new PodmanEngine(found.base).removeAll().catch((err: unknown) => log?.warn('could not remove a node\'s containers', { node, err: String(err) }));
+    // A runroot outside the cluster dir (its own path was too long for podman) goes too.
+    if (!found.base.runroot.startsWith(`${dir}/`)) await rm(found.base.runroot, { recursive: true, force: true });
   }
 }

@@ -6,7 +6,7 @@
 import { LineCounter, parseDocument } from 'yaml';
 import { ValidationError } from '../../core/errors.js';
 import type { NetworkSpec, ServiceSpec, StackSpec } from '../../core/model.js';
-import { type Problem, describe, errorMap, formatPath, problemAt, renderProblem, zodProblems } from './issues.js';
+import { type Problem, describe, errorMap, problemAt, renderProblem, zodProblems } from './issues.js';
 import {
   DEFAULT_NETWORK,
   type NormalizedNetwork,
@@ -164,9 +164,6 @@ function buildServices(raw: Record<string, unknown>, declared: ReadonlySet<strin
     const normalized = normalizeService(name, parsed.data, { declaredNetworks: declared });
     ctx.problems.push(...normalized.problems);
     services.push(normalized);
-    if (normalized.spec.image !== undefined) {
-      ctx.warnings.push(`${formatPath([...path, 'image'])}: recorded but not used (meshd runs commands, not images)`);
-    }
   }
   const entries = services.flatMap((s) => s.ports);
   const total = entries.reduce((sum, p) => sum + p.entry.count, 0);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
 import { ImageBuilder, TestRegistry } from '../helpers/images.js';
+import { activeBackends } from '../helpers/lb-state.js';
 import { chooseStorage, detectPodman } from '../../worker/engine/podman.js';
 import { podmanGlobalArgs } from '../../worker/engine/podman-argv.js';
 
@@ -25,7 +26,7 @@ const WEB = {
   lines: ['HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD wget -q -O /dev/null http://127.0.0.1/ || exit 1', 'CMD ["/bin/serve"]'],
 };
 /** A TCP service: answers every connection with its task name. */
-const ECHO = { tag: 'echo:1', lines: ['CMD ["sh", "-c", "exec nc -lk -p 7000 -e hostname"]'] };
+const ECHO = { tag: 'echo:1', lines: ['CMD ["nc", "-ll", "-p", "7000", "-e", "hostname"]'] };
 /** A client that only waits (tests exec into it). */
 const TOOLS = { tag: 'tools:1', lines: ['CMD ["sleep", "1000000"]'] };
 
@@ -70,21 +71,28 @@ describe('services that name only an image (podman, a registry in the cluster)',
     for (const [k, l] of Object.entries(local)) refs[k] = await builder.push(l, REGISTRY, underlay);
     await writeFile(join(dir, 'images.yml'), stack(refs.web!, refs.echo!, refs.tools!));
     await c.ok(['stack', 'deploy', '-c', join(dir, 'images.yml'), 'img'], { timeoutMs: 180_000 });
-    await waitFor('3 healthy web replicas, echo and client running', async () => {
+    await waitFor('3 healthy web replicas in every node\'s ingress LB, echo and client running', async () => {
       const web = await running('img_web');
-      return web.length === 3 && web.every((t) => t.Health === 'healthy') && (await running('img_echo')).length === 1 && (await running('img_client')).length === 1 ? true : undefined;
-    }, slowdown(90_000), 500);
+      if (web.length !== 3 || !web.every((t) => t.Health === 'healthy') || (await running('img_echo')).length !== 1 || (await running('img_client')).length !== 1) return undefined;
+      const want = web.map((t) => t.Addresses.find((a) => a.Network === 'ingress')!.Addr.split('/')[0]!).sort().join();
+      for (const node of NODES) if ((await activeBackends(join(c.nodeDir(node), 'run', 'netns', 'ingress_sbox'), 'tcp 8080')).sort().join() !== want) return undefined;
+      return true;
+    }, slowdown(90_000), 500).catch(async (err: unknown) => {
+      // What each task did, and what the nodes said, before giving up.
+      console.log(await c.ok(['stack', 'ps', 'img']), await c.logTails(30));
+      throw err;
+    });
   });
   afterAll(async () => {
-    await c?.down();
     await registry?.stop();
+    await c?.down();
     await builder?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('reports every node as able to run images', async () => {
     // The node's own podman, found at start-up (not assumed): it is what the scheduler needs.
-    for (const node of NODES) expect(await c.meshdLog(node)).toMatch(/container engine engine="?podman \d/);
+    for (const node of NODES) expect(await c.meshdLog(node)).toMatch(/INFO container engine .*engine="podman \d/);
   });
 
   it('answers the published port on every node from every replica (the image health check passed first)', async () => {
@@ -149,7 +157,9 @@ describe('services that name only an image (podman, a registry in the cluster)',
   it('shows a missing image in service ps and retries the pull with backoff, in the same slot', async () => {
     const file = join(dir, 'missing.yml');
     await writeFile(file, `services:\n  ghost:\n    image: ${REGISTRY}/nope:1\n`);
-    await c.ok(['stack', 'deploy', '-c', file, 'miss'], { timeoutMs: 60_000 });
+    // The deploy stops waiting and says why (the node keeps the task and retries the pull).
+    const deploy = await c.meshctl(['stack', 'deploy', '-c', file, 'miss'], { timeoutMs: 60_000 });
+    expect({ code: deploy.code, says: deploy.stderr.includes('pulling 172.30.0.1:5000/nope:1: no such image') }).toEqual({ code: 1, says: true });
     const [task] = await waitFor('the pull error in service ps', async () => {
       const rows = await c.list<TaskRow & { Error: string }>(['service', 'ps', 'miss_ghost']);
       return rows.length === 1 && rows[0]!.Error.includes('no such image') ? rows : undefined;

@@ -63,10 +63,10 @@ export class ImageBuilder {
     return local;
   }
 
-  /** Pushes a built image to a plain-HTTP registry reached from `netns`; returns its reference there. */
+  /** Pushes a built image (Docker v2s2: OCI has no HEALTHCHECK) to a plain-HTTP registry reached from `netns`; returns its reference there. */
   async push(local: string, registry: string, netns: string): Promise<string> {
     const ref = `${registry}/${local.replace(/^localhost\//, '')}`;
-    await this.podman(['push', '--quiet', '--tls-verify=false', local, `docker://${ref}`], { netns });
+    await this.podman(['push', '--quiet', '--tls-verify=false', '--format', 'v2s2', local, `docker://${ref}`], { netns });
     return ref;
   }
 

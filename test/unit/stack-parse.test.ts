@@ -195,13 +195,12 @@ describe('parseStack: a full valid stack', () => {
     expect(spec).toEqual(FULL_SPEC);
   });
 
-  it('reports unsupported options in one sorted warning, then unused images', () => {
+  it('reports unsupported options in one sorted warning', () => {
     const { warnings } = parse(FULL_STACK);
     expect(warnings).toEqual([
       'Ignoring unsupported options: networks.backend.driver_opts, secrets, services.web.build, services.web.deploy.placement.preferences, ' +
         'services.web.deploy.resources, services.web.deploy.restart_policy.window, services.web.deploy.update_config, ' +
         'services.web.labels, services.web.networks.backend.ipv4_address, volumes',
-      'services.web.image: recorded but not used (meshd runs commands, not images)',
     ]);
   });
 

@@ -6,6 +6,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { run } from '../../core/exec.js';
 import { MeshError } from '../../core/errors.js';
 import type { Healthcheck } from '../../core/model.js';
@@ -71,6 +72,20 @@ export async function containerLimits(): Promise<PodmanBase['limits']> {
   return { nofile: read('Max open files', 1_048_576), nproc: { soft: Math.min(nproc.soft, pidMax), hard: Math.min(nproc.hard, pidMax) } };
 }
 
+/** podman refuses a runroot longer than this (its sockets' paths live under it). */
+export const MAX_RUNROOT = 50;
+
+/**
+ * Podman's run-time state: `<run dir>/containers`, or where that path is too long for podman (a
+ * dev cluster's nodes), a short directory named by a hash of the run dir (stable across restarts,
+ * so a restarted meshd finds its containers again).
+ */
+export function podmanRunroot(runDir: string): string {
+  const own = join(runDir, 'containers');
+  if (own.length <= MAX_RUNROOT) return own;
+  return join('/run/meshd-containers', createHash('sha256').update(runDir).digest('hex').slice(0, 16));
+}
+
 /**
  * Finds podman and how to drive it here (cheap: one `podman --version`; the store is set up at
  * first use). The OCI runtime: runc when installed (Docker's default; crun refuses hybrid cgroup
@@ -89,7 +104,7 @@ export async function detectPodman(opts: DetectOptions): Promise<Detection> {
       binary,
       version: version.stdout.trim().replace(/^podman version /, ''),
       root: join(opts.stateDir, 'containers', 'storage'),
-      runroot: join(opts.runDir, 'containers'),
+      runroot: podmanRunroot(opts.runDir),
       runtime,
       cgroupManager: (await exists('/run/systemd/system')) ? 'systemd' : 'cgroupfs',
       limits: await containerLimits(),
@@ -158,8 +173,9 @@ export class PodmanEngine {
   /** The image's HEALTHCHECK in the model's terms; undefined when it has none. */
   async imageHealthcheck(image: string): Promise<Healthcheck | undefined> {
     const res = await run(imageInspectArgv(await this.setup(), image));
-    const [img] = JSON.parse(res.stdout) as { HealthCheck?: ImageHealthcheck; Config?: { Healthcheck?: ImageHealthcheck } }[];
-    const hc = img?.HealthCheck ?? img?.Config?.Healthcheck;
+    // podman 4 puts it at the top level (`Healthcheck`); Docker's own config keeps it in Config.
+    const [img] = JSON.parse(res.stdout) as { Healthcheck?: ImageHealthcheck; Config?: { Healthcheck?: ImageHealthcheck } }[];
+    const hc = img?.Healthcheck ?? img?.Config?.Healthcheck;
     return hc ? healthcheckFromImage(hc) : undefined;
   }
 
