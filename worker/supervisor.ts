@@ -82,13 +82,23 @@ export class TaskSupervisor {
     try {
       dirs = await readdir(this.deps.paths.tasksDir);
     } catch {
-      return;
+      dirs = [];
     }
     for (const id of dirs) {
       try {
         this.saved.set(id, JSON.parse(await readFile(this.deps.paths.taskState(id), 'utf8')) as SavedState);
       } catch {
         this.saved.set(id, { pid: 0, startTicks: -1, restarts: 0 });
+      }
+    }
+    // A container of ours whose task directory is gone (lost with the run dir) would run on
+    // unseen: it is remembered too, so the first reconcile stops and removes it unless wanted.
+    const { engine } = this.deps;
+    if (engine.ok && (await engine.engine.hasStore())) {
+      for (const [taskId, containerId] of await engine.engine.listTasks(this.deps.nodeId)) {
+        const saved = this.saved.get(taskId);
+        if (!saved) this.saved.set(taskId, { pid: 0, startTicks: -1, restarts: 0, containerId });
+        else if (!saved.containerId) saved.containerId = containerId;
       }
     }
   }
@@ -224,6 +234,8 @@ export class TaskSupervisor {
       }, delayMs);
       return;
     }
+    // Told to stop while the image was pulled: nothing to start.
+    if (sup.stopping || this.tasks.get(task.id) !== sup) return;
     try {
       const files = await ensureSandbox(this.deps.paths, task, this.deps.resolvConf);
       await this.deps.beforeStart?.(task);

@@ -6,9 +6,10 @@ import { clearCurrentIf, clusterDirFor, devHome, readCurrent, validateClusterNam
 import { teardownDir } from './teardown.js';
 import { loadCluster } from './cluster.js';
 import { killNode } from './node-process.js';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { removeCgroup } from './cgroups.js';
 import { join } from 'node:path';
-import { PodmanEngine, detectPodman } from '../../worker/engine/podman.js';
+import { PodmanEngine, SHORT_RUNROOTS, detectPodman } from '../../worker/engine/podman.js';
 
 /** `meshctl dev down`: removes everything of one cluster, with or without a working meshd. */
 
@@ -81,12 +82,20 @@ async function removeNodeContainers(name: string, dir: string, log?: Logger): Pr
   // meshd first: one left running would restart the containers it sees go (restart policy).
   const cluster = await loadCluster(name).catch(() => undefined);
   for (const n of cluster?.nodes ?? []) await killNode(cluster!, n.hostname).catch(() => undefined);
-  for (const node of withStore) {
-    const stateDir = join(dir, 'nodes', node, 'state');
-    const found = await detectPodman({ stateDir, runDir: join(dir, 'nodes', node, 'run') });
-    if (!found.ok) continue;
-    await new PodmanEngine(found.base).removeAll().catch((err: unknown) => log?.warn('could not remove a node\'s containers', { node, err: String(err) }));
-    // A runroot outside the cluster dir (its own path was too long for podman) goes too.
-    if (!found.base.runroot.startsWith(`${dir}/`)) await rm(found.base.runroot, { recursive: true, force: true });
+  try {
+    for (const node of withStore) await removeContainersOf(dir, node, log);
+  } finally {
+    await rmdir(SHORT_RUNROOTS).catch(() => undefined);
   }
+}
+
+async function removeContainersOf(dir: string, node: string, log?: Logger): Promise<void> {
+  const stateDir = join(dir, 'nodes', node, 'state');
+  const found = await detectPodman({ stateDir, runDir: join(dir, 'nodes', node, 'run') });
+  if (!found.ok) return;
+  await new PodmanEngine(found.base).removeAll().catch((err: unknown) => log?.warn("could not remove a node's containers", { node, err: String(err) }));
+  // A runroot outside the cluster dir (its own path was too long for podman) goes too, and
+  // the node's cgroup parent (podman leaves the parent and conmon's cgroup behind).
+  if (!found.base.runroot.startsWith(`${dir}/`)) await rm(found.base.runroot, { recursive: true, force: true });
+  await removeCgroup(found.base.cgroupParent);
 }

@@ -16,6 +16,8 @@ export interface PodmanBase {
   /** OCI runtime that starts containers here (`runc`, `crun`). */
   runtime: string;
   cgroupManager: 'cgroupfs' | 'systemd';
+  /** The cgroup every container of this node (and its conmon) goes under: `meshd`, or `meshd-<hash>` for a dev node. */
+  cgroupParent: string;
   /**
    * The most a container may ask for: meshd's own limits (without CAP_SYS_RESOURCE nothing may
    * raise them; podman's defaults, nofile 1048576 and nproc 4194304, fail then), nproc also at
@@ -156,6 +158,8 @@ export function createArgv(s: PodmanSetup, c: ContainerSpec): string[] {
     // The pull is ours (with its backoff and errors): never podman's own at create time.
     '--pull',
     'never',
+    '--cgroup-parent',
+    s.cgroupManager === 'systemd' ? `${s.cgroupParent}.slice` : `/${s.cgroupParent}`,
   ];
   for (const [k, v] of Object.entries(c.env).sort(([a], [b]) => a.localeCompare(b))) argv.push('--env', `${k}=${v}`);
   if (c.user !== undefined) argv.push('--user', c.user);

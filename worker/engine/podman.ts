@@ -83,7 +83,23 @@ export const MAX_RUNROOT = 50;
 export function podmanRunroot(runDir: string): string {
   const own = join(runDir, 'containers');
   if (own.length <= MAX_RUNROOT) return own;
-  return join('/run/meshd-containers', createHash('sha256').update(runDir).digest('hex').slice(0, 16));
+  return join(SHORT_RUNROOTS, runDirHash(runDir));
+}
+
+/** Where runroots too long for podman go instead (one directory per run dir). */
+export const SHORT_RUNROOTS = '/run/meshd-containers';
+
+function runDirHash(runDir: string): string {
+  return createHash('sha256').update(runDir).digest('hex').slice(0, 16);
+}
+
+/**
+ * The cgroup a node's containers and their conmon processes go under: `meshd` for a node's own
+ * run dir (/run/meshd), `meshd-<hash of the run dir>` for any other (each dev-cluster node has its
+ * own, so its teardown can remove it).
+ */
+export function podmanCgroupParent(runDir: string): string {
+  return runDir === '/run/meshd' ? 'meshd' : `meshd-${runDirHash(runDir)}`;
 }
 
 /**
@@ -105,6 +121,7 @@ export async function detectPodman(opts: DetectOptions): Promise<Detection> {
       version: version.stdout.trim().replace(/^podman version /, ''),
       root: join(opts.stateDir, 'containers', 'storage'),
       runroot: podmanRunroot(opts.runDir),
+      cgroupParent: podmanCgroupParent(opts.runDir),
       runtime,
       cgroupManager: (await exists('/run/systemd/system')) ? 'systemd' : 'cgroupfs',
       limits: await containerLimits(),
@@ -207,6 +224,11 @@ export class PodmanEngine {
     const [c] = JSON.parse(res.stdout) as { Id: string; State: { Running: boolean; Pid: number; ExitCode: number; OOMKilled: boolean }; Config: { Labels?: Record<string, string> } }[];
     if (!c) return undefined;
     return { id: c.Id, running: c.State.Running, pid: c.State.Pid, exitCode: c.State.ExitCode, oomKilled: c.State.OOMKilled, labels: c.Config.Labels ?? {} };
+  }
+
+  /** Whether this node's store exists (it is made at the first image task). */
+  hasStore(): Promise<boolean> {
+    return exists(this.base.root);
   }
 
   /** Task ids of every container of ours on this node. */
