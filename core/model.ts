@@ -44,6 +44,31 @@ export interface ServiceNetworkSpec {
   aliases: string[];
 }
 
+/** `deploy.resources.limits`, enforced by the engine's cgroups. */
+export interface ResourceLimits {
+  /** CPUs x 1e9 (`cpus: "0.5"` -> 500000000). */
+  nanoCpus?: number;
+  memoryBytes?: number;
+  pids?: number;
+}
+
+/** The compose keys that shape an image task's container (only those the stack file sets). */
+export interface ContainerOptions {
+  workingDir?: string;
+  readOnly?: boolean;
+  /** `PATH[:OPTIONS]`. */
+  tmpfs?: string[];
+  /** `CAP_NET_ADMIN` ... or `ALL`. */
+  capAdd?: string[];
+  capDrop?: string[];
+  sysctls?: Record<string, string>;
+  ulimits?: Record<string, { soft: number; hard: number }>;
+  /** `HOST:IP`. */
+  extraHosts?: string[];
+  labels?: Record<string, string>;
+  limits?: ResourceLimits;
+}
+
 /** One service of a stack, normalised from the compose file. */
 export interface ServiceSpec {
   /** Short name within the stack (`api`). */
@@ -63,6 +88,12 @@ export interface ServiceSpec {
   healthcheck?: Healthcheck;
   /** Compose `user:` (`uid`, `uid:gid`, `name`, `name:group`), resolved on the node; root when absent. */
   user?: string;
+  /** Compose `stop_signal` (`SIGTERM` ...): what stopping a task sends first; the image's (else SIGTERM) when absent. */
+  stopSignal?: string;
+  /** Compose `stop_grace_period`: how long a stop waits before SIGKILL; the node's `--stop-grace` when absent. */
+  stopGraceMs?: number;
+  /** Image tasks only: the container's options. */
+  container?: ContainerOptions;
 }
 
 export interface NetworkSpec {

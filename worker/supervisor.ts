@@ -253,6 +253,8 @@ export class TaskSupervisor {
         ...(service.spec.entrypoint !== undefined && { entrypoint: service.spec.entrypoint }),
         ...(service.spec.command !== undefined && { command: service.spec.command }),
         ...(service.spec.user !== undefined && { user: service.spec.user }),
+        ...(service.spec.stopSignal !== undefined && { stopSignal: service.spec.stopSignal }),
+        ...(service.spec.container !== undefined && { options: service.spec.container }),
       });
       sup.containerId = containerId;
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts, containerId } satisfies SavedState));
@@ -330,10 +332,11 @@ export class TaskSupervisor {
       sup.stopping = true;
       if (sup.restartTimer) clearTimeout(sup.restartTimer);
       sup.health?.stop();
+      const graceMs = sup.service.spec.stopGraceMs ?? this.deps.stopGraceMs;
       if (sup.containerId && this.deps.engine.ok) {
-        await this.deps.engine.engine.stop(id, this.deps.stopGraceMs);
+        await this.deps.engine.engine.stop(id, graceMs);
         await this.deps.engine.engine.remove(id);
-      } else if (sup.proc) await stopTaskProcess(sup.proc, this.deps.stopGraceMs);
+      } else if (sup.proc) await stopTaskProcess(sup.proc, { graceMs, signal: sup.service.spec.stopSignal ?? 'SIGTERM' });
       await removeSandbox(this.deps.paths, id);
       await this.report(sup, 'shutdown', 'shut down');
       this.tasks.delete(id);
@@ -358,7 +361,7 @@ export class TaskSupervisor {
       await this.deps.engine.engine.remove(id);
     } else if (saved && saved.pid > 0) {
       const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
-      if (proc) await stopTaskProcess(proc, this.deps.stopGraceMs);
+      if (proc) await stopTaskProcess(proc, { graceMs: this.deps.stopGraceMs, signal: 'SIGTERM' });
     }
     await removeSandbox(this.deps.paths, id);
   }

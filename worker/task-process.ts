@@ -166,9 +166,10 @@ export async function readStartTicks(pid: number): Promise<number | undefined> {
   }
 }
 
-/** SIGTERM to the task's process group, SIGKILL after the grace period; resolves when it exited. */
-export async function stopTaskProcess(proc: TaskProcess, graceMs: number): Promise<ProcessExit> {
-  signalGroup(proc.pid, 'SIGTERM');
+/** The stop signal (compose `stop_signal`, SIGTERM by default) to the task's process group, SIGKILL after the grace period; resolves when it exited. */
+export async function stopTaskProcess(proc: TaskProcess, opts: { graceMs: number; signal: string }): Promise<ProcessExit> {
+  const graceMs = opts.graceMs;
+  signalGroup(proc.pid, opts.signal as NodeJS.Signals);
   const timer = setTimeout(() => signalGroup(proc.pid, 'SIGKILL'), graceMs);
   try {
     return await proc.exited;

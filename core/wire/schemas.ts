@@ -57,6 +57,25 @@ export const ServiceNetworkSpec = z.object({ name, aliases: list(name, 256) });
 
 const argv = list(text(131_072), 4096);
 
+const ResourceLimits = z.object({
+  nanoCpus: int(1, 1024e9).optional(),
+  memoryBytes: z.int().min(1).max(2 ** 52).optional(),
+  pids: int(1, 2 ** 31).optional(),
+});
+
+const ContainerOptions = z.object({
+  workingDir: text(4096).optional(),
+  readOnly: z.boolean().optional(),
+  tmpfs: list(text(4096), 64).optional(),
+  capAdd: list(text(64), 64).optional(),
+  capDrop: list(text(64), 64).optional(),
+  sysctls: labels.optional(),
+  ulimits: z.record(z.string().max(32), z.object({ soft: z.int().min(0), hard: z.int().min(0) })).refine((m) => Object.keys(m).length <= 32, 'at most 32 ulimits').optional(),
+  extraHosts: list(text(300), 256).optional(),
+  labels: labels.optional(),
+  limits: ResourceLimits.optional(),
+});
+
 export const ServiceSpec = z.object({
   name,
   image: text(1024).optional(),
@@ -72,6 +91,9 @@ export const ServiceSpec = z.object({
   networks: list(ServiceNetworkSpec, 256),
   healthcheck: Healthcheck.optional(),
   user: text(256).optional(),
+  stopSignal: text(16).optional(),
+  stopGraceMs: int(0, 3_600_000).optional(),
+  container: ContainerOptions.optional(),
 });
 
 // ---- records kept in KV ----

@@ -4,6 +4,7 @@ import { type Subnet, subnetsOverlap } from './cidr.js';
 import { type PathSeg, type Problem, describe, formatPath, problemAt } from './issues.js';
 import type { PortEntryAt } from './ports.js';
 import { NAME_PATTERN, type NetworkRef, type ParsedNetwork, type ParsedService } from './schema.js';
+import { containerOptions } from './container-keys.js';
 
 export const MAX_STACK_NAME = 40;
 /** `<stack>_<service>` is a DNS label. */
@@ -38,7 +39,11 @@ export interface NormalizedService {
   spec: ServiceSpec;
   ports: PortEntryAt[];
   problems: Problem[];
+  warnings: string[];
 }
+
+/** Keys that only a container has (a command task ignores them, with a warning). */
+const CONTAINER_ONLY = ['working_dir', 'read_only', 'tmpfs', 'cap_add', 'cap_drop', 'sysctls', 'ulimits', 'extra_hosts', 'labels'] as const;
 
 export function normalizeService(name: string, s: ParsedService, ctx: ServiceContext): NormalizedService {
   const base = ['services', name];
@@ -78,8 +83,17 @@ export function normalizeService(name: string, s: ParsedService, ctx: ServiceCon
     networks,
     ...(s.healthcheck !== undefined && { healthcheck: s.healthcheck }),
     ...(s.user !== undefined && { user: s.user }),
+    ...(s.stop_signal !== undefined && { stopSignal: s.stop_signal }),
+    ...(s.stop_grace_period !== undefined && { stopGraceMs: s.stop_grace_period }),
   };
-  return { spec, ports, problems };
+  const container = containerOptions({ ...s, ...(s.deploy?.resources?.limits && { limits: s.deploy.resources.limits }) });
+  const warnings: string[] = [];
+  if (container && s.image !== undefined) spec.container = container;
+  else if (container) {
+    const keys = [...CONTAINER_ONLY.filter((k) => s[k] !== undefined), ...(s.deploy?.resources?.limits ? ['deploy.resources.limits'] : [])];
+    warnings.push(`${keys.map((k) => formatPath([...base, ...k.split('.')])).join(', ')}: apply only to services with an image; ignored`);
+  }
+  return { spec, ports, problems, warnings };
 }
 
 function serviceNetworks(refs: readonly NetworkRef[], base: readonly PathSeg[], ctx: ServiceContext, problems: Problem[]): ServiceNetworkSpec[] {

@@ -163,6 +163,7 @@ function buildServices(raw: Record<string, unknown>, declared: ReadonlySet<strin
     }
     const normalized = normalizeService(name, parsed.data, { declaredNetworks: declared });
     ctx.problems.push(...normalized.problems);
+    ctx.warnings.push(...normalized.warnings);
     services.push(normalized);
   }
   const entries = services.flatMap((s) => s.ports);

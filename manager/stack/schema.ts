@@ -12,6 +12,7 @@ import { type Conv, describe, expect, fail, ok } from './issues.js';
 import { type PortEntry, parsePortString, parseShortPort } from './ports.js';
 import { splitShellWords } from './shellwords.js';
 import { parseUserSpec } from '../../core/task-user.js';
+import { containerKeys, resources } from './container-keys.js';
 
 /** Stack, service and network names. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/;
@@ -159,6 +160,7 @@ const deploy = mapping({
     delay: duration({ allowZero: true }).optional(),
     max_attempts: intRange(0).optional(),
   }).optional(),
+  resources: resources.optional(),
 });
 
 /** `user:` as compose writes it: a string, or a bare number (a uid). */
@@ -177,6 +179,8 @@ export const serviceSchema = mapping({
   networks: serviceNetworks.optional(),
   healthcheck: healthcheck.optional(),
   user: user.optional(),
+  stop_grace_period: duration({ allowZero: true }).optional(),
+  ...containerKeys,
 });
 export type ParsedService = z.output<typeof serviceSchema>;
 

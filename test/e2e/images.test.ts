@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
@@ -152,6 +152,35 @@ describe('services that name only an image (podman, a registry in the cluster)',
     expect(reqs.filter((r) => !r.ok)).toEqual([]);
     await waitFor(`${node} adopted its containers`, async () => ((await c.meshdLog(node)).match(/adopted running task/g)?.length ?? 0) >= before.length ? true : undefined, slowdown(30_000), 250);
     expect(await ids()).toEqual(containersBefore);
+  });
+
+  it('enforces a memory limit: set on the container\'s cgroup, and exceeding it is reported as an OOM kill', async () => {
+    const file = join(dir, 'limits.yml');
+    await writeFile(file, `services:
+  capped:
+    image: ${refs.tools}
+    deploy: { resources: { limits: { memory: 16M, pids: 50 } } }
+  hog:
+    image: ${refs.tools}
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    deploy: { resources: { limits: { memory: 16M } }, restart_policy: { condition: none } }
+`);
+    await c.ok(['stack', 'deploy', '--detach', '-c', file, 'lim'], { timeoutMs: 60_000 });
+    const [capped] = await waitFor('capped running', async () => {
+      const r = await running('lim_capped');
+      return r.length === 1 ? r : undefined;
+    }, slowdown(30_000), 250);
+    const pid = await c.taskPid(capped!.Node, capped!.ID);
+    const memoryCgroup = /^\d+:memory:(.*)$/m.exec(await readFile(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+    const v2 = /^0::(.*)$/m.exec(await readFile(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+    const limit = memoryCgroup !== undefined ? await readFile(`/sys/fs/cgroup/memory${memoryCgroup}/memory.limit_in_bytes`, 'utf8') : await readFile(`/sys/fs/cgroup${v2}/memory.max`, 'utf8');
+    expect(Number(limit.trim())).toBe(16 * 1024 * 1024);
+    const hog = await waitFor('the hog to fail', async () => {
+      const rows = await c.list<TaskRow & { Error: string }>(['service', 'ps', 'lim_hog']);
+      return rows[0]?.CurrentState.startsWith('Failed') ? rows[0] : undefined;
+    }, slowdown(30_000), 250);
+    expect(hog.Error).toMatch(/^OOM killed \(exit code 137\)/);
+    await c.ok(['stack', 'rm', 'lim']);
   });
 
   it('shows a missing image in service ps and retries the pull with backoff, in the same slot', async () => {

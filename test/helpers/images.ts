@@ -13,7 +13,7 @@ import { podmanGlobalArgs, type PodmanSetup } from '../../worker/engine/podman-a
 import { waitFor } from './dev.js';
 
 const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'httpd', 'nc', 'cat', 'echo', 'ls', 'sleep', 'wget', 'id', 'env', 'hostname', 'ps', 'head', 'grep', 'nslookup', 'true', 'kill'];
+const APPLETS = ['sh', 'httpd', 'nc', 'cat', 'echo', 'ls', 'sleep', 'wget', 'id', 'env', 'hostname', 'ps', 'head', 'grep', 'nslookup', 'true', 'kill', 'dd'];
 
 export interface ImageRecipe {
   /** `name:tag`, pushed as `<registry>/<name:tag>`. */

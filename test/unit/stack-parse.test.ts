@@ -130,6 +130,7 @@ const FULL_SPEC: StackSpec = {
         retries: 5,
         startPeriodMs: 60_000,
       },
+      container: { labels: { tier: 'front' }, limits: { nanoCpus: 500_000_000 } },
     },
     api: {
       name: 'api',
@@ -199,8 +200,8 @@ describe('parseStack: a full valid stack', () => {
     const { warnings } = parse(FULL_STACK);
     expect(warnings).toEqual([
       'Ignoring unsupported options: networks.backend.driver_opts, secrets, services.web.build, services.web.deploy.placement.preferences, ' +
-        'services.web.deploy.resources, services.web.deploy.restart_policy.window, services.web.deploy.update_config, ' +
-        'services.web.labels, services.web.networks.backend.ipv4_address, volumes',
+        'services.web.deploy.restart_policy.window, services.web.deploy.update_config, ' +
+        'services.web.networks.backend.ipv4_address, volumes',
     ]);
   });
 

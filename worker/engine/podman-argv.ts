@@ -4,6 +4,9 @@
  * container joins it (`--network ns:<path>`), as Swarm's sandbox holds a task's network.
  */
 
+import type { ContainerOptions } from '../../core/model.js';
+import { MeshError } from '../../core/errors.js';
+
 /** How this node's podman is driven, but for the store: found at start-up (worker/engine/podman.ts `detectPodman`). */
 export interface PodmanBase {
   /** The podman binary. */
@@ -90,6 +93,50 @@ export interface ContainerSpec {
   env: Readonly<Record<string, string>>;
   /** Compose `user:` (`uid[:gid]` or a name in the image); the image's USER when absent. */
   user?: string;
+  /** Compose `stop_signal`; the image's STOPSIGNAL when absent. */
+  stopSignal?: string;
+  /** The other compose keys of a container. */
+  options?: ContainerOptions;
+}
+
+/** The container options as podman flags, in the order the keys are documented. */
+export function optionArgs(o: ContainerOptions): string[] {
+  const argv: string[] = [];
+  if (o.workingDir !== undefined) argv.push('--workdir', o.workingDir);
+  if (o.readOnly) argv.push('--read-only');
+  for (const t of o.tmpfs ?? []) argv.push('--tmpfs', t);
+  for (const c of o.capAdd ?? []) argv.push('--cap-add', c);
+  for (const c of o.capDrop ?? []) argv.push('--cap-drop', c);
+  for (const [k, v] of Object.entries(o.sysctls ?? {}).sort(([a], [b]) => a.localeCompare(b))) argv.push('--sysctl', `${k}=${v}`);
+  for (const [k, v] of Object.entries(o.ulimits ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    if (k === 'nofile' || k === 'nproc') continue; // rlimitArgs
+
+    argv.push('--ulimit', `${k}=${v.soft}:${v.hard}`);
+  }
+  for (const h of o.extraHosts ?? []) argv.push('--add-host', h);
+  for (const [k, v] of Object.entries(o.labels ?? {}).sort(([a], [b]) => a.localeCompare(b))) argv.push('--label', `${k}=${v}`);
+  const l = o.limits;
+  if (l?.nanoCpus !== undefined) argv.push('--cpus', String(l.nanoCpus / 1e9));
+  if (l?.memoryBytes !== undefined) argv.push('--memory', `${l.memoryBytes}b`);
+  if (l?.pids !== undefined) argv.push('--pids-limit', String(l.pids));
+  return argv;
+}
+
+/**
+ * nofile/nproc for a container: the service's (`ulimits`) when set, else the most this node
+ * allows. A service asking for more than the node allows is refused, naming the key (the
+ * runtime would fail the start with "operation not permitted").
+ */
+export function rlimitArgs(s: Pick<PodmanBase, 'limits'>, o: ContainerOptions | undefined): string[] {
+  const pick = (name: 'nofile' | 'nproc') => {
+    const want = o?.ulimits?.[name];
+    const max = s.limits[name];
+    if (want && want.hard > max.hard) throw new MeshError(`ulimits.${name}: hard limit ${want.hard} exceeds what this node allows (${max.hard})`);
+    return want ?? max;
+  };
+  const nofile = pick('nofile');
+  const nproc = pick('nproc');
+  return ['--ulimit', `nofile=${nofile.soft}:${nofile.hard}`, '--ulimit', `nproc=${nproc.soft}:${nproc.hard}`];
 }
 
 /** The registry host of an image reference (`docker.io` when it names none), for TLS decisions. */
@@ -137,10 +184,7 @@ export function createArgv(s: PodmanSetup, c: ContainerSpec): string[] {
     c.dns,
     '--dns-option',
     'ndots:0',
-    '--ulimit',
-    `nofile=${s.limits.nofile.soft}:${s.limits.nofile.hard}`,
-    '--ulimit',
-    `nproc=${s.limits.nproc.soft}:${s.limits.nproc.hard}`,
+    ...rlimitArgs(s, c.options),
     // The image's HEALTHCHECK is run by meshd (worker/health.ts), not by podman's systemd timers.
     '--no-healthcheck',
     '--log-driver',
@@ -163,6 +207,8 @@ export function createArgv(s: PodmanSetup, c: ContainerSpec): string[] {
   ];
   for (const [k, v] of Object.entries(c.env).sort(([a], [b]) => a.localeCompare(b))) argv.push('--env', `${k}=${v}`);
   if (c.user !== undefined) argv.push('--user', c.user);
+  if (c.stopSignal !== undefined) argv.push('--stop-signal', c.stopSignal);
+  if (c.options) argv.push(...optionArgs(c.options));
   if (c.entrypoint !== undefined) argv.push('--entrypoint', JSON.stringify(c.entrypoint));
   argv.push(c.image);
   if (c.command !== undefined) argv.push(...c.command);
