@@ -1,5 +1,5 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import type { Healthcheck, RestartPolicy, ServiceRecord, TaskRecord, TaskState, TaskStatus } from '../core/model.js';
+import { TERMINAL_STATES, type Healthcheck, type RestartPolicy, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from '../core/model.js';
 import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
 import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
@@ -9,6 +9,7 @@ import type { TaskUser } from '../core/task-user.js';
 import { adoptTaskProcess, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 import { ImagePullError, type PodmanEngine } from './engine/podman.js';
 import { pullRetryDelayMs } from './engine/pull-backoff.js';
+import { qualifyImage } from './engine/podman-argv.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
@@ -36,6 +37,8 @@ interface Supervised {
   containerId?: string;
   /** Failed pulls in a row (the next retry waits longer). */
   pullFailures: number;
+  /** An image task's launch in flight (pull, create, start): a stop waits for it. */
+  launching?: Promise<void>;
   /** The image's HEALTHCHECK, used when the service sets none (compose `healthcheck` wins). */
   imageHealthcheck?: Healthcheck;
 }
@@ -95,7 +98,11 @@ export class TaskSupervisor {
     // unseen: it is remembered too, so the first reconcile stops and removes it unless wanted.
     const { engine } = this.deps;
     if (engine.ok && (await engine.engine.hasStore())) {
-      for (const [taskId, containerId] of await engine.engine.listTasks(this.deps.nodeId)) {
+      const found = await engine.engine.listTasks(this.deps.nodeId).catch((err: unknown) => {
+        this.deps.log.warn('could not list the containers of this node', { err });
+        return new Map<string, string>();
+      });
+      for (const [taskId, containerId] of found) {
         const saved = this.saved.get(taskId);
         if (!saved) this.saved.set(taskId, { pid: 0, startTicks: -1, restarts: 0, containerId });
         else if (!saved.containerId) saved.containerId = containerId;
@@ -163,11 +170,11 @@ export class TaskSupervisor {
    */
   private async adoptContainer(sup: Supervised, saved: SavedState, containerId: string): Promise<boolean> {
     if (!this.deps.engine.ok) return false;
-    const { proc, state } = await this.deps.engine.engine.adopt(containerId);
+    const { proc, state } = await this.deps.engine.engine.adopt(containerId, saved.startTicks);
     if (!state) return false;
     sup.restarts = saved.restarts;
     sup.containerId = containerId;
-    if (sup.service.spec.image !== undefined) sup.imageHealthcheck = await this.deps.engine.engine.imageHealthcheck(sup.service.spec.image).catch(() => undefined);
+    if (sup.service.spec.image !== undefined) sup.imageHealthcheck = await this.deps.engine.engine.imageHealthcheck(qualifyImage(sup.service.spec.image)).catch(() => undefined);
     if (!proc) {
       this.deps.log.info('task container exited while meshd was away', { task: sup.task.name, container: containerId.slice(0, 12), exitCode: state.exitCode });
       await this.onExit(sup, { exitCode: state.exitCode, signal: undefined, ...(state.oomKilled && { oomKilled: true }) });
@@ -180,7 +187,17 @@ export class TaskSupervisor {
   }
 
   private async launch(sup: Supervised): Promise<void> {
-    if (sup.service.spec.image !== undefined) return this.launchContainer(sup, sup.service.spec.image);
+    if (sup.service.spec.image !== undefined) {
+      // Not awaited by the task sync: a slow pull must not hold up every other task of the node.
+      const image = qualifyImage(sup.service.spec.image);
+      const launching = this.launchContainer(sup, image)
+        .catch((err: unknown) => this.deps.log.warn('task launch failed', { task: sup.task.name, err }))
+        .finally(() => {
+          if (sup.launching === launching) sup.launching = undefined;
+        });
+      sup.launching = launching;
+      return;
+    }
     const { task, service } = sup;
     const argv = [...(service.spec.entrypoint ?? []), ...(service.spec.command ?? [])];
     try {
@@ -257,8 +274,10 @@ export class TaskSupervisor {
         ...(service.spec.container !== undefined && { options: service.spec.container }),
       });
       sup.containerId = containerId;
+      if (sup.stopping) return; // ensureStopped removes it (it waits for this launch)
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts, containerId } satisfies SavedState));
       this.watch(sup, proc);
+      if (proc.pid <= 0) return; // it has exited already: the restart policy takes it from here
       const unbound = await waitListening(proc.pid, service.spec.ports, LISTEN_WAIT_MS);
       const note = unbound.length ? `not listening on ${unbound.join(', ')} after ${LISTEN_WAIT_MS / 1000} s` : '';
       if (sup.proc !== proc || sup.stopping) return;
@@ -333,9 +352,10 @@ export class TaskSupervisor {
       if (sup.restartTimer) clearTimeout(sup.restartTimer);
       sup.health?.stop();
       const graceMs = sup.service.spec.stopGraceMs ?? this.deps.stopGraceMs;
-      if (sup.containerId && this.deps.engine.ok) {
-        await this.deps.engine.engine.stop(id, graceMs);
-        await this.deps.engine.engine.remove(id);
+      await sup.launching;
+      if (sup.service.spec.image !== undefined && this.deps.engine.ok) {
+        // By name, whether or not its start got as far as reporting an id.
+        await this.removeContainer(id, graceMs);
       } else if (sup.proc) await stopTaskProcess(sup.proc, { graceMs, signal: sup.service.spec.stopSignal ?? 'SIGTERM' });
       await removeSandbox(this.deps.paths, id);
       await this.report(sup, 'shutdown', 'shut down');
@@ -357,8 +377,7 @@ export class TaskSupervisor {
     const saved = this.saved.get(id);
     this.saved.delete(id);
     if (saved?.containerId && this.deps.engine.ok) {
-      await this.deps.engine.engine.stop(id, this.deps.stopGraceMs);
-      await this.deps.engine.engine.remove(id);
+      await this.removeContainer(id, this.deps.stopGraceMs);
     } else if (saved && saved.pid > 0) {
       const proc = await adoptTaskProcess(saved.pid, saved.startTicks);
       if (proc) await stopTaskProcess(proc, { graceMs: this.deps.stopGraceMs, signal: 'SIGTERM' });
@@ -366,8 +385,20 @@ export class TaskSupervisor {
     await removeSandbox(this.deps.paths, id);
   }
 
+  /** Stops (grace, then SIGKILL) and removes a task's container; a podman failure is logged, not thrown. */
+  private async removeContainer(taskId: string, graceMs: number): Promise<void> {
+    if (!this.deps.engine.ok) return;
+    try {
+      await this.deps.engine.engine.stop(taskId, graceMs);
+      await this.deps.engine.engine.remove(taskId);
+    } catch (err) {
+      this.deps.log.warn('could not remove a task container', { task: taskId, err });
+    }
+  }
+
   private async report(sup: Supervised, state: TaskState, message: string, extra: Partial<TaskStatus> = {}): Promise<void> {
-    await this.deps.report({ ...this.status(sup.task, state, message, sup.restarts), ...extra });
+    const container = sup.containerId !== undefined && !TERMINAL_STATES.has(state) ? { containerId: sup.containerId } : {};
+    await this.deps.report({ ...this.status(sup.task, state, message, sup.restarts), ...container, ...extra });
   }
 
   private status(task: TaskRecord, state: TaskState, message: string, restarts: number): TaskStatus {

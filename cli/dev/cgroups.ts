@@ -14,9 +14,16 @@ export async function removeCgroup(name: string): Promise<void> {
   for (const root of roots) await removeTree(join(root, name));
 }
 
+/** conmon may still be exiting when its container is removed: a busy cgroup gets this long. */
+const BUSY_WAIT_MS = 2_000;
+
 async function removeTree(dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
   if (!entries) return;
   for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
-  await rmdir(dir).catch(() => undefined);
+  for (const deadline = Date.now() + BUSY_WAIT_MS; ; ) {
+    const err = await rmdir(dir).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    if (err?.code !== 'EBUSY' || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

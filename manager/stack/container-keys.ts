@@ -148,7 +148,7 @@ export const containerKeys = {
   sysctls: keyValues(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, 'sysctl').optional(),
   ulimits: ulimits.optional(),
   extra_hosts: extraHosts.optional(),
-  labels: keyValues(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'label').optional(),
+  labels: keyValues(/^(?!org\.meshd\.)[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'label (org.meshd.* is meshd\'s own)').optional(),
 };
 
 /** What the keys make of a container (only those set). */

@@ -75,9 +75,14 @@ export class ImageBuilder {
     await this.podman(['save', '--quiet', '--format', 'docker-archive', '--output', file, local]);
   }
 
+  /**
+   * Removes the store: its containers and images through podman, then the overlay driver's own
+   * mount of its home (not `podman system reset`, which also deletes the machine's podman networks).
+   */
   async remove(): Promise<void> {
     await this.podman(['rm', '--all', '--force']).catch(() => undefined);
-    await this.podman(['system', 'reset', '--force']).catch(() => undefined);
+    await this.podman(['rmi', '--all', '--force']).catch(() => undefined);
+    await execa('umount', [join(this.setup.root, this.setup.storageDriver)], { reject: false });
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createArgv, isLatest, pullArgv, registryOf, removeArgv, stopArgv, type PodmanSetup } from '../../worker/engine/podman-argv.js';
+import { createArgv, isLatest, pullArgv, qualifyImage, registryOf, removeArgv, stopArgv, type PodmanSetup } from '../../worker/engine/podman-argv.js';
 import { healthcheckFromImage, pullReason } from '../../worker/engine/podman.js';
 import { pullRetryDelayMs } from '../../worker/engine/pull-backoff.js';
 import { textOfK8sFile } from '../../worker/engine/container-log.js';
@@ -16,7 +16,7 @@ const SETUP: PodmanSetup = {
   limits: { nofile: { soft: 1024, hard: 524288 }, nproc: { soft: 32768, hard: 32768 } },
   insecureRegistries: ['registry.test:5000'],
 };
-const GLOBAL = ['/usr/bin/podman', '--root', '/var/lib/meshd/containers/storage', '--runroot', '/run/meshd/containers', '--runtime', '/usr/sbin/runc', '--cgroup-manager', 'cgroupfs', '--storage-driver', 'vfs', '--events-backend', 'file'];
+const GLOBAL = ['/usr/bin/podman', '--root', '/var/lib/meshd/containers/storage', '--runroot', '/run/meshd/containers', '--runtime', '/usr/sbin/runc', '--cgroup-manager', 'cgroupfs', '--storage-driver', 'vfs', '--events-backend', 'file', '--tmpdir', '/run/meshd/containers/libpod'];
 const TASK = 'a'.repeat(25);
 
 describe('podman command lines', () => {
@@ -75,6 +75,18 @@ describe('podman command lines', () => {
   it('stops with the grace period in whole seconds and removes with anonymous volumes', () => {
     expect(stopArgv(SETUP, TASK, 2_500)).toEqual([...GLOBAL, 'stop', '--time', '3', `meshd-${TASK}`]);
     expect(removeArgv(SETUP, TASK)).toEqual([...GLOBAL, 'rm', '--force', '--volumes', '--ignore', `meshd-${TASK}`]);
+  });
+
+  it("qualifies short image names as Docker does (podman would ask registries.conf)", () => {
+    expect(['nginx', 'nginx:1.25', 'org/app:1', 'docker.io/library/x', 'localhost/web:1', 'registry.test:5000/web:1', 'ghcr.io/o/r'].map(qualifyImage)).toEqual([
+      'docker.io/library/nginx',
+      'docker.io/library/nginx:1.25',
+      'docker.io/org/app:1',
+      'docker.io/library/x',
+      'localhost/web:1',
+      'registry.test:5000/web:1',
+      'ghcr.io/o/r',
+    ]);
   });
 
   it('tells the registry and the latest tag of an image reference', () => {

@@ -80,6 +80,7 @@ describe('compose keys of a container', () => {
     ['ulimits: { files: 5 }', 'services.web.ulimits.files: unknown ulimit "files" (one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack)'],
     ['extra_hosts: ["db:not-an-ip"]', 'services.web.extra_hosts[0]: must map "db" to an IPv4 address, got "not-an-ip"'],
     ['deploy: { resources: { limits: { memory: lots } } }', 'services.web.deploy.resources.limits.memory: must be a size like "64m" or "1g", got "lots"'],
+    ['labels: { org.meshd.task.id: x }', 'services.web.labels."org.meshd.task.id": invalid label (org.meshd.* is meshd\'s own) "org.meshd.task.id"'],
     ['deploy: { resources: { limits: { cpus: 0 } } }', 'services.web.deploy.resources.limits.cpus: must be a number of CPUs above 0 like "0.5", got 0'],
   ])('refuses %s, naming the key', (line, problem) => {
     expect(problemsOf(`services:\n  web:\n    image: x\n    ${line}\n`)).toEqual([`${FILE}: ${problem}`]);

@@ -54,9 +54,13 @@ export function podmanGlobalArgs(s: PodmanSetup): string[] {
     s.cgroupManager,
     '--storage-driver',
     s.storageDriver,
-    // No journald needed, and podman's own event log stays inside its runroot.
+    // No journald needed.
     '--events-backend',
     'file',
+    // libpod's own temporary state (events log, boot marker) beside the runroot, not in the
+    // machine-wide /run/libpod that every other podman store shares.
+    '--tmpdir',
+    `${s.runroot}/libpod`,
   ];
 }
 
@@ -137,6 +141,18 @@ export function rlimitArgs(s: Pick<PodmanBase, 'limits'>, o: ContainerOptions | 
   const nofile = pick('nofile');
   const nproc = pick('nproc');
   return ['--ulimit', `nofile=${nofile.soft}:${nofile.hard}`, '--ulimit', `nproc=${nproc.soft}:${nproc.hard}`];
+}
+
+/**
+ * An image reference as Docker reads it, fully qualified: `nginx` -> `docker.io/library/nginx`,
+ * `org/app:1` -> `docker.io/org/app:1`; one naming a registry (a first part with a dot or a port,
+ * or `localhost`) is kept. podman asks registries.conf for short names instead (Debian's names
+ * none), so meshd never hands it one.
+ */
+export function qualifyImage(image: string): string {
+  const registry = registryOf(image);
+  if (registry !== 'docker.io' || image.startsWith('docker.io/')) return image;
+  return image.includes('/') ? `docker.io/${image}` : `docker.io/library/${image}`;
 }
 
 /** The registry host of an image reference (`docker.io` when it names none), for TLS decisions. */

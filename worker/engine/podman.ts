@@ -182,7 +182,9 @@ export class PodmanEngine {
   async ensureImage(image: string): Promise<void> {
     const have = (await run(imageExistsArgv(await this.setup(), image), { okExitCodes: [0, 1] })).exitCode === 0;
     if (have && !isLatest(image)) return;
-    const pull = await run(pullArgv(await this.setup(), image), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 });
+    const pull = await run(pullArgv(await this.setup(), image), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 }).catch(
+      (err: unknown) => ({ exitCode: -1, stderr: `timed out or failed: ${err instanceof Error ? err.message : String(err)}` }),
+    );
     if (pull.exitCode === 0 || have) return;
     throw new ImagePullError(`pulling ${image}: ${pullReason(pull.stderr)}`);
   }
@@ -206,16 +208,19 @@ export class PodmanEngine {
     if (started.exitCode !== 0) throw new MeshError(`podman start: ${lastLine(started.stderr)}`);
     const state = await this.inspect(containerId);
     if (!state) throw new MeshError(`container ${containerId} vanished after start`);
-    const proc = await this.watch(state);
-    if (!proc) throw new MeshError(`container ${containerId} exited at once (exit code ${state.exitCode})`);
+    // One that exited already (a one-shot job, an early crash) goes to the restart policy too.
+    const proc = (await this.watch(state)) ?? exitedProcess(state);
     return { containerId, proc };
   }
 
   /** Re-attaches to a container a previous meshd started: its process while it runs. */
-  async adopt(containerId: string): Promise<{ proc?: TaskProcess; state?: ContainerState }> {
+  async adopt(containerId: string, startTicks?: number): Promise<{ proc?: TaskProcess; state?: ContainerState }> {
     const state = await this.inspect(containerId);
     if (!state) return {};
-    return { proc: await this.watch(state), state };
+    const proc = await this.watch(state);
+    // Its process must be the one we saw start (not a pid reused since, with stale podman state).
+    if (proc && startTicks !== undefined && startTicks > 0 && proc.startTicks !== startTicks) return { state: { ...state, running: false } };
+    return { ...(proc && { proc }), state };
   }
 
   async inspect(nameOrId: string): Promise<ContainerState | undefined> {
@@ -266,13 +271,17 @@ export class PodmanEngine {
     const startTicks = await readStartTicks(state.pid);
     if (startTicks === undefined) return undefined;
     const exited = new Promise<ProcessExit>((resolve) => {
+      let done = false;
       const timer = setInterval(() => {
-        void readStartTicks(state.pid).then(async (t) => {
-          if (t === startTicks) return;
+        void (async () => {
+          if (done || (await readStartTicks(state.pid)) === startTicks) return;
+          done = true;
           clearInterval(timer);
-          const after = await this.waitStopped(state.id);
-          resolve({ exitCode: after?.exitCode, signal: undefined, ...(after?.oomKilled && { oomKilled: true }) });
-        });
+          const after = await this.waitStopped(state.id).catch(() => undefined);
+          // Still "running" in podman's eyes (or unreadable): the exit code is unknown, not 0.
+          const known = after && !after.running;
+          resolve({ exitCode: known ? after.exitCode : undefined, signal: undefined, ...(known && after.oomKilled && { oomKilled: true }) });
+        })();
       }, pollMs);
     });
     return { pid: state.pid, startTicks, exited };
@@ -321,4 +330,9 @@ export function healthcheckFromImage(hc: ImageHealthcheck): Healthcheck | undefi
     kind === 'CMD' && rest.length > 0 ? { type: 'cmd', argv: rest } : kind === 'CMD-SHELL' && rest[0] !== undefined ? { type: 'shell', script: rest[0] } : kind === 'NONE' ? { type: 'none' } : undefined;
   if (!test) return undefined;
   return { test, intervalMs: ms(hc.Interval, 30_000), timeoutMs: ms(hc.Timeout, 30_000), retries: hc.Retries && hc.Retries > 0 ? hc.Retries : 3, startPeriodMs: ms(hc.StartPeriod, 0) };
+}
+
+/** A container that had already exited when we looked: its exit, as a task process that has ended. */
+function exitedProcess(state: ContainerState): TaskProcess {
+  return { pid: 0, startTicks: 0, exited: Promise.resolve({ exitCode: state.exitCode, signal: undefined, ...(state.oomKilled && { oomKilled: true }) }) };
 }
