@@ -62,8 +62,12 @@ export async function devDown(opts: DevDownOptions = {}): Promise<DevDownReport>
     throw new NotFoundError(`no dev cluster "${name}" (nothing at ${dir}); meshctl dev ls lists clusters`);
   }
   opts.log?.info('removing dev cluster', { cluster: name, dir });
-  await removeNodeContainers(name, dir, opts.log);
+  const runroots = await removeNodeContainers(name, dir, opts.log);
   const { killed, unmounted } = await teardownDir(dir);
+  // After the teardown: conmon's exit commands (`podman container cleanup`) recreate a runroot
+  // until they are gone.
+  for (const r of runroots) await rm(r, { recursive: true, force: true });
+  await rmdir(SHORT_RUNROOTS).catch(() => undefined);
   const clearedCurrent = await clearCurrentIf(name);
   opts.log?.info('removed dev cluster', { cluster: name, killed: killed.length, unmounted: unmounted.length });
   return { name, dir, killed, unmounted, clearedCurrent };
@@ -74,28 +78,29 @@ export async function devDown(opts: DevDownOptions = {}): Promise<DevDownReport>
  * their cgroups, mounts and run-time state with them (killing conmon and the container would
  * leave those behind). A node whose store podman cannot open is left to the teardown.
  */
-async function removeNodeContainers(name: string, dir: string, log?: Logger): Promise<void> {
+/** Returns the runroots kept outside the cluster dir, for removal once every process is gone. */
+async function removeNodeContainers(name: string, dir: string, log?: Logger): Promise<string[]> {
   const nodes = await readdir(join(dir, 'nodes')).catch(() => [] as string[]);
   const withStore = [];
   for (const node of nodes) if (await exists(join(dir, 'nodes', node, 'state', 'containers', 'storage'))) withStore.push(node);
-  if (withStore.length === 0) return;
+  if (withStore.length === 0) return [];
   // meshd first: one left running would restart the containers it sees go (restart policy).
   const cluster = await loadCluster(name).catch(() => undefined);
   for (const n of cluster?.nodes ?? []) await killNode(cluster!, n.hostname).catch(() => undefined);
-  try {
-    for (const node of withStore) await removeContainersOf(dir, node, log);
-  } finally {
-    await rmdir(SHORT_RUNROOTS).catch(() => undefined);
+  const runroots: string[] = [];
+  for (const node of withStore) {
+    const runroot = await removeContainersOf(dir, node, log);
+    if (runroot && !runroot.startsWith(`${dir}/`)) runroots.push(runroot);
   }
+  return runroots;
 }
 
-async function removeContainersOf(dir: string, node: string, log?: Logger): Promise<void> {
+async function removeContainersOf(dir: string, node: string, log?: Logger): Promise<string | undefined> {
   const stateDir = join(dir, 'nodes', node, 'state');
   const found = await detectPodman({ stateDir, runDir: join(dir, 'nodes', node, 'run') });
-  if (!found.ok) return;
+  if (!found.ok) return undefined;
   await new PodmanEngine(found.base).removeAll().catch((err: unknown) => log?.warn("could not remove a node's containers", { node, err: String(err) }));
-  // A runroot outside the cluster dir (its own path was too long for podman) goes too, and
-  // the node's cgroup parent (podman leaves the parent and conmon's cgroup behind).
-  if (!found.base.runroot.startsWith(`${dir}/`)) await rm(found.base.runroot, { recursive: true, force: true });
+  // The node's cgroup parent (podman leaves the parent and conmon's cgroup behind).
   await removeCgroup(found.base.cgroupParent);
+  return found.base.runroot;
 }
