@@ -3,6 +3,7 @@
  * and convert it to the model's `ContainerOptions`, by Docker's rules for what each key accepts.
  */
 import * as z from 'zod';
+import { convert } from './convert.js';
 import type { ContainerOptions, ResourceLimits } from '../../core/model.js';
 import { type Conv, describe, expect, fail, ok } from './issues.js';
 
@@ -10,14 +11,6 @@ const str = z.string({ error: expect('a string') });
 const bool = z.boolean({ error: expect('true or false') });
 const list = <T extends z.ZodType>(item: T) => z.array(item, { error: expect('a list') });
 
-function convert<S extends z.ZodType, O>(schema: S, fn: (v: z.output<S>) => Conv<O>) {
-  return schema.transform((v, ctx): O => {
-    const r = fn(v);
-    if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.message, input: v });
-    return z.NEVER;
-  });
-}
 
 /** Signals a stop_signal may name (by name, with or without SIG, or by number). */
 const SIGNALS = ['HUP', 'INT', 'QUIT', 'KILL', 'USR1', 'USR2', 'TERM', 'WINCH', 'PWR', 'STOP'] as const;

@@ -4,6 +4,7 @@
  * only the value itself. Checks across fields live in normalize.ts.
  */
 import * as z from 'zod';
+import { convert } from './convert.js';
 import type { HealthTest, ServiceNetworkSpec } from '../../core/model.js';
 import { parseConstraint } from './constraints.js';
 import { parseSubnet } from './cidr.js';
@@ -19,15 +20,6 @@ export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/;
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ALIAS_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-/** Run a converter on a parsed value; its failure becomes a zod issue at the value's path. */
-function convert<S extends z.ZodType, O>(schema: S, fn: (v: z.output<S>) => Conv<O>) {
-  return schema.transform((v, ctx): O => {
-    const r = fn(v);
-    if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.message, input: v });
-    return z.NEVER;
-  });
-}
 
 const str = z.string({ error: expect('a string') });
 const bool = z.boolean({ error: expect('true or false') });
