@@ -19,18 +19,31 @@ export function readVitestReport(file) {
     const results = suite.assertionResults ?? [];
     if (suite.status === 'failed' && results.length === 0) {
       failed++;
-      failures.push({ name: suite.name ?? '(a test file)', message: firstLine(suite.message) });
+      failures.push({ name: suite.name ?? '(a test file)', message: headOf(suite.message) });
     }
     for (const t of results) {
-      if (t.status === 'failed') failures.push({ name: t.fullName, message: firstLine((t.failureMessages ?? [])[0]) });
+      if (t.status === 'failed') failures.push({ name: t.fullName, message: headOf((t.failureMessages ?? [])[0]) });
       else if (t.status === 'passed' && ((t.failureMessages ?? []).length > 0 || (t.meta?.retryCount ?? 0) > 0)) {
-        flaky.push({ name: t.fullName, message: firstLine((t.failureMessages ?? [])[0]) });
+        flaky.push({ name: t.fullName, message: headOf((t.failureMessages ?? [])[0]) });
       }
     }
   }
   return { passed, failed, failures, flaky };
 }
 
-function firstLine(text) {
-  return String(text ?? '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? '';
+/**
+ * The head of a failure message, one line for a CI log: its non-empty lines up to the stack trace
+ * (at most 6, joined with ' | ', 800 characters), so an error whose cause is on its second line
+ * (`meshctl ... exited 1:` then the command's stderr) still says why.
+ */
+function headOf(text) {
+  const lines = [];
+  for (const raw of String(text ?? '').split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    if (/^(at\s|❯)/.test(line)) break;
+    lines.push(line);
+    if (lines.length === 6) break;
+  }
+  return lines.join(' | ').slice(0, 800);
 }

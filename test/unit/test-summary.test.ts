@@ -16,7 +16,7 @@ describe('scripts/test-summary.mjs', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('names a test that passed only on a retry as flaky, and one that failed as failed', async () => {
+  it('names a test that passed only on a retry as flaky, and one that failed as failed, with its message up to the stack trace', async () => {
     const report = {
       numPassedTests: 3,
       numFailedTests: 1,
@@ -28,7 +28,7 @@ describe('scripts/test-summary.mjs', () => {
             test('steady', 'passed'),
             test('flaky by errors', 'passed', ['AssertionError: expected 1 to be 2\n    at x']),
             test('flaky by meta', 'passed', [], { retryCount: 1 }),
-            test('broken', 'failed', ['Error: boom']),
+            test('broken', 'failed', ['Error: meshctl stack rm pub exited 1:\nstack.rm timed out after 30000 ms\n\n    at x\n    at y']),
           ],
         },
       ],
@@ -37,7 +37,7 @@ describe('scripts/test-summary.mjs', () => {
     const out = String((await execa(process.execPath, [SUMMARY, join(dir, 'r.json')])).stdout).split('\n');
     const f = join(dir, 'r.json');
     expect(out).toEqual([
-      `FAILED (${f}): broken -- Error: boom`,
+      `FAILED (${f}): broken -- Error: meshctl stack rm pub exited 1: | stack.rm timed out after 30000 ms`,
       `FLAKY (${f}): flaky by errors -- passed only on a retry; first attempt: AssertionError: expected 1 to be 2`,
       `FLAKY (${f}): flaky by meta -- passed only on a retry`,
       '3 passed, 1 failed',
