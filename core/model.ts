@@ -182,6 +182,11 @@ export interface ServiceRecord {
   /** Cluster-wide fwmark (VIP services), allocated once for the service's life. */
   fwmark?: number;
   endpoint: { vips: VirtualIP[]; ports: PublishedPort[] };
+  /**
+   * The registry whose login was sent with `stack deploy --with-registry-auth` (the login itself
+   * is in the managers-only mesh_secrets bucket); a node asks a manager for it before a pull.
+   */
+  registryAuth?: string[];
   createdAt: string;
   updatedAt: string;
 }

@@ -12,6 +12,8 @@ export const BUCKETS = {
   control: 'mesh_control',
   /** Managers only: one record per joined node (its NATS user and password hash). */
   auth: 'mesh_auth',
+  /** Managers only: registry logins sent with `stack deploy --with-registry-auth`, per service. */
+  secrets: 'mesh_secrets',
 } as const;
 export type BucketKey = keyof typeof BUCKETS;
 
@@ -30,7 +32,13 @@ export const SUBJECTS = {
   node: (nodeId: string, verb: string) => `mesh.node.${nodeId}.${verb}`,
   /** The leader's direct probe of a suspect node, answered by its heartbeat thread (two tokens: no `node(id, '*')` handler sees it). */
   livenessProbe: (nodeId: string) => `mesh.node.${nodeId}.live.ping`,
+  /** A node's request for a registry login its task needs (managers check the node runs the task). */
+  registryAuth: (nodeId: string) => `mesh.secret.${nodeId}.registry-auth`,
+  registryAuthAll: 'mesh.secret.*.registry-auth',
 } as const;
+
+/** Buckets only managers (and the admin) may read. */
+export const MANAGER_ONLY_BUCKETS = ['auth', 'secrets'] as const satisfies readonly BucketKey[];
 
 export const MANAGER_QUEUE = 'managers';
 

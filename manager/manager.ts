@@ -16,6 +16,8 @@ import { StackDeployer } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
 import { StatusGc } from './status-gc.js';
 import { updateNode } from './node-update.js';
+import { listKeys } from '../core/state/read.js';
+import { RegistryAuthStore, serveRegistryAuth } from './registry-auth.js';
 import { StatePurger } from './state-purger.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
@@ -43,6 +45,7 @@ export class Manager {
   private statusGc: StatusGc | undefined;
   private api: Subscription | undefined;
   private register: Subscription | undefined;
+  private registryAuth: Subscription | undefined;
   private users: NatsUserSync | undefined;
   private purger: StatePurger | undefined;
   private mirrors: KvMirror<unknown>[] = [];
@@ -64,7 +67,17 @@ export class Manager {
     this.statusGc = statusGc;
     
     const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
-    const purger = new StatePurger({ buckets, log: log.child({ part: 'purger' }), afterSweep: () => deployer.completeInterruptedCommits() });
+    const registryAuth = buckets.secrets && new RegistryAuthStore(buckets.secrets);
+    const purger = new StatePurger({
+      buckets,
+      log: log.child({ part: 'purger' }),
+      afterSweep: async () => {
+        await deployer.completeInterruptedCommits();
+        // Service ids read fresh from the server (a mirror between reconnects may be empty).
+        const removed = registryAuth ? await registryAuth.removeOrphans(new Set(await listKeys(buckets.services))) : [];
+        if (removed.length) log.info('removed registry logins of services that are gone', { services: removed.length });
+      },
+    });
     this.purger = purger;
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
@@ -85,6 +98,9 @@ export class Manager {
     });
     // A node registers on its own subject: the one its NATS permissions let it publish on.
     this.register = registry.serveRegistration(MANAGER_QUEUE);
+    if (registryAuth) {
+      this.registryAuth = serveRegistryAuth({ nc, store: registryAuth, services: () => mirrors.services.values(), tasks: () => mirrors.tasks.values(), log, queue: MANAGER_QUEUE });
+    }
     if (this.opts.nats && buckets.auth) {
       this.users = new NatsUserSync({ buckets, server: this.opts.nats.server, stateDir: this.opts.nats.stateDir, log });
       this.users.start();
@@ -113,6 +129,7 @@ export class Manager {
   async stop(): Promise<void> {
     this.api?.unsubscribe();
     this.register?.unsubscribe();
+    this.registryAuth?.unsubscribe();
     await this.users?.stop();
     this.registry?.stop();
     await this.election?.stop();

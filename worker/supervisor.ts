@@ -9,7 +9,7 @@ import type { TaskUser } from '../core/task-user.js';
 import { adoptTaskProcess, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 import { ImagePullError, type PodmanEngine } from './engine/podman.js';
 import { pullRetryDelayMs } from './engine/pull-backoff.js';
-import { qualifyImage } from './engine/podman-argv.js';
+import { qualifyImage, registryOf } from './engine/podman-argv.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
@@ -68,6 +68,8 @@ export interface SupervisorDeps {
   dnsAddr: string;
   /** The container engine, or why this node has none (then image tasks are refused here). */
   engine: { ok: true; engine: PodmanEngine } | { ok: false; reason: string };
+  /** A service's registry login (`--with-registry-auth`), asked of a manager right before a pull. */
+  registryLogin?: (serviceId: string) => Promise<Record<string, string>>;
 }
 
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
@@ -221,6 +223,16 @@ export class TaskSupervisor {
     }
   }
 
+  /** The login for the image's registry when its service was deployed with one; never kept on disk past the pull. */
+  private async loginFor(sup: Supervised, image: string): Promise<Record<string, string> | undefined> {
+    if (!sup.service.registryAuth?.includes(registryOf(image)) || !this.deps.registryLogin) return undefined;
+    try {
+      return await this.deps.registryLogin(sup.service.id);
+    } catch (err) {
+      throw new ImagePullError(`pulling ${image}: cannot get its registry login from a manager: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   /** An image task: pull (with backoff), then its container in the task's sandbox. */
   private async launchContainer(sup: Supervised, image: string): Promise<void> {
     const { task, service } = sup;
@@ -231,7 +243,7 @@ export class TaskSupervisor {
     const engine = this.deps.engine.engine;
     try {
       await this.report(sup, 'preparing', `pulling ${image}`);
-      await engine.ensureImage(image);
+      await engine.ensureImage(image, { auths: await this.loginFor(sup, image) });
       sup.pullFailures = 0;
       sup.imageHealthcheck = await engine.imageHealthcheck(image);
     } catch (err) {

@@ -116,6 +116,7 @@ export class Worker {
       masks: this.opts.taskMasks,
       dnsAddr: gatewayAddr(this.opts.gatewaySubnet),
       engine: this.opts.engine,
+      registryLogin: async (serviceId) => (await request(nc, SUBJECTS.registryAuth(node.id), { serviceId }, { timeoutMs: 10_000, result: W.RegistryAuthReply })).auths,
     });
     await supervisor.loadSaved();
     // Nothing is programmed until the first full snapshot is in (no half-programmed restart).

@@ -59,6 +59,7 @@ export function serviceInspect(snap: ClusterSnapshot, s: ServiceRecord): Record<
       Ports: ports,
       VirtualIPs: s.endpoint.vips.map((v) => ({ NetworkID: v.networkId, Addr: v.addr })),
     },
-    Meshd: { Fwmark: s.fwmark, Networks: s.networks.map((n) => networkName(snap, n.networkId)) },
+    // The registries whose login the managers keep for it (--with-registry-auth); never the login.
+    Meshd: { Fwmark: s.fwmark, Networks: s.networks.map((n) => networkName(snap, n.networkId)), RegistryAuth: s.registryAuth ?? [] },
   };
 }

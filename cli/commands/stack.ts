@@ -11,6 +11,8 @@ import { jsonLines, table } from '../format.js';
 import type { CommandContext } from './context.js';
 import { formatOf, printTasks } from './service.js';
 import { serviceRow } from './service-views.js';
+import { registryLogins } from '../registry-logins.js';
+import { qualifyImage, registryOf } from '../../worker/engine/podman-argv.js';
 
 const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -22,7 +24,7 @@ function stackArg(positionals: string[], verb: string): string {
 export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { 'compose-file': { type: 'string', short: 'c' }, detach: { type: 'boolean', short: 'd' }, timeout: { type: 'string' } },
+    options: { 'compose-file': { type: 'string', short: 'c' }, detach: { type: 'boolean', short: 'd' }, timeout: { type: 'string' }, 'with-registry-auth': { type: 'boolean' } },
     allowPositionals: true,
   });
   const stack = stackArg(positionals, 'deploy');
@@ -40,8 +42,9 @@ export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<
     throw new ValidationError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
   // Validate here first for a fast answer; the manager validates again before changing anything.
-  parseStack(text, { file, stackName: stack });
-  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text }, 60_000);
+  const { spec } = parseStack(text, { file, stackName: stack });
+  const registryAuth = values['with-registry-auth'] ? await loginsFor(ctx, Object.values(spec.services)) : undefined;
+  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text, ...(registryAuth && { registryAuth }) }, 60_000);
   for (const w of res.warnings) ctx.err(`${w}\n`);
   for (const n of res.networksCreated) ctx.out(`Creating network ${n}\n`);
   for (const s of res.created) ctx.out(`Creating service ${s}\n`);
@@ -50,6 +53,15 @@ export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<
   for (const n of res.networksRemoved) ctx.out(`Removing network ${n}\n`);
   if (values.detach) return 0;
   return waitConverged(ctx, stack, timeoutS * 1000);
+}
+
+/** `--with-registry-auth`: the caller's logins for the registries the stack's images come from. */
+async function loginsFor(ctx: CommandContext, services: readonly { image?: string }[]): Promise<Record<string, string>> {
+  const registries = services.flatMap((s) => (s.image === undefined ? [] : [registryOf(qualifyImage(s.image))]));
+  const logins = await registryLogins(registries);
+  for (const w of logins.warnings) ctx.err(`warning: ${w}\n`);
+  for (const r of logins.missing) ctx.err(`warning: --with-registry-auth: no login for registry ${r} (podman login / docker login); its images are pulled without one\n`);
+  return logins.auths;
 }
 
 /** Shows per-service progress until every task of the stack runs, one fails, or time runs out. */

@@ -3,12 +3,13 @@
  * managers' nats-server config by manager/nats-auth.ts).
  *
  *   managers, admin (meshctl)   everything
- *   a worker node X             read every state bucket but mesh_auth; write only its own status
- *                               ($KV.mesh_status.X.*), its heartbeat and registration; serve
+ *   a worker node X             read every state bucket but mesh_auth and mesh_secrets; write only
+ *                               its own status ($KV.mesh_status.X.*), its heartbeat and registration;
+ *                               ask for the registry logins of its own tasks; serve
  *                               requests addressed to it (mesh.node.X.*)
  *   not yet joined (anonymous)  ask to join (mesh.join.*) and read the replies; nothing else
  */
-import { BUCKETS, SUBJECTS } from '../names.js';
+import { BUCKETS, MANAGER_ONLY_BUCKETS, SUBJECTS } from '../names.js';
 
 export interface NatsPermissions {
   publish: { allow: string[] };
@@ -25,9 +26,9 @@ export interface NatsPermissions {
 export const workerInboxPrefix = (nodeId: string) => `_INBOX_${nodeId}`;
 export const JOIN_INBOX_PREFIX = '_INBOX_join';
 
-/** Buckets a worker reads (all but the managers' credential bucket). */
+/** Buckets a worker reads (all but the managers' credential buckets). */
 export const WORKER_READABLE_BUCKETS = Object.entries(BUCKETS)
-  .filter(([key]) => key !== 'auth')
+  .filter(([key]) => !(MANAGER_ONLY_BUCKETS as readonly string[]).includes(key))
   .map(([, name]) => name);
 
 /** JetStream API subjects that read one KV bucket (info, get, watch with an ordered consumer). */
@@ -54,6 +55,7 @@ export function workerPermissions(nodeId: string): NatsPermissions {
       allow: [
         SUBJECTS.heartbeat(nodeId),
         SUBJECTS.register(nodeId),
+        SUBJECTS.registryAuth(nodeId),
         `$KV.${BUCKETS.status}.${nodeId}.>`,
         '$JS.API.INFO',
         ...WORKER_READABLE_BUCKETS.flatMap(kvReadSubjects),

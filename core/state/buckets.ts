@@ -1,10 +1,11 @@
 import type { KV, NatsConnection } from 'nats';
-import { BUCKETS, type BucketKey } from '../names.js';
+import { BUCKETS, MANAGER_ONLY_BUCKETS, type BucketKey } from '../names.js';
 import type { Logger } from '../log.js';
 import { NATS_MAX_PAYLOAD, STATUS_MAX_BUCKET_BYTES, STATUS_MAX_VALUE_BYTES } from '../wire/limits.js';
 
-/** The state buckets; `auth` (credentials) is opened by managers only (workers may not read it). */
-export type Buckets = Record<Exclude<BucketKey, 'auth'>, KV> & { auth?: KV };
+type ManagerOnly = (typeof MANAGER_ONLY_BUCKETS)[number];
+/** The state buckets; `auth` and `secrets` (credentials) are opened by managers only (workers may not read them). */
+export type Buckets = Record<Exclude<BucketKey, ManagerOnly>, KV> & Partial<Record<ManagerOnly, KV>>;
 
 export interface OpenBucketsOptions {
   /** Create missing buckets with this replication (managers); workers only bind. */
@@ -22,7 +23,7 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
   const js = nc.jetstream(opts.create ? {} : { checkAPI: false });
   const out: Partial<Buckets> = {};
   for (const [key, bucket] of Object.entries(BUCKETS) as [BucketKey, string][]) {
-    if (key === 'auth' && !opts.create) continue;
+    if ((MANAGER_ONLY_BUCKETS as readonly string[]).includes(key) && !opts.create) continue;
     out[key] = await js.views.kv(bucket, {
       history: 1,
       bindOnly: !opts.create,
@@ -59,6 +60,7 @@ const BUCKET_LIMITS: Record<BucketKey, BucketLimits> = {
   lbaddrs: { maxValueSize: 64 * 1024 },
   control: { maxValueSize: 64 * 1024 },
   auth: { maxValueSize: 64 * 1024 },
+  secrets: { maxValueSize: 256 * 1024 },
 };
 
 /** Buckets created before these limits existed get them (nats.js applies options only on create). */

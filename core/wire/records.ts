@@ -11,6 +11,7 @@ import type { LeaderLease } from '../../manager/leader.js';
 import type { StackLockRecord } from '../../manager/deploy/stack-lock.js';
 import type { FenceRecord } from '../../manager/scheduler/fence.js';
 import type { NodeAuthRecord } from '../../manager/join.js';
+import type { RegistryAuthRecord } from '../../manager/registry-auth.js';
 import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
 
 export interface RecordKind<T> {
@@ -35,6 +36,8 @@ export const RECORDS = {
   fence: { schema: W.FenceRecord } satisfies RecordKind<FenceRecord>,
   /** mesh_auth, keyed by node id. */
   auth: { schema: W.NodeAuthRecord, keyOf: (a) => a.nodeId } satisfies RecordKind<NodeAuthRecord>,
+  /** mesh_secrets `registry.<serviceId>`. */
+  registryAuth: { schema: W.RegistryAuthRecord, keyOf: (r) => `registry.${r.serviceId}` } satisfies RecordKind<RegistryAuthRecord>,
   /** mesh_alloc: a claim (`vni.N`, ...) or the subnet table (`subnets`). */
   claim: { schema: W.AllocClaim } satisfies RecordKind<{ owner: string }>,
   subnets: { schema: W.SubnetTable } satisfies RecordKind<Record<string, string>>,

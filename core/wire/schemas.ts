@@ -145,6 +145,7 @@ export const ServiceRecord = z.object({
   version: int(0, Number.MAX_SAFE_INTEGER),
   fwmark: int(1, 2 ** 32 - 1).optional(),
   endpoint: z.object({ vips: list(VirtualIP, 256), ports: list(PublishedPort, 1024) }),
+  registryAuth: list(name, 1).optional(),
   createdAt: time,
   updatedAt: time,
 });
@@ -261,7 +262,9 @@ export const JoinGrant = z.object({ user: text(128).optional(), secrets: Cluster
 
 /** mesh.api.* (manager/manager.ts) */
 export const JoinTokenRequest = z.object({ role: z.enum(['worker', 'manager'], { error: 'must be worker or manager' }) });
-export const DeployRequest = z.object({ stack: name, file: text(4096), text: z.string() });
+/** Registry logins as `docker login` keeps them: registry host[:port] -> base64 of `user:password`. */
+export const RegistryAuths = z.record(name, z.string().min(1).max(8192).regex(/^[A-Za-z0-9+/=]+$/, 'must be base64 of user:password')).refine((m) => Object.keys(m).length <= 64, 'at most 64 registries');
+export const DeployRequest = z.object({ stack: name, file: text(4096), text: z.string(), registryAuth: RegistryAuths.optional() });
 export const StackRmRequest = z.object({ stack: name });
 export const ServiceRmRequest = z.object({ service: name });
 /** manager/node-update.ts (label keys and values are checked further there, with CLI flag names). */
@@ -271,6 +274,12 @@ export const NodeUpdateRequest = z.object({
   rm: list(z.string().max(253), 64).default([]),
 });
 export const ServiceScaleRequest = z.object({ service: name, replicas: z.int({ error: 'must be an integer from 0 to 100000' }).min(0, 'must be an integer from 0 to 100000').max(100_000, 'must be an integer from 0 to 100000') });
+
+/** mesh_secrets `registry.<serviceId>` (manager/registry-auth.ts): managers only. */
+export const RegistryAuthRecord = z.object({ serviceId: id, auths: RegistryAuths, writtenAt: time });
+/** mesh.secret.<node>.registry-auth: a node asks for the login its task's image pull needs. */
+export const RegistryAuthRequest = z.object({ serviceId: id });
+export const RegistryAuthReply = z.object({ auths: RegistryAuths });
 
 /** mesh.node.<id>.logs (worker/logs.ts) */
 export const LogRequest = z.object({ taskIds: list(id, 10_000), tail: int(0, 10_000_000).optional() });

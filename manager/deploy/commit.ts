@@ -7,6 +7,7 @@ import type { Allocator } from '../allocator.js';
 import { releaseLbAddress } from '../lb-addresses.js';
 import { droppedAllocations, releaseNetwork, releaseService } from './resources.js';
 import type { CommitJournal } from './stack-lock.js';
+import { RegistryAuthStore } from '../registry-auth.js';
 
 export interface CommitDeps {
   buckets: Buckets;
@@ -37,6 +38,8 @@ export async function applyJournal(deps: CommitDeps, j: CommitJournal): Promise<
 export async function removeServiceRecord(deps: CommitDeps, svc: ServiceRecord): Promise<void> {
   await deps.buckets.services.delete(svc.id);
   await releaseService(deps.allocator, svc);
+  // Its registry login goes with it (a leftover is also swept by the leader: manager/registry-auth.ts).
+  if (svc.registryAuth && deps.buckets.secrets) await new RegistryAuthStore(deps.buckets.secrets).remove(svc.id);
 }
 
 export async function removeNetworkRecord(deps: CommitDeps, net: NetworkRecord): Promise<void> {

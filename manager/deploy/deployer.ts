@@ -16,12 +16,15 @@ import { allocateNetwork, allocatePorts, allocateVips } from './resources.js';
 import { StackLocks, type CommitJournal, type HeldLock, type LockTiming, readLockRecord } from './stack-lock.js';
 import { applyJournal, removeNetworkRecord, removeServiceRecord } from './commit.js';
 import { checkStackName } from '../stack/normalize.js';
+import { imageRegistry, RegistryAuthStore } from '../registry-auth.js';
 
 export interface DeployRequest {
   stack: string;
   /** The file name as the user gave it, for messages. */
   file: string;
   text: string;
+  /** `--with-registry-auth`: the caller's logins for the registries the stack's images use. */
+  registryAuth?: Record<string, string>;
 }
 
 export interface DeployResult {
@@ -83,12 +86,13 @@ export class StackDeployer {
   private async deployLocked(req: DeployRequest, { spec, warnings }: ReturnType<typeof parseStack>, lock: HeldLock): Promise<DeployResult> {
     const networks = await readValues(this.deps.buckets.networks, RECORDS.networks);
     const services = await readValues(this.deps.buckets.services, RECORDS.services);
-    const plan = diffStack({ stack: req.stack, file: req.file, spec, networks, services });
+    const plan = withRegistryAuthUpdates(diffStack({ stack: req.stack, file: req.file, spec, networks, services }), req.registryAuth);
     await this.checkPorts(plan, req.file, services);
     const undo = new UndoLog();
     let staged: Staged;
     try {
-      staged = await this.stage(plan, req.file, networks, undo);
+      staged = await this.stage(plan, req.file, networks, undo, req.registryAuth);
+      if (req.registryAuth) await this.storeRegistryAuth([...staged.services, ...plan.services.unchanged], req.registryAuth, undo);
       await lock.journal(journalOf(plan, staged));
     } catch (err) {
       await undo.rollback();
@@ -175,7 +179,26 @@ export class StackDeployer {
     if (problems.length) throw new ConflictError(problems.join('\n'));
   }
 
-  private async stage(plan: StackPlan, file: string, networks: readonly NetworkRecord[], undo: UndoLog): Promise<Staged> {
+  /**
+   * `--with-registry-auth`: each image service's login, written before the commit (undone if the
+   * deploy fails); a service whose registry has no login loses the one it had.
+   */
+  private async storeRegistryAuth(services: readonly ServiceRecord[], logins: Record<string, string>, undo: UndoLog): Promise<void> {
+    if (!this.deps.buckets.secrets) throw new MeshError('this manager has no mesh_secrets bucket: cannot keep registry logins');
+    const store = new RegistryAuthStore(this.deps.buckets.secrets);
+    for (const svc of services) {
+      const registry = imageRegistry(svc);
+      if (registry === undefined) continue;
+      const before = await store.get(svc.id);
+      const login = logins[registry];
+      if (login === undefined && !before) continue;
+      undo.push(() => (before ? store.put(svc.id, before.auths) : store.remove(svc.id)));
+      if (login !== undefined) await store.put(svc.id, { [registry]: login });
+      else await store.remove(svc.id);
+    }
+  }
+
+  private async stage(plan: StackPlan, file: string, networks: readonly NetworkRecord[], undo: UndoLog, logins?: Record<string, string>): Promise<Staged> {
     const byLocal = new Map<string, NetworkRecord>();
     for (const n of plan.networks.keep) byLocal.set(n.name.slice(plan.stack.length + 1), n);
     const newNetworks: NetworkRecord[] = [];
@@ -193,8 +216,8 @@ export class StackDeployer {
     await this.freeMovedPorts(plan, undo);
     const ingress = networks.find((n) => n.id === ingressNetworkId(this.deps.config.id));
     const services: ServiceRecord[] = [];
-    for (const spec of plan.services.create) services.push(await this.buildService({ plan, spec, byLocal, ingress, undo }));
-    for (const u of plan.services.update) services.push(await this.buildService({ plan, spec: u.spec, existing: u.record, bump: u.bump, byLocal, ingress, undo }));
+    for (const spec of plan.services.create) services.push(await this.buildService({ plan, spec, byLocal, ingress, undo, logins }));
+    for (const u of plan.services.update) services.push(await this.buildService({ plan, spec: u.spec, existing: u.record, bump: u.bump, byLocal, ingress, undo, logins }));
     return { newNetworks, services };
   }
 
@@ -220,6 +243,7 @@ export class StackDeployer {
     byLocal: Map<string, NetworkRecord>;
     ingress: NetworkRecord | undefined;
     undo: UndoLog;
+    logins: Record<string, string> | undefined;
   }): Promise<ServiceRecord> {
     const { spec, existing, undo } = opts;
     const { allocator } = this.deps;
@@ -240,6 +264,7 @@ export class StackDeployer {
     const vips = await allocateVips({ allocator, undo, serviceId: id, spec, networks: nets.map((n) => n.net), existing: existing?.endpoint.vips ?? [] });
     const ports = await allocatePorts({ allocator, undo, serviceId: id, ports: spec.ports, existing: existing?.endpoint.ports ?? [] });
     const now = new Date().toISOString();
+    const registryAuth = registryAuthOf(spec, opts.logins, existing);
     return {
       id,
       name: fullName(opts.plan.stack, spec.name),
@@ -249,6 +274,7 @@ export class StackDeployer {
       version: existing ? existing.version + (opts.bump ? 1 : 0) : 1,
       fwmark,
       endpoint: { vips, ports },
+      ...(registryAuth && { registryAuth }),
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
@@ -267,6 +293,32 @@ export class StackDeployer {
       throw new MeshError(`the deploy was committed but not fully applied (${String((err as Error)?.message ?? err)}); the next deploy or removal of this stack completes it`, { cause: err });
     }
   }
+}
+
+/**
+ * The registries a service record names as having a login: with `--with-registry-auth`, its
+ * image's registry when the caller has a login for it; without, what it had (Docker keeps a
+ * service's login when a deploy does not send one).
+ */
+function registryAuthOf(spec: ServiceSpec, logins: Record<string, string> | undefined, existing?: ServiceRecord): string[] | undefined {
+  const registry = imageRegistry({ spec });
+  if (registry === undefined) return undefined;
+  const has = logins ? logins[registry] !== undefined : Boolean(existing?.registryAuth?.includes(registry));
+  return has ? [registry] : undefined;
+}
+
+/** An unchanged service whose login list changes with this deploy is rewritten (without new tasks). */
+function withRegistryAuthUpdates(plan: StackPlan, logins: Record<string, string> | undefined): StackPlan {
+  if (!logins) return plan;
+  const same = (r: ServiceRecord) => JSON.stringify(registryAuthOf(r.spec, logins, r) ?? []) === JSON.stringify(r.registryAuth ?? []);
+  return {
+    ...plan,
+    services: {
+      ...plan.services,
+      unchanged: plan.services.unchanged.filter(same),
+      update: [...plan.services.update, ...plan.services.unchanged.filter((r) => !same(r)).map((record) => ({ record, spec: record.spec, bump: false }))],
+    },
+  };
 }
 
 function journalOf(plan: StackPlan, staged: Staged): CommitJournal {

@@ -59,7 +59,7 @@ describe('join tokens, credentials and NATS permissions', () => {
     }
   });
 
-  it('lets a worker write only its own status, and read but never write desired state', async () => {
+  it('lets a worker write only its own status, read but never write desired state, and never read credentials or ask for another node\'s', async () => {
     const creds = await credsOf('node-2');
     const results = await probe(creds, [
       ['put', 'mesh_services', 'forged'],
@@ -68,6 +68,8 @@ describe('join tokens, credentials and NATS permissions', () => {
       ['put', 'mesh_status', `${ids['node-2']}.probe`],
       ['get', 'mesh_services', 'anything'],
       ['get', 'mesh_auth', 'anything'],
+      ['get', 'mesh_secrets', 'registry.anything'],
+      ['request', `mesh.secret.${ids['node-3']}.registry-auth`, '{"serviceId":"x"}'],
       ['request', 'mesh.api.stack.rm', '{"stack":"x"}'],
     ]);
     expect(results).toEqual([
@@ -77,6 +79,8 @@ describe('join tokens, credentials and NATS permissions', () => {
       'ok',
       'ok',
       `error: 'Permissions Violation for Publish to "$JS.API.STREAM.MSG.GET.KV_mesh_auth"'`,
+      `error: 'Permissions Violation for Publish to "$JS.API.STREAM.MSG.GET.KV_mesh_secrets"'`,
+      `error: 'Permissions Violation for Publish to "mesh.secret.${ids['node-3']}.registry-auth"'`,
       `error: 'Permissions Violation for Publish to "mesh.api.stack.rm"'`,
     ]);
   });

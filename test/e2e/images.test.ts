@@ -10,13 +10,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
-import { ImageBuilder, TestRegistry } from '../helpers/images.js';
+import { ImageBuilder, TestRegistry, writeLoginFile } from '../helpers/images.js';
 import { activeBackends } from '../helpers/lb-state.js';
 import { chooseStorage, detectPodman } from '../../worker/engine/podman.js';
 import { podmanGlobalArgs } from '../../worker/engine/podman-argv.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
 const REGISTRY = '172.30.0.1:5000';
+/** A second registry, with htpasswd auth (one user). */
+const PRIVATE = '172.30.0.1:5001';
+const LOGIN = { user: 'deployer', password: 'correct-horse' };
 const HELPERS = resolve(import.meta.dirname, '..', 'helpers');
 
 /** A web server answering its task name (its hostname), with the image's own HEALTHCHECK. */
@@ -51,6 +54,7 @@ describe('services that name only an image (podman, a registry in the cluster)',
   let dir: string;
   let builder: ImageBuilder;
   let registry: TestRegistry;
+  let privateRegistry: TestRegistry;
   let underlay: string;
   const refs: Record<string, string> = {};
   const running = async (svc: string) => (await c.list<TaskRow & { Health: string }>(['service', 'ps', svc])).filter((t) => t.DesiredState === 'Running' && t.CurrentState.startsWith('Running'));
@@ -65,10 +69,13 @@ describe('services that name only an image (podman, a registry in the cluster)',
     dir = await mkdtemp(join(tmpdir(), 'meshd-images-e2e-'));
     builder = await ImageBuilder.create();
     const local = { web: await builder.build(WEB), echo: await builder.build(ECHO), tools: await builder.build(TOOLS) };
-    c = await DevCluster.up({ nodes: 3, managers: 1, meshdArgs: ['--insecure-registry', REGISTRY, '--stop-grace', '2'] });
+    c = await DevCluster.up({ nodes: 3, managers: 1, meshdArgs: ['--insecure-registry', REGISTRY, '--insecure-registry', PRIVATE, '--stop-grace', '2'] });
     underlay = join(c.dir, 'netns', 'underlay');
     registry = await TestRegistry.start({ netns: underlay, addr: REGISTRY });
     for (const [k, l] of Object.entries(local)) refs[k] = await builder.push(l, REGISTRY, underlay);
+    privateRegistry = await TestRegistry.start({ netns: underlay, addr: PRIVATE, login: LOGIN });
+    await writeLoginFile(join(dir, 'good-auth.json'), PRIVATE, LOGIN);
+    refs.private = await builder.push(local.tools, PRIVATE, underlay, { authFile: join(dir, 'good-auth.json') });
     await writeFile(join(dir, 'images.yml'), stack(refs.web!, refs.echo!, refs.tools!));
     await c.ok(['stack', 'deploy', '-c', join(dir, 'images.yml'), 'img'], { timeoutMs: 180_000 });
     await waitFor('3 healthy web replicas in every node\'s ingress LB, echo and client running', async () => {
@@ -85,6 +92,7 @@ describe('services that name only an image (podman, a registry in the cluster)',
   });
   afterAll(async () => {
     await registry?.stop();
+    await privateRegistry?.stop();
     await c?.down();
     await builder?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -185,6 +193,38 @@ describe('services that name only an image (podman, a registry in the cluster)',
     }, slowdown(30_000), 250);
     expect(hog.Error).toMatch(/^(OOM killed \()?exit code 137\b/);
     await c.ok(['stack', 'rm', 'lim']);
+  });
+
+  it('pulls from a registry that needs a login with --with-registry-auth, given only to the node that runs the task', async () => {
+    const errorOf = async (svc: string) => (await c.list<TaskRow & { Error: string }>(['service', 'ps', svc]))[0]?.Error ?? '';
+    const file = join(dir, 'private.yml');
+    await writeFile(file, `services:\n  app:\n    image: ${refs.private}\n`);
+    // No login sent: the registry refuses the pull.
+    await c.ok(['stack', 'deploy', '--detach', '-c', file, 'nologin']);
+    await waitFor('"unauthorized" for the pull without a login', async () => ((await errorOf('nologin_app')).includes('unauthorized') ? true : undefined), slowdown(30_000), 250);
+    // A wrong password, sent from the caller's login file: refused the same way.
+    await writeLoginFile(join(dir, 'bad-auth.json'), PRIVATE, { ...LOGIN, password: 'wrong' });
+    await c.ok(['stack', 'deploy', '--detach', '--with-registry-auth', '-c', file, 'login'], { env: { REGISTRY_AUTH_FILE: join(dir, 'bad-auth.json') } });
+    await waitFor('"unauthorized" for the pull with a wrong password', async () => ((await errorOf('login_app')).includes('unauthorized') ? true : undefined), slowdown(30_000), 250);
+    // The right one: the same task's next pull attempt succeeds.
+    await c.ok(['stack', 'deploy', '--with-registry-auth', '-c', file, 'login'], { env: { REGISTRY_AUTH_FILE: join(dir, 'good-auth.json') }, timeoutMs: slowdown(90_000) });
+    const [task] = await running('login_app');
+    expect(task).toBeDefined();
+    const [svc] = JSON.parse(await c.ok(['service', 'inspect', 'login_app'])) as { ID: string; Meshd: { RegistryAuth: string[] } }[];
+    expect(svc!.Meshd.RegistryAuth).toEqual([PRIVATE]);
+    // Only a node that runs a task of the service gets the login; no login file stays behind.
+    const ask = async (node: string) => {
+      const creds = JSON.parse(await readFile(join(c.nodeDir(node), 'state', 'node.creds'), 'utf8')) as { user: string; password: string };
+      const arg = JSON.stringify({ servers: ['nats://172.30.0.11:4222'], user: creds.user, pass: creds.password, subject: `mesh.secret.${creds.user.slice('node-'.length)}.registry-auth`, payload: { serviceId: svc!.ID } });
+      return JSON.parse(String((await execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'nats-reply.mjs'), arg])).stdout)) as { reply?: { ok: boolean; result?: unknown; error?: { message: string } } };
+    };
+    const other = NODES.find((n) => n !== task!.Node)!;
+    expect((await ask(task!.Node)).reply).toEqual({ ok: true, result: { auths: { [PRIVATE]: Buffer.from(`${LOGIN.user}:${LOGIN.password}`).toString('base64') } } });
+    expect((await ask(other)).reply?.error?.message).toMatch(/^node \S+ runs no task of service /);
+    const leftovers = await execa('find', [c.dir, '/run/meshd-containers', '-name', 'meshd-pull-auth-*'], { reject: false });
+    expect(String(leftovers.stdout)).toBe('');
+    await c.ok(['stack', 'rm', 'nologin']);
+    await c.ok(['stack', 'rm', 'login']);
   });
 
   it('shows a missing image in service ps and retries the pull with backoff, in the same slot', async () => {

@@ -71,14 +71,14 @@ export class DevCluster {
     return join(this.dir, 'nodes', hostname);
   }
 
-  async meshctl(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+  async meshctl(args: string[], opts: { timeoutMs?: number; input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
     // `stack deploy` waits up to 120 s for convergence: as long as the machine is slow.
     if (slowdown(1) > 1 && args[0] === 'stack' && args[1] === 'deploy' && !args.includes('--timeout')) args = [...args.slice(0, 2), '--timeout', String(slowdown(120_000) / 1000), ...args.slice(2)];
     const res = await execa(process.execPath, [MESHCTL, ...args], {
       reject: false,
       timeout: slowdown(opts.timeoutMs ?? 60_000),
       input: opts.input,
-      env: { MESHD_DEV_HOME: this.home, MESHD_DEV_CLUSTER: this.name },
+      env: { ...opts.env, MESHD_DEV_HOME: this.home, MESHD_DEV_CLUSTER: this.name },
     });
     // No exit code: it was killed (time limit, signal) or never started; say which.
     const why = res.exitCode === undefined ? `${res.message}\n` : '';
@@ -86,7 +86,7 @@ export class DevCluster {
   }
 
   /** Runs meshctl and fails with its output unless it exits 0. */
-  async ok(args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+  async ok(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
     const res = await this.meshctl(args, opts);
     if (res.code !== 0) throw new Error(`meshctl ${args.join(' ')} exited ${res.code}:\n${res.stderr}\n${res.stdout}`);
     return res.stdout;

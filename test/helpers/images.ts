@@ -8,6 +8,7 @@ import { execa, type ResultPromise } from 'execa';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 import { chooseStorage, detectPodman } from '../../worker/engine/podman.js';
 import { podmanGlobalArgs, type PodmanSetup } from '../../worker/engine/podman-argv.js';
 import { waitFor } from './dev.js';
@@ -63,10 +64,13 @@ export class ImageBuilder {
     return local;
   }
 
-  /** Pushes a built image (Docker v2s2: OCI has no HEALTHCHECK) to a plain-HTTP registry reached from `netns`; returns its reference there. */
-  async push(local: string, registry: string, netns: string): Promise<string> {
+  /**
+   * Pushes a built image (Docker v2s2: OCI has no HEALTHCHECK) to a plain-HTTP registry reached
+   * from `netns`, with a login file when it needs one; returns its reference there.
+   */
+  async push(local: string, registry: string, netns: string, opts: { authFile?: string } = {}): Promise<string> {
     const ref = `${registry}/${local.replace(/^localhost\//, '')}`;
-    await this.podman(['push', '--quiet', '--tls-verify=false', '--format', 'v2s2', local, `docker://${ref}`], { netns });
+    await this.podman(['push', '--quiet', '--tls-verify=false', '--format', 'v2s2', ...(opts.authFile ? ['--authfile', opts.authFile] : []), local, `docker://${ref}`], { netns });
     return ref;
   }
 
@@ -87,6 +91,11 @@ export class ImageBuilder {
   }
 }
 
+/** A podman/docker login file (`auth.json`) holding one login. */
+export async function writeLoginFile(file: string, registry: string, login: { user: string; password: string }): Promise<void> {
+  await writeFile(file, JSON.stringify({ auths: { [registry]: { auth: Buffer.from(`${login.user}:${login.password}`).toString('base64') } } }), { mode: 0o600 });
+}
+
 /** Debian's distribution registry (`docker-registry serve`), in a namespace the test made. */
 export class TestRegistry {
   private constructor(
@@ -95,17 +104,22 @@ export class TestRegistry {
     private readonly proc: ResultPromise,
   ) {}
 
-  /** Serves on `addr` (`IP:PORT`) inside `netns`; storage in a temp dir. */
-  static async start(opts: { netns: string; addr: string }): Promise<TestRegistry> {
+  /** Serves on `addr` (`IP:PORT`) inside `netns`; storage in a temp dir; with `login`, htpasswd auth (one user). */
+  static async start(opts: { netns: string; addr: string; login?: { user: string; password: string } }): Promise<TestRegistry> {
     const dir = await mkdtemp(join(tmpdir(), 'meshd-registry-'));
     const config = join(dir, 'config.yml');
-    await writeFile(config, ['version: 0.1', 'log: { level: warn }', 'storage:', `  filesystem: { rootdirectory: ${join(dir, 'data')} }`, 'http:', `  addr: ${opts.addr}`, ''].join('\n'));
+    const auth: string[] = [];
+    if (opts.login) {
+      await writeFile(join(dir, 'htpasswd'), `${opts.login.user}:${bcrypt.hashSync(opts.login.password, 8)}\n`);
+      auth.push('auth:', '  htpasswd:', '    realm: meshd-test', `    path: ${join(dir, 'htpasswd')}`);
+    }
+    await writeFile(config, ['version: 0.1', 'log: { level: warn }', 'storage:', `  filesystem: { rootdirectory: ${join(dir, 'data')} }`, 'http:', `  addr: ${opts.addr}`, ...auth, ''].join('\n'));
     const proc = execa('nsenter', [`--net=${opts.netns}`, '--', 'docker-registry', 'serve', config], { reject: false, stdio: ['ignore', 'ignore', 'pipe'] });
     const r = new TestRegistry(opts.addr, dir, proc);
     await waitFor('the registry answers', async () => {
       if (proc.exitCode !== null) throw new Error(`docker-registry exited ${proc.exitCode}`);
       const res = await execa('nsenter', [`--net=${opts.netns}`, '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${opts.addr}/v2/`], { reject: false });
-      return String(res.stdout) === '200' ? true : undefined;
+      return String(res.stdout) === (opts.login ? '401' : '200') ? true : undefined;
     }, 20_000, 100);
     return r;
   }

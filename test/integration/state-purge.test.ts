@@ -15,7 +15,7 @@ const N = { schema: z.object({ n: z.int() }) };
 describe('delete markers are purged (real nats-server)', () => {
   let nats: TestNats;
   let buckets: Buckets;
-  const count = async (b: Buckets[keyof Omit<Buckets, 'auth'>]) => (await b.status()).streamInfo.state.messages;
+  const count = async (b: Buckets['tasks']) => (await b.status()).streamInfo.state.messages;
 
   beforeAll(async () => {
     nats = await startTestNats();

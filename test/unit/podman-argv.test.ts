@@ -70,6 +70,8 @@ describe('podman command lines', () => {
   it('pulls over plain HTTP only from registries named insecure', () => {
     expect(pullArgv(SETUP, 'registry.test:5000/web:1')).toEqual([...GLOBAL, 'pull', '--quiet', '--tls-verify=false', 'registry.test:5000/web:1']);
     expect(pullArgv(SETUP, 'other.test/web:1')).toEqual([...GLOBAL, 'pull', '--quiet', 'other.test/web:1']);
+    // A login goes in a file, never on the command line (/proc/<pid>/cmdline is world-readable).
+    expect(pullArgv(SETUP, 'other.test/web:1', { authFile: '/run/x/meshd-pull-auth-1.json' })).toEqual([...GLOBAL, 'pull', '--quiet', '--authfile', '/run/x/meshd-pull-auth-1.json', 'other.test/web:1']);
   });
 
   it('stops with the grace period in whole seconds and removes with anonymous volumes', () => {

@@ -174,9 +174,9 @@ function tlsArgs(s: PodmanSetup, image: string): string[] {
   return s.insecureRegistries.includes(registryOf(image)) ? ['--tls-verify=false'] : [];
 }
 
-/** `podman pull` of one image (quiet: the id on stdout). */
-export function pullArgv(s: PodmanSetup, image: string): string[] {
-  return [s.binary, ...podmanGlobalArgs(s), 'pull', '--quiet', ...tlsArgs(s, image), image];
+/** `podman pull` of one image (quiet: the id on stdout); a login only through a file, never on the command line. */
+export function pullArgv(s: PodmanSetup, image: string, opts: { authFile?: string } = {}): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'pull', '--quiet', ...tlsArgs(s, image), ...(opts.authFile ? ['--authfile', opts.authFile] : []), image];
 }
 
 /**

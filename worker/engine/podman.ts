@@ -4,9 +4,9 @@
  * runtime, which cgroup manager, which storage driver, what open-files limit a container may have.
  * Each node keeps its own image store under meshd's state dir.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { run } from '../../core/exec.js';
 import { MeshError } from '../../core/errors.js';
 import type { Healthcheck } from '../../core/model.js';
@@ -179,14 +179,34 @@ export class PodmanEngine {
    * re-pull that fails then uses the copy the node has, as `docker service create` does when the
    * registry cannot be reached).
    */
-  async ensureImage(image: string): Promise<void> {
-    const have = (await run(imageExistsArgv(await this.setup(), image), { okExitCodes: [0, 1] })).exitCode === 0;
+  async ensureImage(image: string, opts: { auths?: Record<string, string> } = {}): Promise<void> {
+    const setup = await this.setup();
+    const have = (await run(imageExistsArgv(setup, image), { okExitCodes: [0, 1] })).exitCode === 0;
     if (have && !isLatest(image)) return;
-    const pull = await run(pullArgv(await this.setup(), image), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 }).catch(
-      (err: unknown) => ({ exitCode: -1, stderr: `timed out or failed: ${err instanceof Error ? err.message : String(err)}` }),
+    const pull = await this.withAuthFile(opts.auths, (authFile) =>
+      run(pullArgv(setup, image, { authFile }), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 }).catch((err: unknown) => ({
+        exitCode: -1,
+        stderr: `timed out or failed: ${err instanceof Error ? err.message : String(err)}`,
+      })),
     );
     if (pull.exitCode === 0 || have) return;
     throw new ImagePullError(`pulling ${image}: ${pullReason(pull.stderr)}`);
+  }
+
+  /**
+   * Runs `fn` with the logins in an auth file (podman's auth.json format) readable by root only,
+   * under the node's podman runroot, removed as soon as `fn` is done.
+   */
+  private async withAuthFile<T>(auths: Record<string, string> | undefined, fn: (authFile: string | undefined) => Promise<T>): Promise<T> {
+    if (!auths || Object.keys(auths).length === 0) return fn(undefined);
+    const file = join(this.base.runroot, `meshd-pull-auth-${randomBytes(8).toString('hex')}.json`);
+    await mkdir(this.base.runroot, { recursive: true, mode: 0o700 });
+    await writeFile(file, JSON.stringify({ auths: Object.fromEntries(Object.entries(auths).map(([r, auth]) => [r, { auth }])) }), { mode: 0o600, flag: 'wx' });
+    try {
+      return await fn(file);
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   /** The image's HEALTHCHECK in the model's terms; undefined when it has none. */
