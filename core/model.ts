@@ -53,7 +53,20 @@ export interface ResourceLimits {
 }
 
 /** The compose keys that shape an image task's container (only those the stack file sets). */
+/** A container mount (compose `volumes`). */
+export interface MountSpec {
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** bind: an absolute path on the node; volume: the volume's name on the node; absent: an anonymous volume, or tmpfs. */
+  source?: string;
+  target: string;
+  readOnly: boolean;
+  /** tmpfs only. */
+  sizeBytes?: number;
+}
+
 export interface ContainerOptions {
+  /** Compose `init: true`: a minimal init (podman's catatonit) as PID 1 reaps zombies and forwards signals. */
+  init?: boolean;
   workingDir?: string;
   readOnly?: boolean;
   /** `PATH[:OPTIONS]`. */
@@ -67,6 +80,7 @@ export interface ContainerOptions {
   extraHosts?: string[];
   labels?: Record<string, string>;
   limits?: ResourceLimits;
+  mounts?: MountSpec[];
 }
 
 /** One service of a stack, normalised from the compose file. */

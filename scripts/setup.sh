@@ -9,9 +9,9 @@ APT_PACKAGES=(nats-server iproute2 iptables nftables ipvsadm util-linux procps c
   qemu-system-x86 busybox-static kmod
   # --tls: the cluster CA and server certificates
   openssl
-  # Image tasks: the engine (rootful podman; runc: crun refuses hybrid cgroup v1 layouts) and, for
-  # the tests and the demo, Debian's distribution registry.
-  podman runc docker-registry)
+  # Image tasks: the engine (rootful podman; runc: crun refuses hybrid cgroup v1 layouts; catatonit:
+  # compose `init: true`) and, for the tests and the demo, Debian's distribution registry.
+  podman runc catatonit docker-registry)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

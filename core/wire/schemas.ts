@@ -63,7 +63,16 @@ const ResourceLimits = z.object({
   pids: int(1, 2 ** 31).optional(),
 });
 
+const MountSpec = z.object({
+  type: z.enum(['bind', 'volume', 'tmpfs']),
+  source: text(4096).optional(),
+  target: text(4096),
+  readOnly: z.boolean(),
+  sizeBytes: z.int().min(1).max(2 ** 50).optional(),
+});
+
 const ContainerOptions = z.object({
+  init: z.boolean().optional(),
   workingDir: text(4096).optional(),
   readOnly: z.boolean().optional(),
   tmpfs: list(text(4096), 64).optional(),
@@ -74,6 +83,7 @@ const ContainerOptions = z.object({
   extraHosts: list(text(300), 256).optional(),
   labels: labels.optional(),
   limits: ResourceLimits.optional(),
+  mounts: list(MountSpec, 256).optional(),
 });
 
 export const ServiceSpec = z.object({

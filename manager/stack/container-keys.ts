@@ -4,7 +4,7 @@
  */
 import * as z from 'zod';
 import { convert } from './convert.js';
-import type { ContainerOptions, ResourceLimits } from '../../core/model.js';
+import type { ContainerOptions, MountSpec, ResourceLimits } from '../../core/model.js';
 import { type Conv, describe, expect, fail, ok } from './issues.js';
 
 const str = z.string({ error: expect('a string') });
@@ -132,6 +132,7 @@ export const resources = z.looseObject({ limits: limits.optional() }, { error: e
 
 /** The service-level keys of a container, each checked. */
 export const containerKeys = {
+  init: bool.optional(),
   working_dir: absolutePath.optional(),
   stop_signal: convert(z.union([str, z.int()], { error: expect('a signal name like "SIGTERM"') }), parseSignal).optional(),
   read_only: bool.optional(),
@@ -146,6 +147,7 @@ export const containerKeys = {
 
 /** What the keys make of a container (only those set). */
 export function containerOptions(s: {
+  init?: boolean;
   working_dir?: string;
   stop_signal?: string;
   read_only?: boolean;
@@ -157,8 +159,10 @@ export function containerOptions(s: {
   extra_hosts?: string[];
   labels?: Record<string, string>;
   limits?: ResourceLimits;
+  mounts?: MountSpec[];
 }): ContainerOptions | undefined {
   const o: ContainerOptions = {
+    ...(s.init !== undefined && { init: s.init }),
     ...(s.working_dir !== undefined && { workingDir: s.working_dir }),
     ...(s.read_only !== undefined && { readOnly: s.read_only }),
     ...(s.tmpfs !== undefined && { tmpfs: s.tmpfs }),
@@ -169,6 +173,7 @@ export function containerOptions(s: {
     ...(s.extra_hosts !== undefined && { extraHosts: s.extra_hosts }),
     ...(s.labels !== undefined && { labels: s.labels }),
     ...(s.limits !== undefined && Object.keys(s.limits).length > 0 && { limits: s.limits }),
+    ...(s.mounts !== undefined && s.mounts.length > 0 && { mounts: s.mounts }),
   };
   return Object.keys(o).length > 0 ? o : undefined;
 }

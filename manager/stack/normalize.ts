@@ -5,6 +5,7 @@ import { type PathSeg, type Problem, describe, formatPath, problemAt } from './i
 import type { PortEntryAt } from './ports.js';
 import { NAME_PATTERN, type NetworkRef, type ParsedNetwork, type ParsedService } from './schema.js';
 import { containerOptions } from './container-keys.js';
+import { resolveMounts, type VolumeDecl } from './volumes.js';
 
 export const MAX_STACK_NAME = 40;
 /** `<stack>_<service>` is a DNS label. */
@@ -33,6 +34,10 @@ export function checkObjectName(path: readonly PathSeg[], name: string, stackNam
 export interface ServiceContext {
   /** Names declared under top-level `networks`; undefined when that section is unreadable (no reference checks). */
   declaredNetworks: ReadonlySet<string> | undefined;
+  /** Top-level `volumes`; undefined when that section is unreadable (no reference checks). */
+  declaredVolumes: ReadonlyMap<string, VolumeDecl> | undefined;
+  /** Names the node's named volumes (`<stack>_<name>`); undefined when the stack name is invalid. */
+  stackName: string | undefined;
 }
 
 export interface NormalizedService {
@@ -43,7 +48,7 @@ export interface NormalizedService {
 }
 
 /** Keys that only a container has (a command task ignores them, with a warning). */
-const CONTAINER_ONLY = ['working_dir', 'read_only', 'tmpfs', 'cap_add', 'cap_drop', 'sysctls', 'ulimits', 'extra_hosts', 'labels'] as const;
+const CONTAINER_ONLY = ['init', 'working_dir', 'read_only', 'tmpfs', 'cap_add', 'cap_drop', 'sysctls', 'ulimits', 'extra_hosts', 'labels', 'volumes'] as const;
 
 export function normalizeService(name: string, s: ParsedService, ctx: ServiceContext): NormalizedService {
   const base = ['services', name];
@@ -86,7 +91,9 @@ export function normalizeService(name: string, s: ParsedService, ctx: ServiceCon
     ...(s.stop_signal !== undefined && { stopSignal: s.stop_signal }),
     ...(s.stop_grace_period !== undefined && { stopGraceMs: s.stop_grace_period }),
   };
-  const container = containerOptions({ ...s, ...(s.deploy?.resources?.limits && { limits: s.deploy.resources.limits }) });
+  const mounts = resolveMounts(s.volumes ?? [], { base, declared: ctx.declaredVolumes, stackName: ctx.stackName });
+  if (s.image !== undefined) problems.push(...mounts.problems);
+  const container = containerOptions({ ...s, mounts: mounts.mounts, ...(s.deploy?.resources?.limits && { limits: s.deploy.resources.limits }) });
   const warnings: string[] = [];
   if (container && s.image !== undefined) spec.container = container;
   else if (container) {

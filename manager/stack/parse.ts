@@ -17,9 +17,11 @@ import {
   findSubnetOverlaps,
   normalizeNetwork,
   normalizeService,
+  type ServiceContext,
 } from './normalize.js';
 import { MAX_STACK_PORTS, expandPortEntry, findPortConflicts } from './ports.js';
-import { networkSchema, networksSectionSchema, serviceSchema, servicesSectionSchema } from './schema.js';
+import { networkSchema, networksSectionSchema, serviceSchema, servicesSectionSchema, volumeSchema, volumesSectionSchema } from './schema.js';
+import type { VolumeDecl } from './volumes.js';
 import { inventoryKeys } from './unknown.js';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -113,8 +115,10 @@ function buildSpec(root: Record<string, unknown>, ctx: BuildContext): StackSpec 
   const networkSection = section(networksSectionSchema, root.networks, 'networks', { ...ctx, problems: netProblems });
   const networks = buildNetworks(networkSection ?? {}, { ...ctx, problems: netProblems });
   const declared = networkSection === undefined ? undefined : new Set(Object.keys(networkSection));
-  const services = buildServices(servicesSection ?? {}, declared, ctx);
-  ctx.problems.push(...netProblems);
+  const volProblems: Problem[] = [];
+  const volumes = buildVolumes(root.volumes, { ...ctx, problems: volProblems });
+  const services = buildServices(servicesSection ?? {}, { declaredNetworks: declared, declaredVolumes: volumes, stackName: ctx.stackName }, ctx);
+  ctx.problems.push(...netProblems, ...volProblems);
   if (ctx.problems.length > 0) return undefined;
   const networkSpecs: [string, NetworkSpec][] = networks.map((n) => [n.spec.name, n.spec]);
   const usesDefault = services.some((s) => s.networks.some((n) => n.name === DEFAULT_NETWORK));
@@ -151,7 +155,22 @@ function buildNetworks(raw: Record<string, unknown>, ctx: BuildContext): Normali
   return out;
 }
 
-function buildServices(raw: Record<string, unknown>, declared: ReadonlySet<string> | undefined, ctx: BuildContext): ServiceSpec[] {
+/** Top-level named volumes; undefined when the section cannot be read (problems say why). */
+function buildVolumes(value: unknown, ctx: BuildContext): Map<string, VolumeDecl> | undefined {
+  const raw = section(volumesSectionSchema, value, 'volumes', ctx);
+  if (raw === undefined) return undefined;
+  const out = new Map<string, VolumeDecl>();
+  for (const [name, v] of Object.entries(raw)) {
+    const path = ['volumes', name];
+    ctx.problems.push(...checkObjectName(path, name, ctx.stackName));
+    const parsed = volumeSchema.safeParse(v, { error: errorMap });
+    if (parsed.success) out.set(name, parsed.data);
+    else ctx.problems.push(...zodProblems(parsed.error.issues, path));
+  }
+  return out;
+}
+
+function buildServices(raw: Record<string, unknown>, serviceCtx: ServiceContext, ctx: BuildContext): ServiceSpec[] {
   const services: NormalizedService[] = [];
   for (const [name, value] of Object.entries(raw)) {
     const path = ['services', name];
@@ -161,7 +180,7 @@ function buildServices(raw: Record<string, unknown>, declared: ReadonlySet<strin
       ctx.problems.push(...zodProblems(parsed.error.issues, path));
       continue;
     }
-    const normalized = normalizeService(name, parsed.data, { declaredNetworks: declared });
+    const normalized = normalizeService(name, parsed.data, serviceCtx);
     ctx.problems.push(...normalized.problems);
     ctx.warnings.push(...normalized.warnings);
     services.push(normalized);

@@ -14,6 +14,7 @@ import { type PortEntry, parsePortString, parseShortPort } from './ports.js';
 import { splitShellWords } from './shellwords.js';
 import { parseUserSpec } from '../../core/task-user.js';
 import { containerKeys, resources } from './container-keys.js';
+import { serviceVolumes, volumeSchema } from './volumes.js';
 
 /** Stack, service and network names. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/;
@@ -172,6 +173,7 @@ export const serviceSchema = mapping({
   healthcheck: healthcheck.optional(),
   user: user.optional(),
   stop_grace_period: duration({ allowZero: true }).optional(),
+  volumes: serviceVolumes.optional(),
   ...containerKeys,
 });
 export type ParsedService = z.output<typeof serviceSchema>;
@@ -203,5 +205,8 @@ const namedMap = (what: string) => z.record(z.string(), z.unknown(), { error: ex
 export const servicesSectionSchema = namedMap('service names to services').refine((m) => Object.keys(m).length > 0, {
   error: 'must define at least one service',
 });
+/** Top level `volumes:` (optional): named local volumes, each checked on its own. */
+export const volumesSectionSchema = namedMap('volume names to volumes').optional();
+export { volumeSchema };
 /** Top level `networks:` (optional). Each network is then checked on its own. */
 export const networksSectionSchema = namedMap('network names to networks').optional();

@@ -39,6 +39,7 @@ const SERVICE: KeyTree = {
     user: LEAF,
     stop_grace_period: LEAF,
     stop_signal: LEAF,
+    init: LEAF,
     working_dir: LEAF,
     read_only: LEAF,
     tmpfs: LEAF,
@@ -48,6 +49,7 @@ const SERVICE: KeyTree = {
     ulimits: { each: fixed('soft', 'hard') },
     extra_hosts: LEAF,
     labels: { each: LEAF },
+    volumes: { items: { keys: { type: LEAF, source: LEAF, target: LEAF, read_only: LEAF, tmpfs: fixed('size') } } },
   },
 };
 
@@ -61,7 +63,9 @@ const NETWORK: KeyTree = {
   },
 };
 
-const ROOT: KeyTree = { keys: { version: LEAF, services: { each: SERVICE }, networks: { each: NETWORK } } };
+const VOLUME: KeyTree = fixed('driver', 'external', 'name');
+
+const ROOT: KeyTree = { keys: { version: LEAF, services: { each: SERVICE }, networks: { each: NETWORK }, volumes: { each: VOLUME } } };
 
 /** JS objects cannot safely hold this key; it is refused wherever the parser reads user names. */
 const RESERVED_KEY = '__proto__';

@@ -5,6 +5,7 @@ import { optionArgs, rlimitArgs } from '../../worker/engine/podman-argv.js';
 const FULL = `services:
   web:
     image: registry.test:5000/web:1
+    init: true
     working_dir: /srv
     stop_signal: SIGQUIT
     stop_grace_period: 3s
@@ -29,6 +30,7 @@ describe('compose keys of a container', () => {
       stopSignal: 'SIGQUIT',
       stopGraceMs: 3_000,
       container: {
+        init: true,
         workingDir: '/srv',
         readOnly: true,
         tmpfs: ['/run', '/tmp:size=64m,mode=1777'],
@@ -46,6 +48,7 @@ describe('compose keys of a container', () => {
   it('renders them as podman flags (rlimits within what the node allows)', () => {
     const web = parse(FULL).spec.services.web!;
     expect(optionArgs(web.container!)).toEqual([
+      '--init',
       '--workdir', '/srv',
       '--read-only',
       '--tmpfs', '/run',
@@ -74,6 +77,7 @@ describe('compose keys of a container', () => {
   it.each([
     ['working_dir: srv', 'services.web.working_dir: must be an absolute path, got "srv"'],
     ['stop_signal: SIGFOO', 'services.web.stop_signal: must be a signal name like "SIGTERM" (one of HUP, INT, QUIT, KILL, USR1, USR2, TERM, WINCH, PWR, STOP), got "SIGFOO"'],
+    ['init: yes-please', 'services.web.init: must be true or false, got "yes-please"'],
     ['cap_add: [FLY]', 'services.web.cap_add[0]: unknown capability "FLY"'],
     ['tmpfs: run', 'services.web.tmpfs: must be an absolute path (optionally PATH:OPTIONS), got "run"'],
     ['ulimits: { nofile: { soft: 10, hard: 5 } }', 'services.web.ulimits.nofile: soft (10) must not exceed hard (5)'],

@@ -201,7 +201,7 @@ describe('parseStack: a full valid stack', () => {
     expect(warnings).toEqual([
       'Ignoring unsupported options: networks.backend.driver_opts, secrets, services.web.build, services.web.deploy.placement.preferences, ' +
         'services.web.deploy.restart_policy.window, services.web.deploy.update_config, ' +
-        'services.web.networks.backend.ipv4_address, volumes',
+        'services.web.networks.backend.ipv4_address',
     ]);
   });
 

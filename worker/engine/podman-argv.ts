@@ -4,7 +4,7 @@
  * container joins it (`--network ns:<path>`), as Swarm's sandbox holds a task's network.
  */
 
-import type { ContainerOptions } from '../../core/model.js';
+import type { ContainerOptions, MountSpec } from '../../core/model.js';
 import { MeshError } from '../../core/errors.js';
 
 /** How this node's podman is driven, but for the store: found at start-up (worker/engine/podman.ts `detectPodman`). */
@@ -106,6 +106,7 @@ export interface ContainerSpec {
 /** The container options as podman flags, in the order the keys are documented. */
 export function optionArgs(o: ContainerOptions): string[] {
   const argv: string[] = [];
+  if (o.init) argv.push('--init');
   if (o.workingDir !== undefined) argv.push('--workdir', o.workingDir);
   if (o.readOnly) argv.push('--read-only');
   for (const t of o.tmpfs ?? []) argv.push('--tmpfs', t);
@@ -123,7 +124,20 @@ export function optionArgs(o: ContainerOptions): string[] {
   if (l?.nanoCpus !== undefined) argv.push('--cpus', String(l.nanoCpus / 1e9));
   if (l?.memoryBytes !== undefined) argv.push('--memory', `${l.memoryBytes}b`);
   if (l?.pids !== undefined) argv.push('--pids-limit', String(l.pids));
+  for (const m of o.mounts ?? []) argv.push(...mountArgs(m));
   return argv;
+}
+
+/**
+ * One compose mount as podman takes it: bind and named volumes with `--mount` (a named volume is
+ * created in the node's store on first use), an anonymous volume as `--volume TARGET` (removed
+ * with the container: `rm --volumes`). Paths hold no comma or colon (the parser refuses them).
+ */
+export function mountArgs(m: MountSpec): string[] {
+  const ro = m.readOnly ? ',readonly=true' : '';
+  if (m.type === 'tmpfs') return ['--mount', `type=tmpfs,destination=${m.target}${m.sizeBytes !== undefined ? `,tmpfs-size=${m.sizeBytes}` : ''}${ro}`];
+  if (m.source === undefined) return ['--volume', `${m.target}${m.readOnly ? ':ro' : ''}`];
+  return ['--mount', `type=${m.type},source=${m.source},destination=${m.target}${ro}`];
 }
 
 /**
