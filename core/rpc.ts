@@ -97,6 +97,12 @@ export function serve(nc: NatsConnection, opts: ServeOptions): Subscription {
   });
 }
 
+/** A request's default wait: 30 s, or `$MESH_RPC_TIMEOUT_MS` on a machine known to be slow (the VM lane). */
+export function rpcTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.MESH_RPC_TIMEOUT_MS);
+  return Number.isInteger(v) && v > 0 ? v : 30_000;
+}
+
 export interface RequestOptions<S extends z.ZodType = z.ZodType> {
   timeoutMs?: number;
   /** Schema of the result: a reply that does not match throws (naming the field). */
@@ -108,7 +114,7 @@ export async function request<S extends z.ZodType>(nc: NatsConnection, subject: 
 export async function request<T = unknown>(nc: NatsConnection, subject: string, payload: unknown, opts?: number | RequestOptions): Promise<T>;
 export async function request(nc: NatsConnection, subject: string, payload: unknown, optsOrTimeout?: number | RequestOptions): Promise<unknown> {
   const opts = typeof optsOrTimeout === 'number' ? { timeoutMs: optsOrTimeout } : (optsOrTimeout ?? {});
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = opts.timeoutMs ?? rpcTimeoutMs();
   let msg: Msg;
   try {
     msg = await nc.request(subject, encode(payload), { timeout: timeoutMs });

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SUBJECTS } from '../../core/names.js';
-import { request } from '../../core/rpc.js';
+import { request, rpcTimeoutMs } from '../../core/rpc.js';
 import { ValidationError } from '../../core/errors.js';
 import { parseStack } from '../../manager/stack/parse.js';
 import type { DeployResult } from '../../manager/deploy/deployer.js';
@@ -44,7 +44,7 @@ export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<
   // Validate here first for a fast answer; the manager validates again before changing anything.
   const { spec } = parseStack(text, { file, stackName: stack });
   const registryAuth = values['with-registry-auth'] ? await loginsFor(ctx, Object.values(spec.services)) : undefined;
-  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text, ...(registryAuth && { registryAuth }) }, 60_000);
+  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text, ...(registryAuth && { registryAuth }) }, 2 * rpcTimeoutMs());
   for (const w of res.warnings) ctx.err(`${w}\n`);
   for (const n of res.networksCreated) ctx.out(`Creating network ${n}\n`);
   for (const s of res.created) ctx.out(`Creating service ${s}\n`);

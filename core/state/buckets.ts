@@ -14,6 +14,15 @@ export interface OpenBucketsOptions {
   log?: Logger;
 }
 
+/**
+ * How long one KV request may take: 2 s, or `$MESH_KV_TIMEOUT_MS` where the machine is known to be
+ * slow (the VM lane's emulated CPU: a loaded manager's JetStream took longer there).
+ */
+export function kvTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.MESH_KV_TIMEOUT_MS);
+  return Number.isInteger(v) && v > 0 ? v : 2_000;
+}
+
 /** Opens (and on managers creates) every bucket of the state model. */
 export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions = {}): Promise<Buckets> {
   // Binding asks nothing of the server when the API check is off. With it, every bind is an
@@ -29,7 +38,7 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
       bindOnly: !opts.create,
       replicas: opts.create?.replicas ?? 1,
       // Short: a request that does not answer in 2 s is retried (see KvMirror), not waited on.
-      timeout: 2_000,
+      timeout: kvTimeoutMs(),
       ...(opts.create ? { maxValueSize: BUCKET_LIMITS[key].maxValueSize, max_bytes: BUCKET_LIMITS[key].max_bytes } : {}),
     });
     if (opts.create) await ensureLimits(nc, bucket, BUCKET_LIMITS[key]).catch((err) => opts.log?.warn('could not apply bucket limits', { bucket, err }));

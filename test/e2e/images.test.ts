@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
@@ -193,6 +193,33 @@ describe('services that name only an image (podman, a registry in the cluster)',
     }, slowdown(30_000), 250);
     expect(hog.Error).toMatch(/^(OOM killed \()?exit code 137\b/);
     await c.ok(['stack', 'rm', 'lim']);
+  });
+
+  it('mounts a bind path read-only and a named volume of the node, and runs an init as PID 1 (init: true)', async () => {
+    const host = join(dir, 'host-config');
+    await mkdir(host);
+    await writeFile(join(host, 'hello'), 'from the node\n');
+    const file = join(dir, 'volumes.yml');
+    await writeFile(file, `services:
+  app:
+    image: ${refs.tools}
+    init: true
+    volumes: ["${host}:/config:ro", "cache:/cache", "/scratch"]
+volumes:
+  cache: {}
+`);
+    await c.ok(['stack', 'deploy', '-c', file, 'vol'], { timeoutMs: slowdown(90_000) });
+    const exec = (script: string) => c.ok(['task', 'exec', 'vol_app.1', '--', 'sh', '-c', script]);
+    expect(await exec('cat /config/hello; touch /config/x 2>&1 || echo refused')).toMatch(/^from the node\n.*Read-only file system\nrefused\n$/);
+    expect(await exec('echo kept > /cache/f && cat /cache/f; echo anon > /scratch/f && cat /scratch/f')).toBe('kept\nanon\n');
+    expect((await exec('cat /proc/1/comm')).trim()).toMatch(/^(catatonit|podman-init)$/);
+    // The named volume is the node's own, named for the stack; it outlives the task (Swarm's semantics).
+    const [task] = await running('vol_app');
+    const podman = await nodeStore(task!.Node);
+    expect(String((await podman(['volume', 'ls', '--format', '{{.Name}}'])).stdout).split('\n')).toContain('vol_cache');
+    await c.ok(['stack', 'rm', 'vol']);
+    await waitFor('the container gone', async () => (String((await podman(['ps', '-a', '--format', '{{.Names}}'])).stdout).includes(task!.ID) ? undefined : true), slowdown(30_000), 250);
+    expect(String((await podman(['volume', 'ls', '--format', '{{.Name}}'])).stdout).trim().split('\n')).toEqual(['vol_cache']);
   });
 
   it('pulls from a registry that needs a login with --with-registry-auth, given only to the node that runs the task', async () => {

@@ -64,6 +64,9 @@ export CI=true NO_COLOR=1 MESHD_TEST_LB_BACKEND=ipvs MESHD_TEST_SLOWDOWN=${SLOWD
 # meshctl's NATS connect timeout (5 s) scaled like every other bound: under TCG a busy manager
 # took longer to accept a connection ('cannot reach a manager ... TIMEOUT' in a lane run).
 export MESH_CONNECT_TIMEOUT_MS=${5_000 * SLOWDOWN}
+# KV requests and RPC waits likewise: a CI run's 'meshctl stack rm' failed there once, right after
+# a redeploy had every node busy (a KV request of the manager's over its 2 s is the likely cause).
+export MESH_KV_TIMEOUT_MS=${2_000 * SLOWDOWN} MESH_RPC_TIMEOUT_MS=${30_000 * SLOWDOWN}
 ${extraEnv}exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --outputFile.json=.vm/${report} ${quoted}
 `;
   const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });
