@@ -1,6 +1,6 @@
 import type { NatsConnection } from 'nats';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
-import { readValues } from '../core/state/read.js';
+import { readAll, readValues } from '../core/state/read.js';
 import { RECORDS } from '../core/wire/records.js';
 import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
 import { NotFoundError } from '../core/errors.js';
@@ -13,6 +13,8 @@ export interface ClusterSnapshot {
   services: ServiceRecord[];
   tasks: TaskRecord[];
   statuses: Map<string, TaskStatus>;
+  /** Each status's KV revision (the status stream's sequence when it was written). */
+  statusRevisions: Map<string, number>;
 }
 
 export async function openClusterBuckets(nc: NatsConnection): Promise<Buckets> {
@@ -39,14 +41,15 @@ async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
     readValues(buckets.networks, RECORDS.networks),
     readValues(buckets.services, RECORDS.services),
     readValues(buckets.tasks, RECORDS.tasks, { filter: '*.*' }),
-    readValues(buckets.status, RECORDS.status),
+    readAll(buckets.status, RECORDS.status),
   ]);
   return {
     nodes: nodes.sort((a, b) => a.hostname.localeCompare(b.hostname)),
     networks: networks.sort((a, b) => a.name.localeCompare(b.name)),
     services: services.sort((a, b) => a.name.localeCompare(b.name)),
     tasks: tasks.sort((a, b) => a.name.localeCompare(b.name) || a.createdAt.localeCompare(b.createdAt)),
-    statuses: new Map(statuses.map((s) => [s.taskId, s])),
+    statuses: new Map([...statuses.values()].map(({ value }) => [value.taskId, value])),
+    statusRevisions: new Map([...statuses.values()].map(({ value, revision }) => [value.taskId, revision])),
   };
 }
 

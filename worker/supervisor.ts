@@ -142,7 +142,15 @@ export class TaskSupervisor {
   private async ensureRunning(task: TaskRecord, service: ServiceRecord): Promise<void> {
     const known = this.tasks.get(task.id);
     if (known) {
+      const loginChanged = JSON.stringify(known.service.registryAuth ?? []) !== JSON.stringify(service.registryAuth ?? []);
       known.service = service;
+      // Waiting out a pull backoff when the service's registry login changed: pull again now.
+      if (loginChanged && known.pullFailures > 0 && known.restartTimer && !known.stopping) {
+        clearTimeout(known.restartTimer);
+        known.restartTimer = undefined;
+        this.deps.log.info('registry login changed; pulling again now', { task: task.name });
+        void this.launch(known);
+      }
       return;
     }
     const sup: Supervised = { task, service, restarts: 0, stopping: false, pullFailures: 0 };

@@ -6,6 +6,7 @@ import { ValidationError } from '../../core/errors.js';
 import { parseStack } from '../../manager/stack/parse.js';
 import type { DeployResult } from '../../manager/deploy/deployer.js';
 import { snapshot, type ClusterSnapshot } from '../cluster-view.js';
+import type { TaskStatus } from '../../core/model.js';
 import { satisfies } from '../../core/placement.js';
 import { jsonLines, table } from '../format.js';
 import type { CommandContext } from './context.js';
@@ -44,6 +45,7 @@ export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<
   // Validate here first for a fast answer; the manager validates again before changing anything.
   const { spec } = parseStack(text, { file, stackName: stack });
   const registryAuth = values['with-registry-auth'] ? await loginsFor(ctx, Object.values(spec.services)) : undefined;
+  const before = values.detach ? undefined : await snapshot(ctx.buckets);
   const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text, ...(registryAuth && { registryAuth }) }, 2 * rpcTimeoutMs());
   for (const w of res.warnings) ctx.err(`${w}\n`);
   for (const n of res.networksCreated) ctx.out(`Creating network ${n}\n`);
@@ -51,8 +53,8 @@ export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<
   for (const s of res.updated) ctx.out(`Updating service ${s}\n`);
   for (const s of res.removed) ctx.out(`Removing service ${s}\n`);
   for (const n of res.networksRemoved) ctx.out(`Removing network ${n}\n`);
-  if (values.detach) return 0;
-  return waitConverged(ctx, stack, timeoutS * 1000);
+  if (!before) return 0;
+  return waitConverged(ctx, { stack, timeoutMs: timeoutS * 1000, before });
 }
 
 /** `--with-registry-auth`: the caller's logins for the registries the stack's images come from. */
@@ -64,13 +66,26 @@ async function loginsFor(ctx: CommandContext, services: readonly { image?: strin
   return logins.auths;
 }
 
-/** Shows per-service progress until every task of the stack runs, one fails, or time runs out. */
-async function waitConverged(ctx: CommandContext, stack: string, timeoutMs: number): Promise<number> {
+/**
+ * Shows per-service progress until every task of the stack runs, one fails, or time runs out.
+ * A pull error stops the wait only when it comes from an attempt made after the deploy: from a
+ * task new since `before`, or the second error a task reports since then (the first may be from
+ * an attempt already under way with the logins the deploy replaced).
+ */
+async function waitConverged(ctx: CommandContext, opts: { stack: string; timeoutMs: number; before: ClusterSnapshot }): Promise<number> {
+  const { stack, timeoutMs, before } = opts;
   const deadline = Date.now() + timeoutMs;
   const shown = new Map<string, string>();
+  const errorReports = new Map<string, Set<number>>();
   for (;;) {
     const snap = await snapshot(ctx.buckets);
-    const progress = stackProgress(snap, stack);
+    for (const [taskId, st] of snap.statuses) {
+      const revision = snap.statusRevisions.get(taskId) ?? 0;
+      if (st.error === undefined || revision <= (before.statusRevisions.get(taskId) ?? 0)) continue;
+      errorReports.set(taskId, (errorReports.get(taskId) ?? new Set()).add(revision));
+    }
+    const definitive = (st: TaskStatus) => (errorReports.get(st.taskId)?.size ?? 0) >= (before.statuses.has(st.taskId) ? 2 : 1);
+    const progress = stackProgress(snap, stack, { isStuck: definitive });
     for (const p of progress) {
       const line = `${p.name}: ${p.running}/${p.desired} running${p.problem ? ` (${p.problem})` : ''}`;
       if (shown.get(p.name) !== line) ctx.out(`${line}\n`);
@@ -101,7 +116,9 @@ interface ServiceProgress {
   problem?: string;
 }
 
-export function stackProgress(snap: ClusterSnapshot, stack: string): ServiceProgress[] {
+/** Each service's progress. `isStuck`: whether a status's error ends the wait (default: any error). */
+export function stackProgress(snap: ClusterSnapshot, stack: string, opts: { isStuck?: (st: TaskStatus) => boolean } = {}): ServiceProgress[] {
+  const isStuck = opts.isStuck ?? ((st: TaskStatus) => st.error !== undefined);
   return snap.services
     .filter((s) => s.stack === stack)
     .map((s) => {
@@ -110,7 +127,7 @@ export function stackProgress(snap: ClusterSnapshot, stack: string): ServiceProg
       const statuses = current.map((t) => snap.statuses.get(t.id));
       const bad = statuses.find((st) => st && (st.state === 'failed' || st.state === 'rejected'));
       // A node retrying a pull keeps the task; the deploy still stops waiting and says why.
-      const stuck = statuses.find((st) => st?.error !== undefined);
+      const stuck = statuses.find((st) => st?.error !== undefined && isStuck(st));
       const ready = snap.nodes.filter((n) => n.status === 'ready' && n.runsTasks && satisfies(n, s.spec.constraints));
       const noNode =
         desired <= running ? undefined

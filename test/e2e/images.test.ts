@@ -210,8 +210,8 @@ volumes:
 `);
     await c.ok(['stack', 'deploy', '-c', file, 'vol'], { timeoutMs: slowdown(90_000) });
     const exec = (script: string) => c.ok(['task', 'exec', 'vol_app.1', '--', 'sh', '-c', script]);
-    expect(await exec('cat /config/hello; touch /config/x 2>&1 || echo refused')).toMatch(/^from the node\n.*Read-only file system\nrefused\n$/);
-    expect(await exec('echo kept > /cache/f && cat /cache/f; echo anon > /scratch/f && cat /scratch/f')).toBe('kept\nanon\n');
+    expect(await exec('cat /config/hello; touch /config/x 2>&1 || echo refused')).toMatch(/^from the node\n.*Read-only file system\nrefused$/);
+    expect(await exec('echo kept > /cache/f && cat /cache/f; echo anon > /scratch/f && cat /scratch/f')).toBe('kept\nanon');
     expect((await exec('cat /proc/1/comm')).trim()).toMatch(/^(catatonit|podman-init)$/);
     // The named volume is the node's own, named for the stack; it outlives the task (Swarm's semantics).
     const [task] = await running('vol_app');
@@ -225,7 +225,8 @@ volumes:
   it('pulls from a registry that needs a login with --with-registry-auth, given only to the node that runs the task', async () => {
     const errorOf = async (svc: string) => (await c.list<TaskRow & { Error: string }>(['service', 'ps', svc]))[0]?.Error ?? '';
     const file = join(dir, 'private.yml');
-    await writeFile(file, `services:\n  app:\n    image: ${refs.private}\n`);
+    // On a worker (managers hold no node.creds to ask with), so node-3 is a node that does not run it.
+    await writeFile(file, `services:\n  app:\n    image: ${refs.private}\n    deploy: { placement: { constraints: ["node.hostname == node-2"] } }\n`);
     // No login sent: the registry refuses the pull.
     await c.ok(['stack', 'deploy', '--detach', '-c', file, 'nologin']);
     await waitFor('"unauthorized" for the pull without a login', async () => ((await errorOf('nologin_app')).includes('unauthorized') ? true : undefined), slowdown(30_000), 250);
@@ -234,7 +235,10 @@ volumes:
     await c.ok(['stack', 'deploy', '--detach', '--with-registry-auth', '-c', file, 'login'], { env: { REGISTRY_AUTH_FILE: join(dir, 'bad-auth.json') } });
     await waitFor('"unauthorized" for the pull with a wrong password', async () => ((await errorOf('login_app')).includes('unauthorized') ? true : undefined), slowdown(30_000), 250);
     // The right one: the same task's next pull attempt succeeds.
-    await c.ok(['stack', 'deploy', '--with-registry-auth', '-c', file, 'login'], { env: { REGISTRY_AUTH_FILE: join(dir, 'good-auth.json') }, timeoutMs: slowdown(90_000) });
+    await c.ok(['stack', 'deploy', '--with-registry-auth', '-c', file, 'login'], { env: { REGISTRY_AUTH_FILE: join(dir, 'good-auth.json') }, timeoutMs: slowdown(90_000) }).catch(async (err: unknown) => {
+      console.log(await c.logTails(40));
+      throw err;
+    });
     const [task] = await running('login_app');
     expect(task).toBeDefined();
     const [svc] = JSON.parse(await c.ok(['service', 'inspect', 'login_app'])) as { ID: string; Meshd: { RegistryAuth: string[] } }[];
@@ -245,9 +249,9 @@ volumes:
       const arg = JSON.stringify({ servers: ['nats://172.30.0.11:4222'], user: creds.user, pass: creds.password, subject: `mesh.secret.${creds.user.slice('node-'.length)}.registry-auth`, payload: { serviceId: svc!.ID } });
       return JSON.parse(String((await execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'nats-reply.mjs'), arg])).stdout)) as { reply?: { ok: boolean; result?: unknown; error?: { message: string } } };
     };
-    const other = NODES.find((n) => n !== task!.Node)!;
-    expect((await ask(task!.Node)).reply).toEqual({ ok: true, result: { auths: { [PRIVATE]: Buffer.from(`${LOGIN.user}:${LOGIN.password}`).toString('base64') } } });
-    expect((await ask(other)).reply?.error?.message).toMatch(/^node \S+ runs no task of service /);
+    expect(task!.Node).toBe('node-2');
+    expect((await ask('node-2')).reply).toEqual({ ok: true, result: { auths: { [PRIVATE]: Buffer.from(`${LOGIN.user}:${LOGIN.password}`).toString('base64') } } });
+    expect((await ask('node-3')).reply?.error?.message).toMatch(/^node \S+ runs no task of service /);
     const leftovers = await execa('find', [c.dir, '/run/meshd-containers', '-name', 'meshd-pull-auth-*'], { reject: false });
     expect(String(leftovers.stdout)).toBe('');
     await c.ok(['stack', 'rm', 'nologin']);
