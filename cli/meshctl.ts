@@ -13,6 +13,7 @@ import { taskExec } from './commands/task.js';
 import { devCommand } from './commands/dev.js';
 import { runDemo } from './commands/demo.js';
 import * as dev from './dev/index.js';
+import { imageLoad } from './commands/image.js';
 
 export const MESHCTL_USAGE = `Usage: meshctl [--host nats://ADDR:PORT] [--creds FILE] COMMAND
 
@@ -28,6 +29,7 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
   node ls | inspect NODE
   node update [--label-add K=V]... [--label-rm K]... NODE   set the node labels constraints use
   task exec TASK -- CMD...                 run a command inside a task's sandbox
+  image load -i ARCHIVE                    put an image archive (podman/docker save) on every node
   cluster join-token worker|manager        the token a node joins with (meshd --join-token-file)
   (lists and inspect take --format json)
 
@@ -48,6 +50,7 @@ const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate },
   task: { exec: taskExec },
   cluster: { 'join-token': clusterJoinToken },
+  image: { load: imageLoad },
 };
 
 const io = {

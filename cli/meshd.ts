@@ -6,6 +6,7 @@ import { newId } from '../core/ids.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { logMemoryOnSignal } from '../core/memory.js';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
+import { openImageStore } from '../core/state/image-store.js';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { establishIdentity } from './meshd-identity.js';
 import { writeServerCert } from '../manager/tls.js';
@@ -110,6 +111,8 @@ async function main(argv: string[]): Promise<void> {
   const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, nodes: () => buckets?.nodes, secrets, log }) : undefined;
   const replicas = Math.min(3, Math.max(1, managers.length));
   buckets = await retry('open state buckets', log, abort.signal, () => openBuckets(nc, isManager ? { create: { replicas } } : {}));
+  // `meshctl image load` needs it; a manager that cannot create it still runs everything else.
+  if (isManager) await openImageStore(nc, { create: { replicas } }).catch((err: unknown) => log.warn('could not create the image store; meshctl image load will fail', { err }));
 
   let manager: Manager | undefined;
   if (isManager) {

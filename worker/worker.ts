@@ -15,6 +15,8 @@ import { NameTableCache } from '../dns/cache.js';
 import { readFile } from 'node:fs/promises';
 import { encode } from '../core/state/codec.js';
 import { request, route, serve } from '../core/rpc.js';
+import { loadFromImageStore } from './engine/image-load.js';
+import { MeshError } from '../core/errors.js';
 import * as W from '../core/wire/schemas.js';
 import { RECORDS } from '../core/wire/records.js';
 import { HeartbeatThread } from './heartbeat.js';
@@ -142,7 +144,13 @@ export class Worker {
       subject: SUBJECTS.node(node.id, '*'),
       log,
       verbOf: (s) => s.split('.').at(-1) ?? '',
-      routes: { logs: route(W.LogRequest, async (p) => readTaskLogs(paths, p, limits.maxFiles)) },
+      routes: {
+        logs: route(W.LogRequest, async (p) => readTaskLogs(paths, p, limits.maxFiles)),
+        'image-load': route(W.ImageLoadRequest, async ({ object }) => {
+          if (!this.opts.engine.ok) throw new MeshError(`no container engine on this node: ${this.opts.engine.reason}`);
+          return { images: await loadFromImageStore({ nc, engine: this.opts.engine.engine, object }) };
+        }),
+      },
     });
     this.rotator = new LogRotator({ paths, limits, log });
     this.rotator.start();

@@ -10,6 +10,7 @@
  *   not yet joined (anonymous)  ask to join (mesh.join.*) and read the replies; nothing else
  */
 import { BUCKETS, MANAGER_ONLY_BUCKETS, SUBJECTS } from '../names.js';
+import { IMAGE_STORE } from '../state/image-store.js';
 
 export interface NatsPermissions {
   publish: { allow: string[] };
@@ -31,9 +32,8 @@ export const WORKER_READABLE_BUCKETS = Object.entries(BUCKETS)
   .filter(([key]) => !(MANAGER_ONLY_BUCKETS as readonly string[]).includes(key))
   .map(([, name]) => name);
 
-/** JetStream API subjects that read one KV bucket (info, get, watch with an ordered consumer). */
-function kvReadSubjects(bucket: string): string[] {
-  const stream = `KV_${bucket}`;
+/** JetStream API subjects that read one stream (info, get, watch with an ordered consumer): a KV bucket's `KV_<bucket>`, an object store's `OBJ_<name>`. */
+function streamReadSubjects(stream: string): string[] {
   return [
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.STREAM.MSG.GET.${stream}`,
@@ -58,7 +58,11 @@ export function workerPermissions(nodeId: string): NatsPermissions {
         SUBJECTS.registryAuth(nodeId),
         `$KV.${BUCKETS.status}.${nodeId}.>`,
         '$JS.API.INFO',
-        ...WORKER_READABLE_BUCKETS.flatMap(kvReadSubjects),
+        ...WORKER_READABLE_BUCKETS.flatMap((b) => streamReadSubjects(`KV_${b}`)),
+        // `meshctl image load`: the archive each node loads (core/state/image-store.ts); reading an
+        // object looks its stream up by subject (stream names only).
+        ...streamReadSubjects(`OBJ_${IMAGE_STORE}`),
+        '$JS.API.STREAM.NAMES',
       ],
     },
     subscribe: { allow: [`${workerInboxPrefix(nodeId)}.>`, SUBJECTS.node(nodeId, '>')] },

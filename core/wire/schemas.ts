@@ -291,6 +291,10 @@ export const RegistryAuthRecord = z.object({ serviceId: id, auths: RegistryAuths
 export const RegistryAuthRequest = z.object({ serviceId: id });
 export const RegistryAuthReply = z.object({ auths: RegistryAuths });
 
+/** mesh.node.<id>.image-load (worker/engine/image-load.ts): an archive in the image store to load. */
+export const ImageLoadRequest = z.object({ object: z.string().regex(/^load-[0-9a-f]{16}$/, 'must name an uploaded archive (load-<16 hex>)') });
+export const ImageLoadReply = z.object({ images: list(text(1024), 1024) });
+
 /** mesh.node.<id>.logs (worker/logs.ts) */
 export const LogRequest = z.object({ taskIds: list(id, 10_000), tail: int(0, 10_000_000).optional() });
 export const TaskLog = z.object({ taskId: id, lines: z.array(z.string()) });

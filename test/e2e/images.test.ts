@@ -91,11 +91,12 @@ describe('services that name only an image (podman, a registry in the cluster)',
     });
   });
   afterAll(async () => {
-    await registry?.stop();
-    await privateRegistry?.stop();
-    await c?.down();
-    await builder?.remove();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    // Every step runs even when one fails (a registry already gone must not leave the cluster up).
+    const errors: unknown[] = [];
+    for (const step of [() => registry?.stop(), () => privateRegistry?.stop(), () => c?.down(), () => builder?.remove(), async () => void (dir && (await rm(dir, { recursive: true, force: true })))]) {
+      await Promise.resolve().then(step).catch((err: unknown) => errors.push(err));
+    }
+    if (errors.length) throw errors[0];
   });
 
   it('reports every node as able to run images', async () => {
@@ -276,5 +277,28 @@ volumes:
     const retries = [...log.matchAll(/image pull failed; retrying .*retryInMs=(\d+)/g)].map((m) => Number(m[1]));
     expect(retries.slice(0, 2)).toEqual([1_000, 2_000]);
     await c.ok(['stack', 'rm', 'miss']);
+  });
+
+  // Last: it stops both registries, so what runs after it has no registry to pull from.
+  it('puts an image archive on every node with meshctl image load, and runs it with no registry reachable', async () => {
+    const missing = await c.meshctl(['image', 'load', '-i', join(dir, 'nope.tar')]);
+    expect({ code: missing.code, err: missing.stderr.trim() }).toEqual({ code: 1, err: `meshctl: --input ${join(dir, 'nope.tar')}: cannot read: ENOENT` });
+    const local = await builder.build({ tag: 'offline:1', lines: ['CMD ["sleep", "1000000"]'] });
+    const archive = join(dir, 'offline.tar');
+    await builder.save(local, archive);
+    await registry.stop();
+    await privateRegistry.stop();
+    const out = await c.ok(['image', 'load', '-i', archive], { timeoutMs: slowdown(120_000) });
+    expect(out.split('\n').sort()).toEqual(NODES.map((n) => `${n}: Loaded image: localhost/offline:1`));
+    const file = join(dir, 'offline.yml');
+    await writeFile(file, 'services:\n  app:\n    image: localhost/offline:1\n    deploy: { mode: global }\n');
+    await c.ok(['stack', 'deploy', '-c', file, 'off'], { timeoutMs: slowdown(90_000) });
+    const tasks = await running('off_app');
+    expect(tasks.map((t) => t.Node).sort()).toEqual(NODES);
+    await c.ok(['stack', 'rm', 'off']);
+    for (const t of tasks) {
+      const podman = await nodeStore(t.Node);
+      await waitFor(`${t.Node} removed its container`, async () => (String((await podman(['ps', '-a', '--format', '{{.Names}}'])).stdout).includes(t.ID) ? undefined : true), slowdown(30_000), 250);
+    }
   });
 });

@@ -124,8 +124,9 @@ export class TestRegistry {
     return r;
   }
 
+  /** Ends the registry (by pid, once: a second call finds it stopped) and removes its storage. */
   async stop(): Promise<void> {
-    if (this.proc.pid !== undefined && this.proc.exitCode === null) {
+    if (this.proc.pid !== undefined && this.proc.exitCode === null && this.proc.signalCode === null) {
       process.kill(this.proc.pid, 'SIGTERM');
       await this.proc;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createArgv, isLatest, pullArgv, qualifyImage, registryOf, removeArgv, stopArgv, type PodmanSetup } from '../../worker/engine/podman-argv.js';
+import { createArgv, isLatest, loadedImages, pullArgv, qualifyImage, registryOf, removeArgv, stopArgv, type PodmanSetup } from '../../worker/engine/podman-argv.js';
 import { healthcheckFromImage, pullReason } from '../../worker/engine/podman.js';
 import { pullRetryDelayMs } from '../../worker/engine/pull-backoff.js';
 import { textOfK8sFile } from '../../worker/engine/container-log.js';
@@ -72,6 +72,12 @@ describe('podman command lines', () => {
     expect(pullArgv(SETUP, 'other.test/web:1')).toEqual([...GLOBAL, 'pull', '--quiet', 'other.test/web:1']);
     // A login goes in a file, never on the command line (/proc/<pid>/cmdline is world-readable).
     expect(pullArgv(SETUP, 'other.test/web:1', { authFile: '/run/x/meshd-pull-auth-1.json' })).toEqual([...GLOBAL, 'pull', '--quiet', '--authfile', '/run/x/meshd-pull-auth-1.json', 'other.test/web:1']);
+  });
+
+  it('reads the images podman load reports', () => {
+    expect(loadedImages('Getting image source signatures\nLoaded image: localhost/a:1\n')).toEqual(['localhost/a:1']);
+    expect(loadedImages('Loaded image(s): localhost/a:1, r.test/b:2\n')).toEqual(['localhost/a:1', 'r.test/b:2']);
+    expect(loadedImages('')).toEqual([]);
   });
 
   it('stops with the grace period in whole seconds and removes with anonymous volumes', () => {

@@ -274,6 +274,19 @@ export function removeAllArgv(s: PodmanSetup): string[] {
   return [s.binary, ...podmanGlobalArgs(s), 'rm', '--all', '--force', '--volumes', '--time', '0'];
 }
 
+/** `podman load` of a docker-archive or oci-archive file into the node's store. */
+export function loadArgv(s: PodmanSetup, file: string): string[] {
+  return [s.binary, ...podmanGlobalArgs(s), 'load', '--input', file];
+}
+
+/** The image names `podman load` reports (`Loaded image: a:1` or `Loaded image(s): a:1,b:2`). */
+export function loadedImages(stdout: string): string[] {
+  return stdout.split('\n').flatMap((line) => {
+    const m = /^Loaded image(?:\(s\))?:\s*(.+)$/.exec(line.trim());
+    return m ? m[1]!.split(',').map((n) => n.trim()).filter(Boolean) : [];
+  });
+}
+
 /** Whether an image is in the node's store (exit 0) or not (exit 1). */
 export function imageExistsArgv(s: PodmanSetup, image: string): string[] {
   return [s.binary, ...podmanGlobalArgs(s), 'image', 'exists', image];
@@ -282,9 +295,4 @@ export function imageExistsArgv(s: PodmanSetup, image: string): string[] {
 /** An image's configuration as JSON (`podman image inspect`). */
 export function imageInspectArgv(s: PodmanSetup, image: string): string[] {
   return [s.binary, ...podmanGlobalArgs(s), 'image', 'inspect', image];
-}
-
-/** Loads a docker-archive or oci-archive into the node's store. */
-export function loadArgv(s: PodmanSetup, archive: string): string[] {
-  return [s.binary, ...podmanGlobalArgs(s), 'load', '--quiet', '--input', archive];
 }

@@ -5,7 +5,7 @@
  * Each node keeps its own image store under meshd's state dir.
  */
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { run } from '../../core/exec.js';
 import { MeshError } from '../../core/errors.js';
@@ -14,6 +14,7 @@ import { readStartTicks, type ProcessExit, type TaskProcess } from '../task-proc
 import {
   createArgv,
   imageExistsArgv,
+  loadedImages,
   imageInspectArgv,
   inspectArgv,
   isLatest,
@@ -209,6 +210,18 @@ export class PodmanEngine {
     }
   }
 
+  /** Loads an image archive into the node's store; returns the images it held. */
+  async load(file: string): Promise<string[]> {
+    const res = await run(loadArgv(await this.setup(), file), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 });
+    if (res.exitCode !== 0) throw new MeshError(`podman load: ${lastLine(res.stderr)}`);
+    return loadedImages(res.stdout);
+  }
+
+  /** Where an archive being loaded is written first: on disk beside the store, root only. */
+  loadDir(): string {
+    return join(dirname(this.base.root), 'image-load');
+  }
+
   /** The image's HEALTHCHECK in the model's terms; undefined when it has none. */
   async imageHealthcheck(image: string): Promise<Healthcheck | undefined> {
     const res = await run(imageInspectArgv(await this.setup(), image));
@@ -275,11 +288,6 @@ export class PodmanEngine {
   /** Every container of this store, gone (podman removes their cgroups and mounts too). */
   async removeAll(): Promise<void> {
     await run(removeAllArgv(await this.setup()), { timeoutMs: 120_000 });
-  }
-
-  async load(archive: string): Promise<string> {
-    const res = await run(loadArgv(await this.setup(), archive), { timeoutMs: 10 * 60_000 });
-    return res.stdout.trim();
   }
 
   /**
