@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../core/log.js';
 import { logMemoryOnSignal } from '../core/memory.js';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
 import { openImageStore } from '../core/state/image-store.js';
+import { availableParallelism, totalmem } from 'node:os';
 import { AuthError, MeshError, ValidationError } from '../core/errors.js';
 import { establishIdentity } from './meshd-identity.js';
 import { writeServerCert } from '../manager/tls.js';
@@ -144,6 +145,7 @@ async function main(argv: string[]): Promise<void> {
       addr: config.advertiseAddr,
       labels: config.labels,
       ...(engine.ok && { containerEngine: `podman ${engine.engine.base.version}` }),
+      resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem() },
     },
   });
   await worker.start(abort.signal);

@@ -52,6 +52,18 @@ export interface ResourceLimits {
   pids?: number;
 }
 
+/** Compose `deploy.resources.reservations`: what a task needs of its node's capacity (the scheduler counts it). */
+export interface ResourceReservations {
+  nanoCpus?: number;
+  memoryBytes?: number;
+}
+
+/** What a node offers its tasks (its CPUs and memory), reported when it registers. */
+export interface NodeResources {
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
 /** The compose keys that shape an image task's container (only those the stack file sets). */
 /** A container mount (compose `volumes`). */
 export interface MountSpec {
@@ -108,6 +120,8 @@ export interface ServiceSpec {
   stopGraceMs?: number;
   /** Image tasks only: the container's options. */
   container?: ContainerOptions;
+  /** Placed only on a node with this much of its capacity not yet reserved by other tasks. */
+  reservations?: ResourceReservations;
 }
 
 export interface NetworkSpec {
@@ -144,6 +158,8 @@ export interface NodeRecord {
   engineLabels?: Record<string, string>;
   /** The container engine that runs image tasks here (`podman 4.3.1`); absent: none, no image tasks. */
   containerEngine?: string;
+  /** Its CPUs and memory; absent in records written before nodes reported it (then not counted). */
+  resources?: NodeResources;
   status: NodeStatus;
   statusMessage: string;
   joinedAt: string;

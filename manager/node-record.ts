@@ -37,6 +37,7 @@ export function registrationRecord(input: RegistrationInput): Registration {
     labels: held && !legacy ? { ...held.labels } : {},
     engineLabels: { ...a.labels },
     ...(a.containerEngine !== undefined && { containerEngine: a.containerEngine }),
+    ...(a.resources !== undefined && { resources: a.resources }),
     status: 'ready',
     statusMessage: '',
     joinedAt: held?.joinedAt ?? now,

@@ -72,7 +72,7 @@ export async function nodeInspect(ctx: CommandContext, args: string[]): Promise<
       CreatedAt: n.joinedAt,
       UpdatedAt: n.updatedAt,
       Spec: { Labels: n.labels, Role: n.role, Availability: n.runsTasks ? 'active' : 'drain' },
-      Description: { Hostname: n.hostname, Engine: { Labels: n.engineLabels ?? {} } },
+      Description: { Hostname: n.hostname, Engine: { Labels: n.engineLabels ?? {} }, ...(n.resources && { Resources: { NanoCPUs: n.resources.nanoCpus, MemoryBytes: n.resources.memoryBytes } }) },
       Status: { State: n.status, Message: n.statusMessage, Addr: n.addr },
       Tasks: snap.tasks.filter((t) => t.nodeId === n.id && t.desiredState === 'running').map((t) => t.name),
     };

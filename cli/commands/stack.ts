@@ -6,8 +6,8 @@ import { ValidationError } from '../../core/errors.js';
 import { parseStack } from '../../manager/stack/parse.js';
 import type { DeployResult } from '../../manager/deploy/deployer.js';
 import { snapshot, type ClusterSnapshot } from '../cluster-view.js';
-import type { TaskStatus } from '../../core/model.js';
-import { satisfies } from '../../core/placement.js';
+import type { ResourceReservations, TaskStatus } from '../../core/model.js';
+import { fits, NOTHING_RESERVED, reservedByNode, satisfies } from '../../core/placement.js';
 import { jsonLines, table } from '../format.js';
 import type { CommandContext } from './context.js';
 import { formatOf, printTasks } from './service.js';
@@ -119,6 +119,7 @@ interface ServiceProgress {
 /** Each service's progress. `isStuck`: whether a status's error ends the wait (default: any error). */
 export function stackProgress(snap: ClusterSnapshot, stack: string, opts: { isStuck?: (st: TaskStatus) => boolean } = {}): ServiceProgress[] {
   const isStuck = opts.isStuck ?? ((st: TaskStatus) => st.error !== undefined);
+  const reserved = reservedByNode(snap.tasks, new Map(snap.services.map((s) => [s.id, s])));
   return snap.services
     .filter((s) => s.stack === stack)
     .map((s) => {
@@ -133,6 +134,7 @@ export function stackProgress(snap: ClusterSnapshot, stack: string, opts: { isSt
         desired <= running ? undefined
         : ready.length === 0 ? 'no suitable node: placement constraints match no ready node'
         : s.spec.image !== undefined && !ready.some((n) => n.containerEngine !== undefined) ? 'no suitable node: no ready node has a container engine (podman) to run the image'
+        : !ready.some((n) => fits(n, reserved.get(n.id) ?? NOTHING_RESERVED, s.spec.reservations)) ? `no suitable node: insufficient resources on ${ready.length} node${ready.length === 1 ? '' : 's'} (each task reserves ${describeReservations(s.spec.reservations)})`
         : undefined;
       const problem = bad ? `task ${bad.state}: ${bad.message}` : stuck ? `task ${stuck.state}: ${stuck.error}` : noNode;
       return { name: s.name, running, desired, failed: Boolean(bad ?? stuck), problem };
@@ -179,4 +181,12 @@ export async function stackPs(ctx: CommandContext, args: string[]): Promise<numb
   if (ids.size === 0) throw new ValidationError([`Nothing found in stack: ${stack}`]);
   printTasks(ctx, snap, snap.tasks.filter((t) => ids.has(t.serviceId)), formatOf(values.format));
   return 0;
+}
+
+/** `cpus 2, memory 512 MiB` */
+function describeReservations(r: ResourceReservations | undefined): string {
+  const parts: string[] = [];
+  if (r?.nanoCpus !== undefined) parts.push(`cpus ${r.nanoCpus / 1e9}`);
+  if (r?.memoryBytes !== undefined) parts.push(`memory ${Math.round((r.memoryBytes / 1024 ** 2) * 10) / 10} MiB`);
+  return parts.join(', ') || 'nothing';
 }

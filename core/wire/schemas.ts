@@ -71,6 +71,8 @@ const MountSpec = z.object({
   sizeBytes: z.int().min(1).max(2 ** 50).optional(),
 });
 
+const ResourceReservations = z.object({ nanoCpus: int(1, 1024e9).optional(), memoryBytes: z.int().min(1).max(2 ** 52).optional() });
+
 const ContainerOptions = z.object({
   init: z.boolean().optional(),
   workingDir: text(4096).optional(),
@@ -104,6 +106,7 @@ export const ServiceSpec = z.object({
   stopSignal: text(16).optional(),
   stopGraceMs: int(0, 3_600_000).optional(),
   container: ContainerOptions.optional(),
+  reservations: ResourceReservations.optional(),
 });
 
 // ---- records kept in KV ----
@@ -117,6 +120,7 @@ const nodeSelf = {
   addr: ipv4,
   labels,
   containerEngine: text(128).optional(),
+  resources: z.object({ nanoCpus: z.int().min(1).max(2 ** 52), memoryBytes: z.int().min(1).max(2 ** 60) }).optional(),
 };
 
 export const NodeRecord = z.object({

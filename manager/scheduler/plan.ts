@@ -1,6 +1,6 @@
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
 import { TERMINAL_STATES } from '../../core/model.js';
-import { satisfies } from '../../core/placement.js';
+import { addReserved, fits, NOTHING_RESERVED, reservedByNode, satisfies, type Reserved } from '../../core/placement.js';
 
 export interface SchedulerState {
   nodes: readonly NodeRecord[];
@@ -30,10 +30,11 @@ export function planScheduling(state: SchedulerState): SchedulerAction[] {
   }
   const load = new Map<string, number>();
   for (const t of live) load.set(t.nodeId, (load.get(t.nodeId) ?? 0) + 1);
+  const reserved = reservedByNode(live, services);
   const sorted = [...services.values()].sort((a, b) => a.name.localeCompare(b.name));
   for (const service of sorted) {
     const own = live.filter((t) => t.serviceId === service.id);
-    const ctx: ServiceContext = { service, own, nodes: [...nodes.values()], statuses: state.statuses, load, actions };
+    const ctx: ServiceContext = { service, own, nodes: [...nodes.values()], statuses: state.statuses, load, reserved, actions };
     if (service.spec.mode === 'global') planGlobal(ctx);
     else planReplicated(ctx);
   }
@@ -62,7 +63,14 @@ interface ServiceContext {
   nodes: NodeRecord[];
   statuses: ReadonlyMap<string, TaskStatus>;
   load: Map<string, number>;
+  /** What each node's tasks reserve (deploy.resources.reservations), as this round leaves it. */
+  reserved: Map<string, Reserved>;
   actions: SchedulerAction[];
+}
+
+/** Whether a new task of the service fits on the node's unreserved capacity. */
+function hasRoom(ctx: ServiceContext, node: NodeRecord): boolean {
+  return fits(node, ctx.reserved.get(node.id) ?? NOTHING_RESERVED, ctx.service.spec.reservations);
 }
 
 function eligible(node: NodeRecord, service: ServiceRecord): boolean {
@@ -83,6 +91,7 @@ function shutdown(ctx: ServiceContext, task: TaskRecord, reason: string): void {
   if (task.desiredState !== 'running') return;
   ctx.actions.push({ type: 'shutdown', taskId: task.id, reason });
   ctx.load.set(task.nodeId, (ctx.load.get(task.nodeId) ?? 1) - 1);
+  ctx.reserved.set(task.nodeId, addReserved(ctx.reserved.get(task.nodeId) ?? NOTHING_RESERVED, ctx.service.spec.reservations, -1));
 }
 
 function reasonFor(ctx: ServiceContext, task: TaskRecord): string {
@@ -115,13 +124,13 @@ function planGlobal(ctx: ServiceContext): void {
     }
     const keep = tasks.filter((t) => isGood(ctx, t)).sort(byCreated)[0];
     for (const t of tasks) if (t !== keep) shutdown(ctx, t, keep ? 'duplicate task for node' : reasonFor(ctx, t));
-    if (!keep) create(ctx, 0, node.id);
+    if (!keep && hasRoom(ctx, node)) create(ctx, 0, node.id);
   }
 }
 
 /** Spread: the eligible node with the fewest tasks of this service, then fewest tasks overall. */
 function place(ctx: ServiceContext, slot: number): void {
-  const candidates = ctx.nodes.filter((n) => eligible(n, ctx.service));
+  const candidates = ctx.nodes.filter((n) => eligible(n, ctx.service) && hasRoom(ctx, n));
   if (candidates.length === 0) return;
   const perService = new Map<string, number>();
   for (const t of ctx.own) if (t.desiredState === 'running') perService.set(t.nodeId, (perService.get(t.nodeId) ?? 0) + 1);
@@ -144,6 +153,7 @@ function place(ctx: ServiceContext, slot: number): void {
 function create(ctx: ServiceContext, slot: number, nodeId: string): void {
   ctx.actions.push({ type: 'create', serviceId: ctx.service.id, slot, nodeId });
   ctx.load.set(nodeId, (ctx.load.get(nodeId) ?? 0) + 1);
+  ctx.reserved.set(nodeId, addReserved(ctx.reserved.get(nodeId) ?? NOTHING_RESERVED, ctx.service.spec.reservations));
 }
 
 function byCreated(a: TaskRecord, b: TaskRecord): number {

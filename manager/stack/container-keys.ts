@@ -4,7 +4,7 @@
  */
 import * as z from 'zod';
 import { convert } from './convert.js';
-import type { ContainerOptions, MountSpec, ResourceLimits } from '../../core/model.js';
+import type { ContainerOptions, MountSpec, ResourceLimits, ResourceReservations } from '../../core/model.js';
 import { type Conv, describe, expect, fail, ok } from './issues.js';
 
 const str = z.string({ error: expect('a string') });
@@ -128,7 +128,14 @@ const limits = z.looseObject(
   },
   { error: expect('a mapping') },
 ).transform((l): ResourceLimits => ({ ...(l.cpus !== undefined && { nanoCpus: l.cpus }), ...(l.memory !== undefined && { memoryBytes: l.memory }), ...(l.pids !== undefined && { pids: l.pids }) }));
-export const resources = z.looseObject({ limits: limits.optional() }, { error: expect('a mapping') });
+const reservations = z.looseObject(
+  {
+    cpus: cpus.optional(),
+    memory: convert(z.union([str, z.number()], { error: expect('a size like "64m"') }), parseBytes).optional(),
+  },
+  { error: expect('a mapping') },
+).transform((r): ResourceReservations => ({ ...(r.cpus !== undefined && { nanoCpus: r.cpus }), ...(r.memory !== undefined && { memoryBytes: r.memory }) }));
+export const resources = z.looseObject({ limits: limits.optional(), reservations: reservations.optional() }, { error: expect('a mapping') });
 
 /** The service-level keys of a container, each checked. */
 export const containerKeys = {

@@ -73,6 +73,7 @@ export function normalizeService(name: string, s: ParsedService, ctx: ServiceCon
   }
   const networks = serviceNetworks(s.networks ?? [], base, ctx, problems);
   const rp = s.deploy?.restart_policy;
+  const reservations = s.deploy?.resources?.reservations;
   const spec: ServiceSpec = {
     name,
     ...(s.image !== undefined && { image: s.image }),
@@ -90,6 +91,7 @@ export function normalizeService(name: string, s: ParsedService, ctx: ServiceCon
     ...(s.user !== undefined && { user: s.user }),
     ...(s.stop_signal !== undefined && { stopSignal: s.stop_signal }),
     ...(s.stop_grace_period !== undefined && { stopGraceMs: s.stop_grace_period }),
+    ...(reservations && Object.keys(reservations).length > 0 && { reservations }),
   };
   const mounts = resolveMounts(s.volumes ?? [], { base, declared: ctx.declaredVolumes, stackName: ctx.stackName });
   if (s.image !== undefined) problems.push(...mounts.problems);

@@ -30,7 +30,7 @@ const SERVICE: KeyTree = {
         endpoint_mode: LEAF,
         placement: fixed('constraints'),
         restart_policy: fixed('condition', 'delay', 'max_attempts'),
-        resources: { keys: { limits: fixed('cpus', 'memory', 'pids') } },
+        resources: { keys: { limits: fixed('cpus', 'memory', 'pids'), reservations: fixed('cpus', 'memory') } },
       },
     },
     ports: { items: fixed('target', 'published', 'protocol', 'mode', 'host_ip') },

@@ -279,6 +279,21 @@ volumes:
     await c.ok(['stack', 'rm', 'miss']);
   });
 
+  it("places tasks against each node's capacity (deploy.resources.reservations) and says when nothing fits", async () => {
+    const [inspected] = JSON.parse(await c.ok(['node', 'inspect', 'node-2'])) as { Description: { Resources: { MemoryBytes: number; NanoCPUs: number } } }[];
+    const { MemoryBytes: memory, NanoCPUs: cpus } = inspected!.Description.Resources;
+    expect(cpus).toBeGreaterThan(0);
+    // Each task reserves 60% of a node's memory: one fits per node, the fourth nowhere.
+    const file = join(dir, 'reserve.yml');
+    await writeFile(file, `services:\n  big:\n    command: ["sleep", "1000000"]\n    deploy: { replicas: 4, resources: { reservations: { memory: ${Math.floor(memory * 0.6)} } } }\n`);
+    const deploy = await c.meshctl(['stack', 'deploy', '--timeout', '8', '-c', file, 'res']);
+    expect(deploy.code).toBe(1);
+    expect(deploy.stdout).toMatch(/^res_big: [0-3]\/4 running \(no suitable node: insufficient resources on 3 nodes \(each task reserves memory [\d.]+ MiB\)\)$/m);
+    await waitFor('one task on each node', async () => ((await running('res_big')).length === 3 ? true : undefined), slowdown(30_000), 250);
+    expect((await running('res_big')).map((t) => t.Node).sort()).toEqual(NODES);
+    await c.ok(['stack', 'rm', 'res']);
+  });
+
   // Last: it stops both registries, so what runs after it has no registry to pull from.
   it('puts an image archive on every node with meshctl image load, and runs it with no registry reachable', async () => {
     const missing = await c.meshctl(['image', 'load', '-i', join(dir, 'nope.tar')]);

@@ -155,4 +155,19 @@ describe('scheduling planner', () => {
       'create img slot=3 on a',
     ]);
   });
+
+  it("places a task only where its reservations fit the node's unreserved capacity", () => {
+    const GiB = 1024 ** 3;
+    const sized = [node('a', { resources: { nanoCpus: 4e9, memoryBytes: 8 * GiB } }), node('b', { resources: { nanoCpus: 2e9, memoryBytes: 4 * GiB } }), node('c')];
+    // c reports no capacity (an older node): it takes any task. a already holds 4 GiB of db.
+    const db = service('db', { reservations: { memoryBytes: 4 * GiB } });
+    const held = [task('db', 'a', 1)];
+    const big = service('big', { replicas: 4, reservations: { nanoCpus: 2e9, memoryBytes: 3 * GiB }, constraints: [{ key: 'node.hostname', op: '!=', value: 'host-c' }] });
+    const plan = planScheduling({ nodes: sized, services: [db, big], tasks: held, statuses: new Map() });
+    // b first (fewer tasks); a has 4 GiB left (one big task), b 4 GiB and 2 cpus (one): slots 3 and 4 find no node.
+    expect(render(plan)).toEqual(['create big slot=1 on b', 'create big slot=2 on a']);
+    // Global mode: one per node where it fits.
+    const everywhere = service('agent', { mode: 'global', reservations: { nanoCpus: 3e9 } });
+    expect(render(planScheduling({ nodes: sized, services: [everywhere], tasks: [], statuses: new Map() }))).toEqual(['create agent slot=0 on a', 'create agent slot=0 on c']);
+  });
 });

@@ -18,7 +18,7 @@ const FULL = `services:
     extra_hosts: ["db.internal:10.1.2.3"]
     labels: [tier=front, team=web]
     deploy:
-      resources: { limits: { cpus: "0.5", memory: 64M, pids: 100 } }
+      resources: { limits: { cpus: "0.5", memory: 64M, pids: 100 }, reservations: { cpus: "0.25", memory: 32M } }
 `;
 
 describe('compose keys of a container', () => {
@@ -26,9 +26,10 @@ describe('compose keys of a container', () => {
     const { spec, warnings } = parse(FULL);
     const web = spec.services.web!;
     expect(warnings).toEqual([]);
-    expect({ stopSignal: web.stopSignal, stopGraceMs: web.stopGraceMs, container: web.container }).toEqual({
+    expect({ stopSignal: web.stopSignal, stopGraceMs: web.stopGraceMs, reservations: web.reservations, container: web.container }).toEqual({
       stopSignal: 'SIGQUIT',
       stopGraceMs: 3_000,
+      reservations: { nanoCpus: 250_000_000, memoryBytes: 32 * 1024 ** 2 },
       container: {
         init: true,
         workingDir: '/srv',
@@ -85,6 +86,7 @@ describe('compose keys of a container', () => {
     ['extra_hosts: ["db:not-an-ip"]', 'services.web.extra_hosts[0]: must map "db" to an IPv4 address, got "not-an-ip"'],
     ['deploy: { resources: { limits: { memory: lots } } }', 'services.web.deploy.resources.limits.memory: must be a size like "64m" or "1g", got "lots"'],
     ['labels: { org.meshd.task.id: x }', 'services.web.labels."org.meshd.task.id": invalid label (org.meshd.* is meshd\'s own) "org.meshd.task.id"'],
+    ['deploy: { resources: { reservations: { memory: lots } } }', 'services.web.deploy.resources.reservations.memory: must be a size like "64m" or "1g", got "lots"'],
     ['deploy: { resources: { limits: { cpus: 0 } } }', 'services.web.deploy.resources.limits.cpus: must be a number of CPUs above 0 like "0.5", got 0'],
   ])('refuses %s, naming the key', (line, problem) => {
     expect(problemsOf(`services:\n  web:\n    image: x\n    ${line}\n`)).toEqual([`${FILE}: ${problem}`]);
