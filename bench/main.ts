@@ -1,38 +1,42 @@
 /**
- * `npm run bench [-- --quick] [-- --only=ROW,...] [-- --out=FILE]`: measures meshd beside its
- * references in one run and writes BENCHMARKS.md at the repository root. Rows: rulesync, dns,
- * controlplane (no cluster), then throughput, connrate, convergence, footprint (one 5-node dev
- * cluster). A row that cannot be measured is reported with the reason; missed targets are
+ * `npm run bench [-- --quick] [-- --only=ROW,...] [-- --out=FILE | --into=FILE]`: measures meshd
+ * beside its references in one run and writes BENCHMARKS.md at the repository root (`--into`:
+ * only the sections measured, into an existing report). Rows: rulesync, dns, controlplane (no
+ * cluster), images (a 3-node cluster of its own), then throughput, connrate, convergence,
+ * footprint (one 5-node dev cluster). A row that cannot be measured is reported with the reason; missed targets are
  * reported, never failures. Exit status 1 only when a row crashed.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchConfig } from './lib/config.js';
 import { LoadWatcher, loadNow, machineInfo, otherLoad, OWN_NAMESPACE_DIRS, toolVersions } from './lib/machine.js';
 import { Cleanup } from './lib/proc.js';
-import { renderReport, type MachineInfo, type Section } from './lib/report.js';
+import { renderReport, spliceSections, type MachineInfo, type Section } from './lib/report.js';
+import { imagesRow } from './images/row.js';
 import { addIpvsRuleSync, ruleSyncRow, type RuleSyncRow } from './rulesync/row.js';
 import { dnsRow } from './dns/row.js';
 import { controlPlaneRow } from './controlplane/row.js';
 import { clusterRows, CLUSTER_ROWS } from './cluster/rows.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const STANDALONE = ['rulesync', 'dns', 'controlplane'] as const;
+const STANDALONE = ['rulesync', 'dns', 'controlplane', 'images'] as const;
 const ALL = [...STANDALONE, ...CLUSTER_ROWS];
 
-function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string } {
+function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string; into?: string } {
   let quick = false;
   let only = new Set<string>(ALL);
   let out = join(REPO, 'BENCHMARKS.md');
+  let into: string | undefined;
   for (const a of argv) {
     if (a === '--quick') quick = true;
     else if (a.startsWith('--only=')) only = new Set(a.slice(7).split(',').filter(Boolean));
     else if (a.startsWith('--out=')) out = resolve(a.slice(6));
-    else throw new Error(`bench: unknown argument ${a} (use --quick, --only=${ALL.join(',')}, --out=FILE)`);
+    else if (a.startsWith('--into=')) into = resolve(a.slice(7));
+    else throw new Error(`bench: unknown argument ${a} (use --quick, --only=${ALL.join(',')}, --out=FILE, --into=FILE)`);
   }
   for (const r of only) if (!(ALL as readonly string[]).includes(r)) throw new Error(`bench: unknown row ${r} (rows: ${ALL.join(', ')})`);
-  return { quick, only, out };
+  return { quick, only, out, ...(into !== undefined && { into }) };
 }
 
 function commandLine(argv: string[]): string {
@@ -83,6 +87,7 @@ async function main(): Promise<number> {
     if (args.only.has('rulesync')) await guard('rulesync', 'Rule sync at scale', async () => (rulesync = await ruleSyncRow(cfg, workDir, log)).section);
     if (args.only.has('dns')) await guard('dns', 'DNS', () => dnsRow(cfg, workDir, log));
     if (args.only.has('controlplane')) await guard('controlplane', 'Control-plane scale (simulation)', () => controlPlaneRow(cfg, workDir, log));
+    if (args.only.has('images')) await guard('images', 'Image tasks (3-node dev cluster)', () => imagesRow(cfg, log));
     const wanted = CLUSTER_ROWS.filter((r) => args.only.has(r));
     if (wanted.length) await guard('cluster', 'Dev-cluster rows', () => clusterRows(cfg, wanted, log));
     const row = rulesync;
@@ -102,10 +107,15 @@ async function main(): Promise<number> {
   machine.loadAfter = loadNow();
   machine.otherLoad.push(...watcher.stop());
   machine.durationS = (Date.now() - started) / 1000;
-  const order = ['throughput', 'connrate', 'convergence', 'rulesync', 'dns', 'controlplane', 'footprint'];
+  const order = ['throughput', 'connrate', 'convergence', 'rulesync', 'dns', 'controlplane', 'footprint', 'images'];
   sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
-  await writeFile(args.out, renderReport(machine, sections, args.quick));
-  log(`wrote ${args.out} in ${Math.round(machine.durationS)} s`);
+  if (args.into) {
+    await writeFile(args.into, spliceSections(await readFile(args.into, 'utf8'), machine, sections));
+    log(`wrote ${sections.map((s) => s.title).join(', ')} into ${args.into} in ${Math.round(machine.durationS)} s`);
+  } else {
+    await writeFile(args.out, renderReport(machine, sections, args.quick));
+    log(`wrote ${args.out} in ${Math.round(machine.durationS)} s`);
+  }
   return crashed ? 1 : 0;
 }
 

@@ -84,3 +84,26 @@ export function renderReport(m: MachineInfo, sections: Section[], quick: boolean
   ];
   return [...head, ...sections.map((s, i) => renderSection(s, i + 1))].join('\n');
 }
+
+/**
+ * `--into FILE`: the sections of this run written into an existing report, each replacing the
+ * section of the same title (or appended as the next number), and each saying when, with which
+ * command and under which load it was measured; the rest of the report is left as it was.
+ */
+export function spliceSections(existing: string, m: MachineInfo, sections: Section[]): string {
+  const parts = existing.split(/^(?=## \d+\. )/m);
+  const head = parts[0] ?? '';
+  // Each section ends with one blank line (the report's last one may not).
+  const bodies = parts.slice(1).map((b) => b.replace(/\n*$/, '\n\n'));
+  const titleOf = (body: string) => /^## \d+\. (.*)$/m.exec(body)?.[1]?.trim();
+  const stamp = `*Re-measured on its own after the rest of this report: ${m.date.slice(0, 16)}Z, \`${m.command}\` (load average before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}; other load seen: ${m.otherLoad.length ? m.otherLoad.join('; ') : 'none'}${m.durationS !== undefined ? `; ${Math.round(m.durationS)} s` : ''}).*`;
+  for (const s of sections) {
+    const at = bodies.findIndex((b) => titleOf(b) === s.title);
+    const index = at >= 0 ? at : bodies.length;
+    const [first, ...rest] = renderSection(s, index + 1).split('\n');
+    const body = [first, '', stamp, ...rest].join('\n').replace(/\n*$/, '\n\n');
+    if (at >= 0) bodies[at] = body;
+    else bodies.push(body);
+  }
+  return (head + bodies.join('')).replace(/\n+$/, '\n');
+}

@@ -28,6 +28,7 @@ export function taskRow(snap: ClusterSnapshot, t: TaskRecord): Record<string, un
     CurrentState: state,
     Error: failed ? st.message : (st?.error ?? ''),
     Restarts: st?.restarts ?? 0,
+    CreatedAt: t.createdAt,
     Health: st?.health ?? '',
     Addresses: t.addresses.map((a) => ({ Network: networkName(snap, a.networkId), NetworkID: a.networkId, Addr: a.addr })),
   };
