@@ -103,10 +103,16 @@ export async function imagesRow(cfg: BenchConfig, log: (l: string) => void): Pro
         {
           columns: ['task runs', 'reps', 'min', 'p50', 'p95', 'max'],
           rows: [row('an image (podman)', times.image), row('a command', times.command)],
-          limit: 'An image task waits for `podman create` and `podman start` (each a podman process: about half a second of CPU on 2 shared cores) before its process runs; both kinds then wait for the task to listen and for every node\'s next LB sync.',
+          limit: 'Both kinds wait for the node to notice the task, build its sandbox, start it, see it listen and report it, and for every node\'s next LB sync; an image task also waits for `podman create` and `podman start` (two podman processes on 2 shared cores) before its process runs.',
         },
       ],
-      notes: [`The first deploy of the image, pulled from the registry by the node that ran it: ${dur(cold)} from creation to every LB.`],
+      notes: [
+        `The first deploy of the image, pulled from the registry by the node that ran it: ${dur(cold)} from creation to every LB.`,
+        ...(['image', 'command'] as const).map((kind) => {
+          const slowest = times[kind].indexOf(Math.max(...times[kind]));
+          return `The slowest ${kind} task was repetition ${slowest + 1} of ${reps} (${dur(times[kind][slowest])}).`;
+        }),
+      ],
     };
   } finally {
     await cleanup.runAll(log);
