@@ -11,6 +11,7 @@ import { run } from '../../core/exec.js';
 import { MeshError } from '../../core/errors.js';
 import type { Healthcheck } from '../../core/model.js';
 import { readStartTicks, type ProcessExit, type TaskProcess } from '../task-process.js';
+import { oomKilledIn, readKernelLog } from './oom.js';
 import {
   createArgv,
   imageExistsArgv,
@@ -308,7 +309,7 @@ export class PodmanEngine {
           const after = await this.waitStopped(state.id).catch(() => undefined);
           // Still "running" in podman's eyes (or unreadable): the exit code is unknown, not 0.
           const known = after && !after.running;
-          resolve({ exitCode: known ? after.exitCode : undefined, signal: undefined, ...(known && after.oomKilled && { oomKilled: true }) });
+          resolve({ exitCode: known ? after.exitCode : undefined, signal: undefined, ...(known && wasOomKilled(after) && { oomKilled: true }) });
         })();
       }, pollMs);
     });
@@ -360,7 +361,12 @@ export function healthcheckFromImage(hc: ImageHealthcheck): Healthcheck | undefi
   return { test, intervalMs: ms(hc.Interval, 30_000), timeoutMs: ms(hc.Timeout, 30_000), retries: hc.Retries && hc.Retries > 0 ? hc.Retries : 3, startPeriodMs: ms(hc.StartPeriod, 0) };
 }
 
+/** podman records an OOM kill only where conmon could watch the cgroup; else the kernel's log says (an exit by SIGKILL only). */
+function wasOomKilled(state: ContainerState): boolean {
+  return state.oomKilled || (state.exitCode === 137 && oomKilledIn(readKernelLog(), state.id));
+}
+
 /** A container that had already exited when we looked: its exit, as a task process that has ended. */
 function exitedProcess(state: ContainerState): TaskProcess {
-  return { pid: 0, startTicks: 0, exited: Promise.resolve({ exitCode: state.exitCode, signal: undefined, ...(state.oomKilled && { oomKilled: true }) }) };
+  return { pid: 0, startTicks: 0, exited: Promise.resolve({ exitCode: state.exitCode, signal: undefined, ...(wasOomKilled(state) && { oomKilled: true }) }) };
 }
