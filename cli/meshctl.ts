@@ -20,9 +20,10 @@ export const MESHCTL_USAGE = `Usage: meshctl [--host nats://ADDR:PORT] [--creds 
 Cluster (talks to the managers over NATS; with no --host, the dev cluster brought up last).
 Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/admin.creds
 (every manager writes admin.creds in its state dir, readable by root only):
-  stack deploy -c FILE [--detach] [--with-registry-auth] STACK
+  stack deploy -c FILE [--detach] [--with-registry-auth] [--resolve-image always|changed|never] STACK
                                            deploy or update a stack from a compose file (with
-                                           your podman/docker registry logins for its images)
+                                           your podman/docker registry logins for its images;
+                                           always: every task start pulls its image again)
   stack rm|ls|services|ps [STACK]
   service ls | ps SVC | inspect SVC | logs [--tail N] SVC | scale SVC=N... | rm SVC...
   network ls | inspect NET

@@ -217,6 +217,8 @@ export interface ServiceRecord {
    * is in the managers-only mesh_secrets bucket); a node asks a manager for it before a pull.
    */
   registryAuth?: string[];
+  /** `stack deploy --resolve-image always`: every task start pulls the image again. */
+  resolveImage?: 'always';
   createdAt: string;
   updatedAt: string;
 }

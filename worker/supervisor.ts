@@ -251,7 +251,7 @@ export class TaskSupervisor {
     const engine = this.deps.engine.engine;
     try {
       await this.report(sup, 'preparing', `pulling ${image}`);
-      await engine.ensureImage(image, { auths: await this.loginFor(sup, image) });
+      await engine.ensureImage(image, { auths: await this.loginFor(sup, image), always: sup.service.resolveImage === 'always' });
       sup.pullFailures = 0;
       sup.imageHealthcheck = await engine.imageHealthcheck(image);
     } catch (err) {

@@ -61,6 +61,6 @@ export function serviceInspect(snap: ClusterSnapshot, s: ServiceRecord): Record<
       VirtualIPs: s.endpoint.vips.map((v) => ({ NetworkID: v.networkId, Addr: v.addr })),
     },
     // The registries whose login the managers keep for it (--with-registry-auth); never the login.
-    Meshd: { Fwmark: s.fwmark, Networks: s.networks.map((n) => networkName(snap, n.networkId)), RegistryAuth: s.registryAuth ?? [] },
+    Meshd: { Fwmark: s.fwmark, Networks: s.networks.map((n) => networkName(snap, n.networkId)), RegistryAuth: s.registryAuth ?? [], ...(s.resolveImage && { ResolveImage: s.resolveImage }) },
   };
 }

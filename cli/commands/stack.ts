@@ -25,7 +25,7 @@ function stackArg(positionals: string[], verb: string): string {
 export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { 'compose-file': { type: 'string', short: 'c' }, detach: { type: 'boolean', short: 'd' }, timeout: { type: 'string' }, 'with-registry-auth': { type: 'boolean' } },
+    options: { 'compose-file': { type: 'string', short: 'c' }, detach: { type: 'boolean', short: 'd' }, timeout: { type: 'string' }, 'with-registry-auth': { type: 'boolean' }, 'resolve-image': { type: 'string' } },
     allowPositionals: true,
   });
   const stack = stackArg(positionals, 'deploy');
@@ -43,10 +43,14 @@ export async function stackDeploy(ctx: CommandContext, args: string[]): Promise<
     throw new ValidationError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
   // Validate here first for a fast answer; the manager validates again before changing anything.
+  const resolveImage = values['resolve-image'];
+  if (resolveImage !== undefined && resolveImage !== 'always' && resolveImage !== 'changed' && resolveImage !== 'never') {
+    throw new ValidationError([`--resolve-image: must be always, changed or never, got ${JSON.stringify(resolveImage)}`]);
+  }
   const { spec } = parseStack(text, { file, stackName: stack });
   const registryAuth = values['with-registry-auth'] ? await loginsFor(ctx, Object.values(spec.services)) : undefined;
   const before = values.detach ? undefined : await snapshot(ctx.buckets);
-  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text, ...(registryAuth && { registryAuth }) }, 2 * rpcTimeoutMs());
+  const res = await request<DeployResult>(ctx.nc, SUBJECTS.api('stack.deploy'), { stack, file, text, ...(registryAuth && { registryAuth }), ...(resolveImage && { resolveImage }) }, 2 * rpcTimeoutMs());
   for (const w of res.warnings) ctx.err(`${w}\n`);
   for (const n of res.networksCreated) ctx.out(`Creating network ${n}\n`);
   for (const s of res.created) ctx.out(`Creating service ${s}\n`);

@@ -160,6 +160,7 @@ export const ServiceRecord = z.object({
   fwmark: int(1, 2 ** 32 - 1).optional(),
   endpoint: z.object({ vips: list(VirtualIP, 256), ports: list(PublishedPort, 1024) }),
   registryAuth: list(name, 1).optional(),
+  resolveImage: z.literal('always').optional(),
   createdAt: time,
   updatedAt: time,
 });
@@ -278,7 +279,13 @@ export const JoinGrant = z.object({ user: text(128).optional(), secrets: Cluster
 export const JoinTokenRequest = z.object({ role: z.enum(['worker', 'manager'], { error: 'must be worker or manager' }) });
 /** Registry logins as `docker login` keeps them: registry host[:port] -> base64 of `user:password`. */
 export const RegistryAuths = z.record(name, z.string().min(1).max(8192).regex(/^[A-Za-z0-9+/=]+$/, 'must be base64 of user:password')).refine((m) => Object.keys(m).length <= 64, 'at most 64 registries');
-export const DeployRequest = z.object({ stack: name, file: text(4096), text: z.string(), registryAuth: RegistryAuths.optional() });
+export const DeployRequest = z.object({
+  stack: name,
+  file: text(4096),
+  text: z.string(),
+  registryAuth: RegistryAuths.optional(),
+  resolveImage: z.enum(['always', 'changed', 'never'], { error: 'must be always, changed or never' }).optional(),
+});
 export const StackRmRequest = z.object({ stack: name });
 export const ServiceRmRequest = z.object({ service: name });
 /** manager/node-update.ts (label keys and values are checked further there, with CLI flag names). */

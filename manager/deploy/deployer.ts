@@ -25,6 +25,8 @@ export interface DeployRequest {
   text: string;
   /** `--with-registry-auth`: the caller's logins for the registries the stack's images use. */
   registryAuth?: Record<string, string>;
+  /** `--resolve-image`: `always` re-pulls at every task start; `changed`/`never` pull when missing (the default). */
+  resolveImage?: 'always' | 'changed' | 'never';
 }
 
 export interface DeployResult {
@@ -86,12 +88,13 @@ export class StackDeployer {
   private async deployLocked(req: DeployRequest, { spec, warnings }: ReturnType<typeof parseStack>, lock: HeldLock): Promise<DeployResult> {
     const networks = await readValues(this.deps.buckets.networks, RECORDS.networks);
     const services = await readValues(this.deps.buckets.services, RECORDS.services);
-    const plan = withRegistryAuthUpdates(diffStack({ stack: req.stack, file: req.file, spec, networks, services }), req.registryAuth);
+    const plan = withPullPolicyUpdates(withRegistryAuthUpdates(diffStack({ stack: req.stack, file: req.file, spec, networks, services }), req.registryAuth), req.resolveImage);
     await this.checkPorts(plan, req.file, services);
     const undo = new UndoLog();
     let staged: Staged;
     try {
       staged = await this.stage(plan, req.file, networks, undo, req.registryAuth);
+      for (const s of staged.services) applyPullPolicy(s, req.resolveImage);
       if (req.registryAuth) await this.storeRegistryAuth([...staged.services, ...plan.services.unchanged], req.registryAuth, undo);
       await lock.journal(journalOf(plan, staged));
     } catch (err) {
@@ -275,6 +278,7 @@ export class StackDeployer {
       fwmark,
       endpoint: { vips, ports },
       ...(registryAuth && { registryAuth }),
+      ...(existing?.resolveImage && { resolveImage: existing.resolveImage }),
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
@@ -311,6 +315,27 @@ function registryAuthOf(spec: ServiceSpec, logins: Record<string, string> | unde
 function withRegistryAuthUpdates(plan: StackPlan, logins: Record<string, string> | undefined): StackPlan {
   if (!logins) return plan;
   const same = (r: ServiceRecord) => JSON.stringify(registryAuthOf(r.spec, logins, r) ?? []) === JSON.stringify(r.registryAuth ?? []);
+  return {
+    ...plan,
+    services: {
+      ...plan.services,
+      unchanged: plan.services.unchanged.filter(same),
+      update: [...plan.services.update, ...plan.services.unchanged.filter((r) => !same(r)).map((record) => ({ record, spec: record.spec, bump: false }))],
+    },
+  };
+}
+
+/** `--resolve-image` on a record: `always` marks it, any other value clears it, absent keeps it. */
+function applyPullPolicy(record: ServiceRecord, resolve: DeployRequest['resolveImage']): void {
+  if (resolve === 'always' && record.spec.image !== undefined) record.resolveImage = 'always';
+  else if (resolve !== undefined) delete record.resolveImage;
+}
+
+/** An unchanged service whose pull policy changes with this deploy is rewritten (without new tasks). */
+function withPullPolicyUpdates(plan: StackPlan, resolve: DeployRequest['resolveImage']): StackPlan {
+  if (resolve === undefined) return plan;
+  const want = (r: ServiceRecord) => (resolve === 'always' && r.spec.image !== undefined ? 'always' : undefined);
+  const same = (r: ServiceRecord) => want(r) === r.resolveImage;
   return {
     ...plan,
     services: {

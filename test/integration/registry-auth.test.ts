@@ -71,4 +71,17 @@ describe('registry logins kept by the managers (real nats-server)', () => {
     expect(await secrets()).toEqual(['registry.live', 'registry.young']);
     expect(await store.removeOrphans(new Set(['live']), Date.now() + ORPHAN_AFTER_MS + 1_000)).toEqual(['young']);
   });
+
+  it('--resolve-image always marks the image services for a pull at every task start; never clears it, without new tasks', async () => {
+    await deployer.deploy({ stack: 'p', file: 'p.yml', text: FILE, resolveImage: 'always' });
+    let svcs = await services();
+    expect([svcs.p_app!.resolveImage, svcs.p_hub!.resolveImage, svcs.p_cmd!.resolveImage]).toEqual(['always', 'always', undefined]);
+    const version = svcs.p_app!.version;
+    expect((await deployer.deploy({ stack: 'p', file: 'p.yml', text: FILE })).updated).toEqual([]);
+    expect((await services()).p_app!.resolveImage).toBe('always');
+    expect((await deployer.deploy({ stack: 'p', file: 'p.yml', text: FILE, resolveImage: 'never' })).updated.sort()).toEqual(['p_app', 'p_hub']);
+    svcs = await services();
+    expect([svcs.p_app!.resolveImage, svcs.p_app!.version]).toEqual([undefined, version]);
+    await deployer.removeStack('p');
+  });
 });

@@ -177,14 +177,15 @@ export class PodmanEngine {
   }
 
   /**
-   * The image in the store: pulled when missing, and pulled again when it is `:latest` (a
+   * The image in the store: pulled when missing, and pulled again when it is `:latest` or the
+   * service was deployed with `--resolve-image always` (a
    * re-pull that fails then uses the copy the node has, as `docker service create` does when the
    * registry cannot be reached).
    */
-  async ensureImage(image: string, opts: { auths?: Record<string, string> } = {}): Promise<void> {
+  async ensureImage(image: string, opts: { auths?: Record<string, string>; always?: boolean } = {}): Promise<void> {
     const setup = await this.setup();
     const have = (await run(imageExistsArgv(setup, image), { okExitCodes: [0, 1] })).exitCode === 0;
-    if (have && !isLatest(image)) return;
+    if (have && !isLatest(image) && !opts.always) return;
     const pull = await this.withAuthFile(opts.auths, (authFile) =>
       run(pullArgv(setup, image, { authFile }), { okExitCodes: [0, 125], timeoutMs: 10 * 60_000 }).catch((err: unknown) => ({
         exitCode: -1,
