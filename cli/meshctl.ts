@@ -39,7 +39,7 @@ Local dev cluster (network namespaces on this machine):
   dev down [--name NAME] | dev ls
   dev exec NODE -- CMD... | dev stop|start|kill NODE   (each takes --name NAME)
   dev crash NODE                           power failure: link down, meshd and tasks killed
-  demo                                     bring up a cluster, deploy an example, tear down
+  demo [--keep] [--name NAME]              build an image, a cluster with a registry, a stack of images; tear down
 `;
 
 type Handler = (ctx: CommandContext, args: string[]) => Promise<number>;

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(nats-server iproute2 iptables nftables ipvsadm util-linux procps curl dnsutils iperf3 ca-certificates
-  # The VM lane (npm run test:vm): qemu, the initramfs's busybox (also what test images are built from), depmod for the guest kernel.
+  # The VM lane (npm run test:vm): qemu, the initramfs's busybox (also what the tests' and the demo's images are built from), depmod for the guest kernel.
   qemu-system-x86 busybox-static kmod
   # --tls: the cluster CA and server certificates
   openssl
