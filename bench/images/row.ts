@@ -10,7 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevCluster, type TaskRow } from '../../test/helpers/dev.js';
-import { ImageBuilder, TestRegistry } from '../../test/helpers/images.js';
+import { ImageBuilder } from '../../cli/dev/images.js';
+import { DevRegistry } from '../../cli/dev/registry.js';
 import { activeBackends } from '../../test/helpers/lb-state.js';
 import type { BenchConfig } from '../lib/config.js';
 import { dur } from '../lib/format.js';
@@ -72,7 +73,7 @@ export async function imagesRow(cfg: BenchConfig, log: (l: string) => void): Pro
     OWN_NAMESPACE_DIRS.add(dev.home);
     cleanup.add(`dev down ${dev.name}`, () => dev.down());
     const underlay = join(dev.dir, 'netns', 'underlay');
-    const registry = await TestRegistry.start({ netns: underlay, addr: REGISTRY });
+    const registry = await DevRegistry.start({ netns: underlay, addr: REGISTRY });
     cleanup.add('stop the registry', () => registry.stop());
     const image = await builder.push(local, REGISTRY, underlay);
     // Cold: the first deploy pulls on the node that runs it. Then every node pulls (a global warm-up).

@@ -88,13 +88,12 @@ export class StackDeployer {
   private async deployLocked(req: DeployRequest, { spec, warnings }: ReturnType<typeof parseStack>, lock: HeldLock): Promise<DeployResult> {
     const networks = await readValues(this.deps.buckets.networks, RECORDS.networks);
     const services = await readValues(this.deps.buckets.services, RECORDS.services);
-    const plan = withPullPolicyUpdates(withRegistryAuthUpdates(diffStack({ stack: req.stack, file: req.file, spec, networks, services }), req.registryAuth), req.resolveImage);
+    const plan = withRecordOnlyUpdates(diffStack({ stack: req.stack, file: req.file, spec, networks, services }), req);
     await this.checkPorts(plan, req.file, services);
     const undo = new UndoLog();
     let staged: Staged;
     try {
-      staged = await this.stage(plan, req.file, networks, undo, req.registryAuth);
-      for (const s of staged.services) applyPullPolicy(s, req.resolveImage);
+      staged = await this.stage(plan, req.file, networks, undo, req);
       if (req.registryAuth) await this.storeRegistryAuth([...staged.services, ...plan.services.unchanged], req.registryAuth, undo);
       await lock.journal(journalOf(plan, staged));
     } catch (err) {
@@ -201,7 +200,7 @@ export class StackDeployer {
     }
   }
 
-  private async stage(plan: StackPlan, file: string, networks: readonly NetworkRecord[], undo: UndoLog, logins?: Record<string, string>): Promise<Staged> {
+  private async stage(plan: StackPlan, file: string, networks: readonly NetworkRecord[], undo: UndoLog, flags: DeployFlags): Promise<Staged> {
     const byLocal = new Map<string, NetworkRecord>();
     for (const n of plan.networks.keep) byLocal.set(n.name.slice(plan.stack.length + 1), n);
     const newNetworks: NetworkRecord[] = [];
@@ -219,8 +218,8 @@ export class StackDeployer {
     await this.freeMovedPorts(plan, undo);
     const ingress = networks.find((n) => n.id === ingressNetworkId(this.deps.config.id));
     const services: ServiceRecord[] = [];
-    for (const spec of plan.services.create) services.push(await this.buildService({ plan, spec, byLocal, ingress, undo, logins }));
-    for (const u of plan.services.update) services.push(await this.buildService({ plan, spec: u.spec, existing: u.record, bump: u.bump, byLocal, ingress, undo, logins }));
+    for (const spec of plan.services.create) services.push(await this.buildService({ plan, spec, byLocal, ingress, undo, flags }));
+    for (const u of plan.services.update) services.push(await this.buildService({ plan, spec: u.spec, existing: u.record, bump: u.bump, byLocal, ingress, undo, flags }));
     return { newNetworks, services };
   }
 
@@ -246,7 +245,7 @@ export class StackDeployer {
     byLocal: Map<string, NetworkRecord>;
     ingress: NetworkRecord | undefined;
     undo: UndoLog;
-    logins: Record<string, string> | undefined;
+    flags: DeployFlags;
   }): Promise<ServiceRecord> {
     const { spec, existing, undo } = opts;
     const { allocator } = this.deps;
@@ -267,7 +266,6 @@ export class StackDeployer {
     const vips = await allocateVips({ allocator, undo, serviceId: id, spec, networks: nets.map((n) => n.net), existing: existing?.endpoint.vips ?? [] });
     const ports = await allocatePorts({ allocator, undo, serviceId: id, ports: spec.ports, existing: existing?.endpoint.ports ?? [] });
     const now = new Date().toISOString();
-    const registryAuth = registryAuthOf(spec, opts.logins, existing);
     return {
       id,
       name: fullName(opts.plan.stack, spec.name),
@@ -277,8 +275,7 @@ export class StackDeployer {
       version: existing ? existing.version + (opts.bump ? 1 : 0) : 1,
       fwmark,
       endpoint: { vips, ports },
-      ...(registryAuth && { registryAuth }),
-      ...(existing?.resolveImage && { resolveImage: existing.resolveImage }),
+      ...recordOnlyFields(spec, opts.flags, existing),
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
@@ -299,43 +296,26 @@ export class StackDeployer {
   }
 }
 
+/** The deploy flags that change only the service record, never its tasks. */
+type DeployFlags = Pick<DeployRequest, 'registryAuth' | 'resolveImage'>;
+
 /**
- * The registries a service record names as having a login: with `--with-registry-auth`, its
- * image's registry when the caller has a login for it; without, what it had (Docker keeps a
- * service's login when a deploy does not send one).
+ * What a service record holds beside its spec, as a deploy with `flags` leaves it:
+ * - `registryAuth`: with `--with-registry-auth`, the image's registry when the caller has a login
+ *   for it; without, what it had (Docker keeps a service's login when a deploy sends none);
+ * - `resolveImage`: `--resolve-image always` marks an image service, another value clears it, no
+ *   flag keeps it.
  */
-function registryAuthOf(spec: ServiceSpec, logins: Record<string, string> | undefined, existing?: ServiceRecord): string[] | undefined {
+function recordOnlyFields(spec: ServiceSpec, flags: DeployFlags, existing?: ServiceRecord): Pick<ServiceRecord, 'registryAuth' | 'resolveImage'> {
   const registry = imageRegistry({ spec });
-  if (registry === undefined) return undefined;
-  const has = logins ? logins[registry] !== undefined : Boolean(existing?.registryAuth?.includes(registry));
-  return has ? [registry] : undefined;
+  const hasLogin = registry !== undefined && (flags.registryAuth ? flags.registryAuth[registry] !== undefined : Boolean(existing?.registryAuth?.includes(registry)));
+  const resolveImage = flags.resolveImage === undefined ? existing?.resolveImage : flags.resolveImage === 'always' && spec.image !== undefined ? 'always' : undefined;
+  return { ...(hasLogin && { registryAuth: [registry] }), ...(resolveImage && { resolveImage }) };
 }
 
-/** An unchanged service whose login list changes with this deploy is rewritten (without new tasks). */
-function withRegistryAuthUpdates(plan: StackPlan, logins: Record<string, string> | undefined): StackPlan {
-  if (!logins) return plan;
-  const same = (r: ServiceRecord) => JSON.stringify(registryAuthOf(r.spec, logins, r) ?? []) === JSON.stringify(r.registryAuth ?? []);
-  return {
-    ...plan,
-    services: {
-      ...plan.services,
-      unchanged: plan.services.unchanged.filter(same),
-      update: [...plan.services.update, ...plan.services.unchanged.filter((r) => !same(r)).map((record) => ({ record, spec: record.spec, bump: false }))],
-    },
-  };
-}
-
-/** `--resolve-image` on a record: `always` marks it, any other value clears it, absent keeps it. */
-function applyPullPolicy(record: ServiceRecord, resolve: DeployRequest['resolveImage']): void {
-  if (resolve === 'always' && record.spec.image !== undefined) record.resolveImage = 'always';
-  else if (resolve !== undefined) delete record.resolveImage;
-}
-
-/** An unchanged service whose pull policy changes with this deploy is rewritten (without new tasks). */
-function withPullPolicyUpdates(plan: StackPlan, resolve: DeployRequest['resolveImage']): StackPlan {
-  if (resolve === undefined) return plan;
-  const want = (r: ServiceRecord) => (resolve === 'always' && r.spec.image !== undefined ? 'always' : undefined);
-  const same = (r: ServiceRecord) => want(r) === r.resolveImage;
+/** An unchanged service whose record-only fields change with this deploy is rewritten (without new tasks). */
+function withRecordOnlyUpdates(plan: StackPlan, flags: DeployFlags): StackPlan {
+  const same = (r: ServiceRecord) => JSON.stringify(recordOnlyFields(r.spec, flags, r)) === JSON.stringify(recordOnlyFields(r.spec, {}, r));
   return {
     ...plan,
     services: {

@@ -178,9 +178,8 @@ export class PodmanEngine {
 
   /**
    * The image in the store: pulled when missing, and pulled again when it is `:latest` or the
-   * service was deployed with `--resolve-image always` (a
-   * re-pull that fails then uses the copy the node has, as `docker service create` does when the
-   * registry cannot be reached).
+   * service was deployed with `--resolve-image always` (a re-pull that fails then uses the copy the
+   * node has, as `docker service create` does when the registry cannot be reached).
    */
   async ensureImage(image: string, opts: { auths?: Record<string, string>; always?: boolean } = {}): Promise<void> {
     const setup = await this.setup();
