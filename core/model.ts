@@ -95,6 +95,35 @@ export interface ContainerOptions {
   mounts?: MountSpec[];
 }
 
+/**
+ * Compose `deploy.update_config` / `deploy.rollback_config`: how a changed service replaces its
+ * tasks. Docker's defaults: parallelism 1, delay 0, stop-first, pause, monitor 5 s, ratio 0.
+ */
+export interface UpdateConfig {
+  /** Tasks replaced at once; 0 = all at once. */
+  parallelism: number;
+  /** Wait between one batch being done and the next starting. */
+  delayMs: number;
+  /** stop-first: the old task leaves, then its successor starts; start-first: the successor serves first. */
+  order: 'stop-first' | 'start-first';
+  /** What a failed update does: stop where it is, carry on, or return to the previous spec. */
+  failureAction: 'pause' | 'continue' | 'rollback';
+  /** How long after it starts a new task is watched for failure (and must become serving within). */
+  monitorMs: number;
+  /** Failed tasks tolerated, as a fraction of the tasks updated (0 = none). */
+  maxFailureRatio: number;
+}
+
+/** Docker's defaults (swarmkit `defaults.Service.Update`), for updates and rollbacks alike. */
+export const DEFAULT_UPDATE_CONFIG: Readonly<UpdateConfig> = {
+  parallelism: 1,
+  delayMs: 0,
+  order: 'stop-first',
+  failureAction: 'pause',
+  monitorMs: 5_000,
+  maxFailureRatio: 0,
+};
+
 /** One service of a stack, normalised from the compose file. */
 export interface ServiceSpec {
   /** Short name within the stack (`api`). */
@@ -122,6 +151,10 @@ export interface ServiceSpec {
   container?: ContainerOptions;
   /** Placed only on a node with this much of its capacity not yet reserved by other tasks. */
   reservations?: ResourceReservations;
+  /** How an update replaces the tasks (absent in records written before it existed: Docker's defaults). */
+  updateConfig?: UpdateConfig;
+  /** How a rollback replaces them. */
+  rollbackConfig?: UpdateConfig;
 }
 
 export interface NetworkSpec {
@@ -142,6 +175,8 @@ export interface StackSpec {
 // ---- records kept in KV ----
 
 export type NodeRoleName = 'manager' | 'worker';
+/** active: takes tasks; pause: keeps its tasks, takes no new ones; drain: its tasks move away. */
+export type NodeAvailability = 'active' | 'pause' | 'drain';
 export type NodeStatus = 'ready' | 'down';
 
 export interface NodeRecord {
@@ -160,6 +195,8 @@ export interface NodeRecord {
   containerEngine?: string;
   /** Its CPUs and memory; absent in records written before nodes reported it (then not counted). */
   resources?: NodeResources;
+  /** Set by `meshctl node update --availability`; absent = active. */
+  availability?: NodeAvailability;
   status: NodeStatus;
   statusMessage: string;
   joinedAt: string;
@@ -219,7 +256,37 @@ export interface ServiceRecord {
   registryAuth?: string[];
   /** `stack deploy --resolve-image always`: every task start pulls the image again. */
   resolveImage?: 'always';
+  /** The spec before the last change that made new tasks (what `service rollback` returns to). */
+  previousSpec?: ServiceSpec;
+  /** The last update or rollback of the tasks (`service inspect` UpdateStatus). */
+  updateStatus?: UpdateStatus;
   createdAt: string;
+  updatedAt: string;
+}
+
+export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+
+/** Docker's `UpdateStatus`: where the service's last update (or rollback) of its tasks is. */
+export interface UpdateStatus {
+  state: UpdateState;
+  startedAt: string;
+  completedAt?: string;
+  message: string;
+  /** The service version this update brings the tasks to. */
+  version: number;
+}
+
+/**
+ * What a node's data plane has applied (bucket `mesh_applied`, key = node id, written by that
+ * node only): the stream sequences of the tasks and status buckets its load balancers, DNS and
+ * published ports were last computed from. A leaving replica is stopped once every live node has
+ * applied the task record that took it out; a start-first successor counts as serving everywhere
+ * once every live node has applied the status that made it serving.
+ */
+export interface DataplaneApplied {
+  nodeId: string;
+  tasksSeq: number;
+  statusSeq: number;
   updatedAt: string;
 }
 

@@ -34,6 +34,8 @@ type Checks = [
   Assert<Same<typeof S.ServiceNetworkSpec, M.ServiceNetworkSpec>>,
   Assert<Same<typeof S.ServiceSpec, M.ServiceSpec>>,
   Assert<Same<typeof S.NodeRecord, M.NodeRecord>>,
+  Assert<Same<typeof S.UpdateConfig, M.UpdateConfig>>,
+  Assert<Same<typeof S.DataplaneApplied, M.DataplaneApplied>>,
   Assert<Same<typeof S.NetworkRecord, M.NetworkRecord>>,
   Assert<Same<typeof S.VirtualIP, M.VirtualIP>>,
   Assert<Same<typeof S.PublishedPort, M.PublishedPort>>,

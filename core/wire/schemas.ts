@@ -88,6 +88,15 @@ const ContainerOptions = z.object({
   mounts: list(MountSpec, 256).optional(),
 });
 
+export const UpdateConfig = z.object({
+  parallelism: int(0, 100_000),
+  delayMs: int(0, 86_400_000),
+  order: z.enum(['stop-first', 'start-first']),
+  failureAction: z.enum(['pause', 'continue', 'rollback']),
+  monitorMs: int(0, 86_400_000),
+  maxFailureRatio: z.number().min(0).max(1),
+});
+
 export const ServiceSpec = z.object({
   name,
   image: text(1024).optional(),
@@ -107,6 +116,8 @@ export const ServiceSpec = z.object({
   stopGraceMs: int(0, 3_600_000).optional(),
   container: ContainerOptions.optional(),
   reservations: ResourceReservations.optional(),
+  updateConfig: UpdateConfig.optional(),
+  rollbackConfig: UpdateConfig.optional(),
 });
 
 // ---- records kept in KV ----
@@ -126,6 +137,7 @@ const nodeSelf = {
 export const NodeRecord = z.object({
   ...nodeSelf,
   engineLabels: labels.optional(),
+  availability: z.enum(['active', 'pause', 'drain']).optional(),
   status: z.enum(['ready', 'down']),
   statusMessage: text(1024),
   joinedAt: time,
@@ -161,7 +173,24 @@ export const ServiceRecord = z.object({
   endpoint: z.object({ vips: list(VirtualIP, 256), ports: list(PublishedPort, 1024) }),
   registryAuth: list(name, 1).optional(),
   resolveImage: z.literal('always').optional(),
+  previousSpec: ServiceSpec.optional(),
+  updateStatus: z
+    .object({
+      state: z.enum(['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed']),
+      startedAt: time,
+      completedAt: time.optional(),
+      message: text(4096),
+      version: int(0, Number.MAX_SAFE_INTEGER),
+    })
+    .optional(),
   createdAt: time,
+  updatedAt: time,
+});
+
+export const DataplaneApplied = z.object({
+  nodeId: id,
+  tasksSeq: int(0, Number.MAX_SAFE_INTEGER),
+  statusSeq: int(0, Number.MAX_SAFE_INTEGER),
   updatedAt: time,
 });
 

@@ -9,7 +9,7 @@ export interface NetworkCreate {
 export interface ServiceUpdate {
   record: ServiceRecord;
   spec: ServiceSpec;
-  /** True when tasks must be replaced (anything but the replica count changed). */
+  /** True when tasks must be replaced (anything but the replica count or the update/rollback config changed). */
   bump: boolean;
 }
 
@@ -33,8 +33,9 @@ export function canonical(value: unknown): string {
   );
 }
 
-function withoutReplicas(spec: ServiceSpec): Omit<ServiceSpec, 'replicas'> {
-  const { replicas: _r, ...rest } = spec;
+/** What makes new tasks: everything but the replica count and how updates and rollbacks are paced. */
+function taskShaping(spec: ServiceSpec): Omit<ServiceSpec, 'replicas' | 'updateConfig' | 'rollbackConfig'> {
+  const { replicas: _r, updateConfig: _u, rollbackConfig: _b, ...rest } = spec;
   return rest;
 }
 
@@ -80,7 +81,7 @@ export function diffStack(opts: {
     const have = existingSvcs.get(fullName(stack, name));
     if (!have) plan.services.create.push(svc);
     else if (canonical(have.spec) === canonical(svc)) plan.services.unchanged.push(have);
-    else plan.services.update.push({ record: have, spec: svc, bump: canonical(withoutReplicas(have.spec)) !== canonical(withoutReplicas(svc)) });
+    else plan.services.update.push({ record: have, spec: svc, bump: canonical(taskShaping(have.spec)) !== canonical(taskShaping(svc)) });
   }
   for (const [full, have] of existingSvcs) {
     if (!Object.keys(spec.services).some((n) => fullName(stack, n) === full)) plan.services.remove.push(have);

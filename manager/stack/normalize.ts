@@ -1,5 +1,5 @@
 /** Parsed (schema-checked) services and networks -> the model's specs, with the checks across fields. */
-import type { NetworkSpec, ServiceNetworkSpec, ServiceSpec } from '../../core/model.js';
+import { DEFAULT_UPDATE_CONFIG, type NetworkSpec, type ServiceNetworkSpec, type ServiceSpec, type UpdateConfig } from '../../core/model.js';
 import { type Subnet, subnetsOverlap } from './cidr.js';
 import { type PathSeg, type Problem, describe, formatPath, problemAt } from './issues.js';
 import type { PortEntryAt } from './ports.js';
@@ -92,6 +92,8 @@ export function normalizeService(name: string, s: ParsedService, ctx: ServiceCon
     ...(s.stop_signal !== undefined && { stopSignal: s.stop_signal }),
     ...(s.stop_grace_period !== undefined && { stopGraceMs: s.stop_grace_period }),
     ...(reservations && Object.keys(reservations).length > 0 && { reservations }),
+    updateConfig: updateConfigOf(s.deploy?.update_config),
+    rollbackConfig: updateConfigOf(s.deploy?.rollback_config),
   };
   const mounts = resolveMounts(s.volumes ?? [], { base, declared: ctx.declaredVolumes, stackName: ctx.stackName });
   if (s.image !== undefined) problems.push(...mounts.problems);
@@ -153,4 +155,16 @@ export function findSubnetOverlaps(networks: readonly NormalizedNetwork[]): Prob
     if (!widest || cur.subnet.end > widest.subnet.end) widest = cur;
   }
   return problems.sort((a, b) => a.order - b.order).map((p) => p.problem);
+}
+
+/** Compose's update_config/rollback_config with Docker's defaults for what it leaves out. */
+function updateConfigOf(c: { parallelism?: number; delay?: number; order?: UpdateConfig['order']; failure_action?: string; monitor?: number; max_failure_ratio?: number } | undefined): UpdateConfig {
+  return {
+    parallelism: c?.parallelism ?? DEFAULT_UPDATE_CONFIG.parallelism,
+    delayMs: c?.delay ?? DEFAULT_UPDATE_CONFIG.delayMs,
+    order: c?.order ?? DEFAULT_UPDATE_CONFIG.order,
+    failureAction: (c?.failure_action as UpdateConfig['failureAction'] | undefined) ?? DEFAULT_UPDATE_CONFIG.failureAction,
+    monitorMs: c?.monitor ?? DEFAULT_UPDATE_CONFIG.monitorMs,
+    maxFailureRatio: c?.max_failure_ratio ?? DEFAULT_UPDATE_CONFIG.maxFailureRatio,
+  };
 }

@@ -143,6 +143,18 @@ const healthcheck = mapping({
   return { test, intervalMs: h.interval ?? 30_000, timeoutMs: h.timeout ?? 30_000, retries: h.retries ?? 3, startPeriodMs: h.start_period ?? 0 };
 });
 
+const ratio = z.number({ error: expect('a number from 0 to 1') }).min(0, { error: expect('a number from 0 to 1') }).max(1, { error: expect('a number from 0 to 1') });
+/** `update_config` and `rollback_config` (a rollback cannot fail over to another rollback). */
+const updateConfig = (actions: readonly [string, ...string[]]) =>
+  mapping({
+    parallelism: intRange(0).optional(),
+    delay: duration({ allowZero: true }).optional(),
+    order: z.enum(['stop-first', 'start-first'], { error: expect('"stop-first" or "start-first"') }).optional(),
+    failure_action: z.enum(actions, { error: expect(actions.map((a) => `"${a}"`).join(', ')) }).optional(),
+    monitor: duration({ allowZero: true }).optional(),
+    max_failure_ratio: ratio.optional(),
+  });
+
 const deploy = mapping({
   mode: z.enum(['replicated', 'global']).optional(),
   replicas: intRange(0).optional(),
@@ -154,6 +166,8 @@ const deploy = mapping({
     max_attempts: intRange(0).optional(),
   }).optional(),
   resources: resources.optional(),
+  update_config: updateConfig(['pause', 'continue', 'rollback']).optional(),
+  rollback_config: updateConfig(['pause', 'continue']).optional(),
 });
 
 /** `user:` as compose writes it: a string, or a bare number (a uid). */

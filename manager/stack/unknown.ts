@@ -31,6 +31,8 @@ const SERVICE: KeyTree = {
         placement: fixed('constraints'),
         restart_policy: fixed('condition', 'delay', 'max_attempts'),
         resources: { keys: { limits: fixed('cpus', 'memory', 'pids'), reservations: fixed('cpus', 'memory') } },
+        update_config: fixed('parallelism', 'delay', 'order', 'failure_action', 'monitor', 'max_failure_ratio'),
+        rollback_config: fixed('parallelism', 'delay', 'order', 'failure_action', 'monitor', 'max_failure_ratio'),
       },
     },
     ports: { items: fixed('target', 'published', 'protocol', 'mode', 'host_ip') },

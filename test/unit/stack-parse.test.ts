@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StackSpec } from '../../core/model.js';
+import { DEFAULT_UPDATE_CONFIG, type StackSpec } from '../../core/model.js';
 import { parse } from './stack-helpers.js';
 
 const FULL_STACK = `
@@ -94,6 +94,7 @@ x-other: ignored
 `;
 
 const RESTART_DEFAULT = { condition: 'any', delayMs: 5000, maxAttempts: 0 } as const;
+const UPDATES_DEFAULT = { updateConfig: { ...DEFAULT_UPDATE_CONFIG }, rollbackConfig: { ...DEFAULT_UPDATE_CONFIG } };
 
 const FULL_SPEC: StackSpec = {
   services: {
@@ -111,6 +112,8 @@ const FULL_SPEC: StackSpec = {
         { key: 'node.hostname', op: '==', value: 'node-2' },
       ],
       restartPolicy: { condition: 'on-failure', delayMs: 90_500, maxAttempts: 5 },
+      updateConfig: { ...DEFAULT_UPDATE_CONFIG },
+      rollbackConfig: { ...DEFAULT_UPDATE_CONFIG },
       ports: [
         { protocol: 'tcp', target: 80, published: 8080, mode: 'ingress' },
         { protocol: 'udp', target: 90, published: 9000, mode: 'ingress' },
@@ -142,6 +145,7 @@ const FULL_SPEC: StackSpec = {
       endpointMode: 'dnsrr',
       constraints: [],
       restartPolicy: RESTART_DEFAULT,
+      ...UPDATES_DEFAULT,
       ports: [{ protocol: 'tcp', target: 8000, published: 8000, mode: 'host' }],
       networks: [
         { name: 'backend', aliases: [] },
@@ -164,6 +168,7 @@ const FULL_SPEC: StackSpec = {
       endpointMode: 'vip',
       constraints: [],
       restartPolicy: RESTART_DEFAULT,
+      ...UPDATES_DEFAULT,
       ports: [],
       networks: [{ name: 'default', aliases: [] }],
       healthcheck: { test: { type: 'none' }, intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
@@ -177,6 +182,7 @@ const FULL_SPEC: StackSpec = {
       endpointMode: 'vip',
       constraints: [],
       restartPolicy: RESTART_DEFAULT,
+      ...UPDATES_DEFAULT,
       ports: [],
       networks: [{ name: 'default', aliases: [] }],
       healthcheck: { test: { type: 'shell', script: 'pgrep cron' }, intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
@@ -200,7 +206,7 @@ describe('parseStack: a full valid stack', () => {
     const { warnings } = parse(FULL_STACK);
     expect(warnings).toEqual([
       'Ignoring unsupported options: networks.backend.driver_opts, secrets, services.web.build, services.web.deploy.placement.preferences, ' +
-        'services.web.deploy.restart_policy.window, services.web.deploy.update_config, ' +
+        'services.web.deploy.restart_policy.window, ' +
         'services.web.networks.backend.ipv4_address',
     ]);
   });
@@ -227,6 +233,8 @@ describe('parseStack: small valid stacks', () => {
           endpointMode: 'vip',
           constraints: [],
           restartPolicy: RESTART_DEFAULT,
+          ...UPDATES_DEFAULT,
+      ...UPDATES_DEFAULT,
           ports: [],
           networks: [{ name: 'default', aliases: [] }],
         },
