@@ -1,5 +1,6 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { LbAddress, NetworkRecord, ServiceRecord, TaskAddress, TaskRecord } from '../../core/model.js';
+import type { LbAddress, NetworkRecord, ServiceRecord, TaskAddress, TaskRecord, UpdateStatus } from '../../core/model.js';
+import { encode } from '../../core/state/codec.js';
 import { ensureLbAddress, releaseLbAddress } from '../lb-addresses.js';
 import { newId, shortId } from '../../core/ids.js';
 import { parseCidr } from '../../core/ipnet.js';
@@ -22,6 +23,10 @@ export interface ExecutorDeps {
   task: (id: string) => TaskRecord | undefined;
   /** The current term's fenced writer: the only path by which tasks are written. */
   writer: () => FencedTaskWriter;
+  /** The revision of a service record as the leader last saw it (update statuses are written by compare-and-swap). */
+  serviceRevision: (id: string) => number | undefined;
+  /** Returns a service to its previous spec (`failure_action: rollback`), through the deployer. */
+  rollback: (serviceId: string, reason: string) => Promise<void>;
 }
 
 /** Applies scheduler actions to KV: allocate a task's addresses and write it; shut down; remove. */
@@ -32,7 +37,10 @@ export class SchedulerExecutor {
     for (const a of actions) {
       if (a.type === 'create') await this.create(a.serviceId, a.slot, a.nodeId);
       else if (a.type === 'shutdown') await this.shutdown(a.taskId, a.reason);
-      else await this.remove(a.taskId, a.reason);
+      else if (a.type === 'remove') await this.remove(a.taskId, a.reason);
+      else if (a.type === 'retire') await this.retire(a.taskId);
+      else if (a.type === 'update-status') await this.setUpdateStatus(a.serviceId, a.status);
+      else await this.rollback(a.serviceId, a.reason);
     }
   }
 
@@ -85,6 +93,35 @@ export class SchedulerExecutor {
     const writer = this.deps.writer();
     await writer.put(taskKey(task), { ...task, desiredState: 'shutdown', term: writer.term } satisfies TaskRecord);
     this.deps.log.info('task shutting down', { task: task.name, id: taskId, reason });
+  }
+
+  /** A finished task stays in its slot's history; its addresses are free for new tasks. */
+  private async retire(taskId: string): Promise<void> {
+    const task = this.deps.task(taskId);
+    if (!task || task.addresses.length === 0) return;
+    const writer = this.deps.writer();
+    await writer.put(taskKey(task), { ...task, addresses: [], term: writer.term } satisfies TaskRecord);
+    for (const a of task.addresses) await this.deps.allocator.releaseIp(a.networkId, a.addr, task.id);
+  }
+
+  /** Compare-and-swap on the record the plan saw: a deploy that changed it meanwhile wins, and the next pass decides again. */
+  private async setUpdateStatus(serviceId: string, status: UpdateStatus): Promise<void> {
+    const service = this.deps.service(serviceId);
+    const revision = this.deps.serviceRevision(serviceId);
+    if (!service || revision === undefined) return;
+    try {
+      await this.deps.buckets.services.update(serviceId, encode({ ...service, updateStatus: status } satisfies ServiceRecord), revision);
+      this.deps.log.info('service update status', { service: service.name, state: status.state, message: status.message });
+    } catch (err) {
+      this.deps.log.debug('service changed while its update status was written; the next pass decides again', { service: service.name, err });
+    }
+  }
+
+  private async rollback(serviceId: string, reason: string): Promise<void> {
+    const service = this.deps.service(serviceId);
+    if (!service) return;
+    this.deps.log.warn('rolling back a failed update', { service: service.name, reason });
+    await this.deps.rollback(serviceId, reason);
   }
 
   private async remove(taskId: string, reason: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planScheduling, type SchedulerAction } from '../../manager/scheduler/plan.js';
+import { HISTORY_PER_SLOT, planScheduling, type SchedulerAction } from '../../manager/scheduler/plan.js';
 import type { NodeRecord, ServiceRecord, ServiceSpec, TaskRecord, TaskStatus } from '../../core/model.js';
 
 function node(id: string, extra: Partial<NodeRecord> = {}): NodeRecord {
@@ -44,7 +44,22 @@ function status(t: TaskRecord, state: TaskStatus['state']): [string, TaskStatus]
 
 /** Renders actions as sorted text so whole plans compare at once. */
 function render(actions: SchedulerAction[]): string[] {
-  return actions.map((a) => (a.type === 'create' ? `create ${a.serviceId} slot=${a.slot} on ${a.nodeId}` : `${a.type} ${a.taskId} (${a.reason})`)).sort();
+  return actions.map(renderAction).sort();
+}
+
+function renderAction(a: SchedulerAction): string {
+  switch (a.type) {
+    case 'create':
+      return `create ${a.serviceId} slot=${a.slot} on ${a.nodeId}`;
+    case 'retire':
+      return `retire ${a.taskId}`;
+    case 'update-status':
+      return `update-status ${a.serviceId} ${a.status.state}: ${a.status.message}`;
+    case 'rollback':
+      return `rollback ${a.serviceId} (${a.reason})`;
+    default:
+      return `${a.type} ${a.taskId} (${a.reason})`;
+  }
 }
 
 describe('scheduling planner', () => {
@@ -98,31 +113,34 @@ describe('scheduling planner', () => {
     expect(render(plan)).toEqual([`create web slot=1 on c`, `remove ${t1.id} (node host-a is down)`]);
   });
 
-  it('scales down from the highest slots and replaces outdated tasks', () => {
+  it('scales down from the highest slots and replaces outdated tasks one batch at a time (Docker default: parallelism 1, stop-first)', () => {
     const ts = [task('web', 'a', 1), task('web', 'b', 2, { specVersion: 1 }), task('web', 'c', 3)];
     const svc = service('web', { replicas: 2 }, 2);
     const plan = planScheduling({ nodes, services: [svc], tasks: ts, statuses: new Map(ts.map((t) => status(t, 'running'))) });
-    expect(render(plan)).toEqual([
-      'create web slot=1 on a',
-      'create web slot=2 on b',
-      `shutdown ${ts[0]!.id} (service updated)`,
-      `shutdown ${ts[1]!.id} (service updated)`,
-      `shutdown ${ts[2]!.id} (scaled down)`,
-    ]);
+    expect(render(plan)).toEqual(['create web slot=1 on a', `shutdown ${ts[0]!.id} (service updated)`, `shutdown ${ts[2]!.id} (scaled down)`]);
   });
 
-  it('shuts down tasks of a removed service, and removes shut-down tasks once they report it', () => {
+  it('shuts down tasks of a removed service and removes them once stopped; keeps a live service\'s finished tasks as history, addresses released', () => {
     const orphan = task('gone', 'a', 1);
-    const finished = task('web', 'b', 1, { desiredState: 'shutdown' });
+    const orphanDone = task('gone', 'b', 2, { desiredState: 'shutdown' });
+    const finished = task('web', 'b', 1, { desiredState: 'shutdown', addresses: [{ networkId: 'n', addr: '10.0.0.5/24' }] });
+    const retired = task('web', 'b', 1, { desiredState: 'shutdown' });
     const stopping = task('web', 'c', 2, { desiredState: 'shutdown' });
     const keep = task('web', 'a', 1);
     const plan = planScheduling({
       nodes,
       services: [service('web')],
-      tasks: [orphan, finished, stopping, keep],
-      statuses: new Map([status(finished, 'shutdown'), status(stopping, 'running'), status(keep, 'running')]),
+      tasks: [orphan, orphanDone, finished, retired, stopping, keep],
+      statuses: new Map([status(orphanDone, 'shutdown'), status(finished, 'shutdown'), status(retired, 'complete'), status(stopping, 'running'), status(keep, 'running')]),
     });
-    expect(render(plan)).toEqual([`remove ${finished.id} (task shutdown)`, `shutdown ${orphan.id} (service removed)`]);
+    expect(render(plan)).toEqual([`remove ${orphanDone.id} (task shutdown)`, `retire ${finished.id}`, `shutdown ${orphan.id} (service removed)`]);
+  });
+
+  it(`keeps at most ${HISTORY_PER_SLOT} finished tasks per slot, removing the oldest`, () => {
+    const history = Array.from({ length: HISTORY_PER_SLOT + 2 }, () => task('web', 'a', 1, { desiredState: 'shutdown' }));
+    const keep = task('web', 'a', 1);
+    const plan = planScheduling({ nodes, services: [service('web')], tasks: [...history, keep], statuses: new Map([...history.map((t) => status(t, 'shutdown')), status(keep, 'running')]) });
+    expect(render(plan)).toEqual([`remove ${history[0]!.id} (task history limit)`, `remove ${history[1]!.id} (task history limit)`]);
   });
 
   it('keeps a task whose restarts ran out (failed) in its slot, and replaces a rejected one', () => {
