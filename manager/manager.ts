@@ -61,12 +61,19 @@ export class Manager {
     await Promise.all(this.mirrors.map((m) => m.ready));
     const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs });
     this.registry = registry;
-    const scheduler = new Scheduler({ buckets, allocator, mirrors, log: log.child({ part: 'scheduler' }), onFenced: (err) => this.election?.fenced(err.fenceTerm) });
+    const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
+    const scheduler = new Scheduler({
+      buckets,
+      allocator,
+      mirrors,
+      log: log.child({ part: 'scheduler' }),
+      onFenced: (err) => this.election?.fenced(err.fenceTerm),
+      rollback: async (serviceId, reason) => void (await deployer.rollback(serviceId, reason)),
+    });
     this.scheduler = scheduler;
     const statusGc = new StatusGc({ status: buckets.status, taskKeys: () => new Set(mirrors.tasks.keys()), log });
     this.statusGc = statusGc;
-    
-    const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
+
     const registryAuth = buckets.secrets && new RegistryAuthStore(buckets.secrets);
     const purger = new StatePurger({
       buckets,
@@ -94,6 +101,8 @@ export class Manager {
         'service.rm': route(W.ServiceRmRequest, async (p) => deployer.removeService(p.service)),
         'node.update': route(W.NodeUpdateRequest, async (p) => updateNode({ kv: buckets.nodes, nodes: () => [...mirrors.nodes.values()] }, p)),
         'service.scale': route(W.ServiceScaleRequest, async (p) => deployer.scale(p.service, p.replicas)),
+        'service.update': route(W.ServiceUpdateRequest, async (p) => deployer.updateService(p)),
+        'service.rollback': route(W.ServiceRollbackRequest, async (p) => deployer.rollback(p.service)),
       },
     });
     // A node registers on its own subject: the one its NATS permissions let it publish on.

@@ -15,6 +15,7 @@ import type { FenceRecord } from '../../manager/scheduler/fence.js';
 import type { CommitJournal, StackLockRecord } from '../../manager/deploy/stack-lock.js';
 import type { NodeUpdateRequest } from '../../manager/node-update.js';
 import type { DeployRequest } from '../../manager/deploy/deployer.js';
+import type { ServiceUpdateRequest } from '../../manager/deploy/service-update.js';
 import type { LogRequest, TaskLog } from '../../worker/logs.js';
 import type { WireError } from '../errors.js';
 import type { ClusterSecrets } from '../auth/secrets.js';
@@ -35,6 +36,7 @@ type Checks = [
   Assert<Same<typeof S.ServiceSpec, M.ServiceSpec>>,
   Assert<Same<typeof S.NodeRecord, M.NodeRecord>>,
   Assert<Same<typeof S.UpdateConfig, M.UpdateConfig>>,
+  Assert<Same<typeof S.ServiceUpdateRequest, ServiceUpdateRequest>>,
   Assert<Same<typeof S.DataplaneApplied, M.DataplaneApplied>>,
   Assert<Same<typeof S.NetworkRecord, M.NetworkRecord>>,
   Assert<Same<typeof S.VirtualIP, M.VirtualIP>>,

@@ -323,6 +323,19 @@ export const NodeUpdateRequest = z.object({
   add: z.record(z.string().max(253), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels').default({}),
   rm: list(z.string().max(253), 64).default([]),
 });
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name (letters, digits and _, not starting with a digit)').max(1024);
+export const ServiceUpdateRequest = z.object({
+  service: name,
+  image: text(1024).optional(),
+  envAdd: z.record(envName, text(131_072)).refine((m) => Object.keys(m).length <= 4096, 'at most 4096 variables').optional(),
+  envRm: list(envName, 4096).optional(),
+  replicas: int(0, 100_000).optional(),
+  force: z.boolean().optional(),
+  updateConfig: UpdateConfig.partial().optional(),
+  rollbackConfig: UpdateConfig.partial().optional(),
+});
+export const ServiceRollbackRequest = z.object({ service: name });
+
 export const ServiceScaleRequest = z.object({ service: name, replicas: z.int({ error: 'must be an integer from 0 to 100000' }).min(0, 'must be an integer from 0 to 100000').max(100_000, 'must be an integer from 0 to 100000') });
 
 /** mesh_secrets `registry.<serviceId>` (manager/registry-auth.ts): managers only. */

@@ -1,5 +1,6 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
+import type { NetworkRecord, ServiceRecord, ServiceSpec, UpdateStatus } from '../../core/model.js';
+import { applyServiceUpdate, type ServiceUpdateRequest } from './service-update.js';
 import { ConflictError, MeshError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
 import { encode } from '../../core/state/codec.js';
@@ -10,7 +11,7 @@ import type { Logger } from '../../core/log.js';
 import { parseStack } from '../stack/parse.js';
 import type { Allocator } from '../allocator.js';
 import { ingressNetworkId, type ClusterConfig } from '../cluster-config.js';
-import { diffStack, fullName, type StackPlan } from './diff.js';
+import { canonical, diffStack, fullName, taskShaping, type StackPlan } from './diff.js';
 import { UndoLog } from './txn.js';
 import { allocateNetwork, allocatePorts, allocateVips } from './resources.js';
 import { StackLocks, type CommitJournal, type HeldLock, type LockTiming, readLockRecord } from './stack-lock.js';
@@ -156,6 +157,60 @@ export class StackDeployer {
     throw new ConflictError(`service ${ref} kept changing; try again`);
   }
 
+  /**
+   * `service update`: the flags applied to the spec, written like a deploy of that one service
+   * (new tasks, paced by its update_config, when anything but replicas or pacing changed, or with
+   * `force`).
+   */
+  async updateService(req: ServiceUpdateRequest): Promise<{ name: string; version: number; changed: boolean }> {
+    const svc = await this.findService(req.service);
+    return this.locked(svc.stack, 'service update', async (lock) => {
+      const again = await this.findService(svc.id);
+      const spec = applyServiceUpdate(again.spec, req);
+      const bump = Boolean(req.force) || canonical(taskShaping(again.spec)) !== canonical(taskShaping(spec));
+      if (!bump && canonical(spec) === canonical(again.spec)) return { name: again.name, version: again.version, changed: false };
+      const record = await this.rewriteService(lock, { record: again, spec, bump });
+      return { name: record.name, version: record.version, changed: true };
+    });
+  }
+
+  /**
+   * `service rollback`, and an update's `failure_action: rollback`: the previous spec comes back
+   * as new tasks, paced by the rollback_config of the spec rolled back from.
+   */
+  async rollback(ref: string, reason = 'manually requested rollback'): Promise<{ name: string; version: number }> {
+    const svc = await this.findService(ref);
+    return this.locked(svc.stack, 'service rollback', async (lock) => {
+      const again = await this.findService(svc.id);
+      if (!again.previousSpec) throw new ValidationError([`service ${again.name}: there is no previous spec to roll back to`]);
+      const record = await this.rewriteService(lock, { record: again, spec: again.previousSpec, bump: true, rollback: reason });
+      this.deps.log.info('service rolled back', { service: record.name, reason });
+      return { name: record.name, version: record.version };
+    });
+  }
+
+  /** One service's new spec, staged and committed through the stack's journal like a deploy. */
+  private async rewriteService(lock: HeldLock, update: StackPlan['services']['update'][number]): Promise<ServiceRecord> {
+    const { record } = update;
+    const networks = await readValues(this.deps.buckets.networks, RECORDS.networks);
+    const plan: StackPlan = {
+      stack: record.stack,
+      networks: { create: [], keep: networks.filter((n) => n.stack === record.stack), remove: [] },
+      services: { create: [], update: [update], unchanged: [], remove: [] },
+    };
+    const undo = new UndoLog();
+    let staged: Staged;
+    try {
+      staged = await this.stage(plan, record.name, networks, undo, {});
+      await lock.journal(journalOf(plan, staged));
+    } catch (err) {
+      await undo.rollback();
+      throw err;
+    }
+    await this.commit(lock, journalOf(plan, staged));
+    return staged.services[0]!;
+  }
+
   private async findService(ref: string): Promise<ServiceRecord> {
     const services = await readValues(this.deps.buckets.services, RECORDS.services);
     const svc = services.find((s) => s.name === ref || s.id === ref) ?? services.find((s) => s.id.startsWith(ref));
@@ -219,7 +274,7 @@ export class StackDeployer {
     const ingress = networks.find((n) => n.id === ingressNetworkId(this.deps.config.id));
     const services: ServiceRecord[] = [];
     for (const spec of plan.services.create) services.push(await this.buildService({ plan, spec, byLocal, ingress, undo, flags }));
-    for (const u of plan.services.update) services.push(await this.buildService({ plan, spec: u.spec, existing: u.record, bump: u.bump, byLocal, ingress, undo, flags }));
+    for (const u of plan.services.update) services.push(await this.buildService({ plan, spec: u.spec, existing: u.record, bump: u.bump, ...(u.rollback !== undefined && { rollback: u.rollback }), byLocal, ingress, undo, flags }));
     return { newNetworks, services };
   }
 
@@ -242,6 +297,7 @@ export class StackDeployer {
     spec: ServiceSpec;
     existing?: ServiceRecord;
     bump?: boolean;
+    rollback?: string;
     byLocal: Map<string, NetworkRecord>;
     ingress: NetworkRecord | undefined;
     undo: UndoLog;
@@ -266,16 +322,18 @@ export class StackDeployer {
     const vips = await allocateVips({ allocator, undo, serviceId: id, spec, networks: nets.map((n) => n.net), existing: existing?.endpoint.vips ?? [] });
     const ports = await allocatePorts({ allocator, undo, serviceId: id, ports: spec.ports, existing: existing?.endpoint.ports ?? [] });
     const now = new Date().toISOString();
+    const version = existing ? existing.version + (opts.bump ? 1 : 0) : 1;
     return {
       id,
       name: fullName(opts.plan.stack, spec.name),
       stack: opts.plan.stack,
       spec,
       networks: nets.map((n) => ({ networkId: n.net.id, aliases: n.aliases })),
-      version: existing ? existing.version + (opts.bump ? 1 : 0) : 1,
+      version,
       fwmark,
       endpoint: { vips, ports },
       ...recordOnlyFields(spec, opts.flags, existing),
+      ...updateFields({ existing, bump: Boolean(opts.bump), version, now, ...(opts.rollback !== undefined && { rollback: opts.rollback }) }),
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
@@ -311,6 +369,20 @@ function recordOnlyFields(spec: ServiceSpec, flags: DeployFlags, existing?: Serv
   const hasLogin = registry !== undefined && (flags.registryAuth ? flags.registryAuth[registry] !== undefined : Boolean(existing?.registryAuth?.includes(registry)));
   const resolveImage = flags.resolveImage === undefined ? existing?.resolveImage : flags.resolveImage === 'always' && spec.image !== undefined ? 'always' : undefined;
   return { ...(hasLogin && { registryAuth: [registry] }), ...(resolveImage && { resolveImage }) };
+}
+
+/**
+ * A change that makes new tasks starts an update (or a rollback) of the tasks, and remembers the
+ * spec it replaces (what `service rollback` returns to); other changes keep both as they were.
+ */
+function updateFields(o: { existing: ServiceRecord | undefined; bump: boolean; version: number; now: string; rollback?: string }): Pick<ServiceRecord, 'previousSpec' | 'updateStatus'> {
+  if (!o.existing) return {};
+  if (!o.bump) return { ...(o.existing.previousSpec && { previousSpec: o.existing.previousSpec }), ...(o.existing.updateStatus && { updateStatus: o.existing.updateStatus }) };
+  const updateStatus: UpdateStatus =
+    o.rollback !== undefined
+      ? { state: 'rollback_started', startedAt: o.now, message: o.rollback, version: o.version }
+      : { state: 'updating', startedAt: o.now, message: 'update in progress', version: o.version };
+  return { previousSpec: o.existing.spec, updateStatus };
 }
 
 /** An unchanged service whose record-only fields change with this deploy is rewritten (without new tasks). */

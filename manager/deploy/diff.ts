@@ -11,6 +11,8 @@ export interface ServiceUpdate {
   spec: ServiceSpec;
   /** True when tasks must be replaced (anything but the replica count or the update/rollback config changed). */
   bump: boolean;
+  /** A rollback to the previous spec, and why (`manually requested rollback`, or the failed task). */
+  rollback?: string;
 }
 
 /** What a (re)deploy changes: computed from state and the parsed file, before anything is written. */
@@ -34,7 +36,7 @@ export function canonical(value: unknown): string {
 }
 
 /** What makes new tasks: everything but the replica count and how updates and rollbacks are paced. */
-function taskShaping(spec: ServiceSpec): Omit<ServiceSpec, 'replicas' | 'updateConfig' | 'rollbackConfig'> {
+export function taskShaping(spec: ServiceSpec): Omit<ServiceSpec, 'replicas' | 'updateConfig' | 'rollbackConfig'> {
   const { replicas: _r, updateConfig: _u, rollbackConfig: _b, ...rest } = spec;
   return rest;
 }

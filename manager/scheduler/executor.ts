@@ -33,15 +33,18 @@ export interface ExecutorDeps {
 export class SchedulerExecutor {
   constructor(private readonly deps: ExecutorDeps) {}
 
-  async apply(actions: readonly SchedulerAction[]): Promise<void> {
+  /** Applies the actions; returns the services stream sequence of its newest update-status write (0: none). */
+  async apply(actions: readonly SchedulerAction[]): Promise<{ servicesSeq: number }> {
+    let servicesSeq = 0;
     for (const a of actions) {
       if (a.type === 'create') await this.create(a.serviceId, a.slot, a.nodeId);
       else if (a.type === 'shutdown') await this.shutdown(a.taskId, a.reason);
       else if (a.type === 'remove') await this.remove(a.taskId, a.reason);
       else if (a.type === 'retire') await this.retire(a.taskId);
-      else if (a.type === 'update-status') await this.setUpdateStatus(a.serviceId, a.status);
+      else if (a.type === 'update-status') servicesSeq = Math.max(servicesSeq, await this.setUpdateStatus(a.serviceId, a.status));
       else await this.rollback(a.serviceId, a.reason);
     }
+    return { servicesSeq };
   }
 
   private async create(serviceId: string, slot: number, nodeId: string): Promise<void> {
@@ -105,15 +108,17 @@ export class SchedulerExecutor {
   }
 
   /** Compare-and-swap on the record the plan saw: a deploy that changed it meanwhile wins, and the next pass decides again. */
-  private async setUpdateStatus(serviceId: string, status: UpdateStatus): Promise<void> {
+  private async setUpdateStatus(serviceId: string, status: UpdateStatus): Promise<number> {
     const service = this.deps.service(serviceId);
     const revision = this.deps.serviceRevision(serviceId);
-    if (!service || revision === undefined) return;
+    if (!service || revision === undefined) return 0;
     try {
-      await this.deps.buckets.services.update(serviceId, encode({ ...service, updateStatus: status } satisfies ServiceRecord), revision);
+      const seq = await this.deps.buckets.services.update(serviceId, encode({ ...service, updateStatus: status } satisfies ServiceRecord), revision);
       this.deps.log.info('service update status', { service: service.name, state: status.state, message: status.message });
+      return seq;
     } catch (err) {
       this.deps.log.debug('service changed while its update status was written; the next pass decides again', { service: service.name, err });
+      return 0;
     }
   }
 

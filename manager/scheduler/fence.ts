@@ -53,6 +53,11 @@ export class FencedTaskWriter {
     this.prefix = `$KV.${inner.bucket}.`;
   }
 
+  /** The stream sequence of this writer's newest write (or its fence). */
+  get lastSeq(): number | undefined {
+    return this.last;
+  }
+
   get term(): number {
     return this.who.term;
   }

@@ -4,7 +4,10 @@ import type { ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import type { Logger } from '../../core/log.js';
 import type { Allocator } from '../allocator.js';
-import { planScheduling } from './plan.js';
+import { schedulingPlan, type SchedulingPlan } from './plan.js';
+import type { RolloutView } from './rollout.js';
+import type { TaskRecord, TaskStatus } from '../../core/model.js';
+import { isServing } from '../../core/serving.js';
 import { SchedulerExecutor } from './executor.js';
 import { FencedError, FencedTaskWriter } from './fence.js';
 
@@ -17,6 +20,8 @@ export class Scheduler {
   private writer: FencedTaskWriter | undefined;
   /** Bumped by every start/stop, so a start that finishes after a stop does not run. */
   private epoch = 0;
+  private readonly clock = new RolloutClock();
+  private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: {
@@ -26,6 +31,13 @@ export class Scheduler {
       log: Logger;
       /** Called when a write was refused because a newer leader fenced the tasks stream. */
       onFenced?: (err: FencedError) => void;
+      /** Returns a service to its previous spec (an update's `failure_action: rollback`). */
+      rollback?: (serviceId: string, reason: string) => Promise<void>;
+      /**
+       * Whether a serving task is selected by every live node's load balancers (each node reports
+       * what its data plane applied); default: as soon as it serves.
+       */
+      servingEverywhere?: (task: TaskRecord, status: TaskStatus) => boolean;
     },
   ) {
     const { mirrors } = deps;
@@ -40,6 +52,11 @@ export class Scheduler {
       writer: () => {
         if (!this.writer) throw new FencedError('the scheduler is not leading');
         return this.writer;
+      },
+      serviceRevision: (id) => mirrors.services.revision(id),
+      rollback: async (id, reason) => {
+        if (!deps.rollback) throw new Error('this scheduler cannot roll services back');
+        await deps.rollback(id, reason);
       },
     });
     this.runner = new CoalescingRunner({
@@ -77,6 +94,7 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     this.epoch++;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.writer = undefined;
     await this.runner.stop();
   }
@@ -96,14 +114,46 @@ export class Scheduler {
   private async planAndApply(): Promise<void> {
     const { mirrors } = this.deps;
     const statuses = new Map(mirrors.status.values().map((s) => [s.taskId, s]));
-    const actions = planScheduling({
+    const tasks = mirrors.tasks.values();
+    const now = performance.now();
+    this.clock.observe(tasks, statuses, now);
+    const plan = schedulingPlan({
       nodes: mirrors.nodes.values(),
       services: mirrors.services.values(),
-      tasks: mirrors.tasks.values(),
+      tasks,
       statuses,
+      view: this.clock.view(now, this.servingEverywhere(tasks, statuses)),
+      nowIso: new Date().toISOString(),
     });
-    if (actions.length) await this.executor.apply(actions);
+    this.clock.settle(plan, now);
+    this.wakeFor(plan);
+    if (plan.actions.length) {
+      const { servicesSeq } = await this.executor.apply(plan.actions);
+      // The next pass plans from what this one wrote: a mirror a write behind would see a slot
+      // still empty, or a batch not yet started, and do it again.
+      const tasksSeq = this.writer?.lastSeq;
+      if (tasksSeq !== undefined) await mirrors.tasks.caughtUp(tasksSeq);
+      if (servicesSeq > 0) await mirrors.services.caughtUp(servicesSeq);
+    }
     await this.ensureIngressAddresses();
+  }
+
+  private servingEverywhere(tasks: readonly TaskRecord[], statuses: ReadonlyMap<string, TaskStatus>): Set<string> {
+    const down = new Set(this.deps.mirrors.nodes.values().filter((n) => n.status === 'down').map((n) => n.id));
+    const everywhere = this.deps.servingEverywhere ?? (() => true);
+    const out = new Set<string>();
+    for (const t of tasks) {
+      const st = statuses.get(t.id);
+      if (st && isServing(t, st, down) && everywhere(t, st)) out.add(t.id);
+    }
+    return out;
+  }
+
+  /** A batch delay or a monitor period ends without any state change: plan again then. */
+  private wakeFor(plan: SchedulingPlan): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (plan.wakeInMs !== undefined) this.wakeTimer = setTimeout(() => this.runner.request(), plan.wakeInMs + 5);
   }
 
   /**
@@ -123,5 +173,34 @@ export class Scheduler {
     for (const node of mirrors.nodes.values()) {
       if (!mirrors.lbaddrs.get(`${ingress.id}.${node.id}`)) await this.executor.ensureLbAddress(ingress, node.id);
     }
+  }
+}
+
+/**
+ * What the leader has seen over time, by its own monotonic clock: when each task was first seen
+ * running, since when each service has had nothing in flight. Lost with the leadership: a new
+ * leader starts counting from its takeover (a monitor period or batch delay starts over).
+ */
+class RolloutClock {
+  private readonly runningSince = new Map<string, number>();
+  private readonly idleSince = new Map<string, number>();
+
+  observe(tasks: readonly TaskRecord[], statuses: ReadonlyMap<string, TaskStatus>, now: number): void {
+    const present = new Set<string>();
+    for (const t of tasks) {
+      present.add(t.id);
+      if (t.desiredState === 'running' && statuses.get(t.id)?.state === 'running' && !this.runningSince.has(t.id)) this.runningSince.set(t.id, now);
+    }
+    for (const id of this.runningSince.keys()) if (!present.has(id)) this.runningSince.delete(id);
+  }
+
+  view(now: number, servingEverywhere: ReadonlySet<string>): RolloutView {
+    return { now, runningSince: this.runningSince, idleSince: this.idleSince, servingEverywhere };
+  }
+
+  /** Services idle this pass keep the time they became idle; the others lose it. */
+  settle(plan: SchedulingPlan, now: number): void {
+    for (const id of [...this.idleSince.keys()]) if (!plan.idle.has(id)) this.idleSince.delete(id);
+    for (const id of plan.idle) if (!this.idleSince.has(id)) this.idleSince.set(id, now);
   }
 }

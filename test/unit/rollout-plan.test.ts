@@ -143,8 +143,9 @@ describe('failed updates (failure_action, max_failure_ratio, monitor)', () => {
     const next = task('b', 1, 2);
     const tasks = [...old, next];
     const statuses = new Map([...old.map((t) => running(t)), running(next, status)]);
-    const v = view({ servingEverywhere: new Set(old.map((t) => t.id)), runningSince: new Map(runningSinceMs === undefined ? [] : [[next.id, runningSinceMs]]) });
-    return { tasks, statuses, view: v, next };
+    const serving = new Set(old.map((t) => t.id));
+    const v = view({ servingEverywhere: serving, runningSince: new Map(runningSinceMs === undefined ? [] : [[next.id, runningSinceMs]]) });
+    return { tasks, statuses, view: v, next, serving };
   }
 
   it('failure_action rollback: a new task that exited rolls the service back', () => {
@@ -176,9 +177,9 @@ describe('failed updates (failure_action, max_failure_ratio, monitor)', () => {
 
   it('a paused update starts no batch', () => {
     const s = oneNew({ state: 'running' });
-    s.view.servingEverywhere.add(s.next.id);
+    s.serving.add(s.next.id);
     const paused = web({}, { updateStatus: { state: 'paused', startedAt: NOW_ISO, message: 'update paused', version: 2 } });
-    expect(render(schedulingPlan({ nodes, services: [paused], ...s, nowIso: NOW_ISO }).actions)).toEqual([]);
+    expect(render(schedulingPlan({ nodes, services: [paused], tasks: s.tasks, statuses: s.statuses, view: s.view, nowIso: NOW_ISO }).actions)).toEqual([]);
   });
 
   it('a rollback is paced by the rollback_config of the spec rolled back from, and pauses as rollback_paused', () => {
