@@ -2,7 +2,7 @@ import type { NatsConnection } from 'nats';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
 import { readAll, readValues } from '../core/state/read.js';
 import { RECORDS } from '../core/wire/records.js';
-import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import { runsCurrentSpec, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../core/model.js';
 import { NotFoundError } from '../core/errors.js';
 import { satisfies } from '../core/placement.js';
 
@@ -74,7 +74,7 @@ export function networkName(snap: ClusterSnapshot, id: string): string {
 /** Running/desired as `service ls` shows it. */
 export function replicaCounts(snap: ClusterSnapshot, svc: ServiceRecord): { running: number; desired: number } {
   const tasks = snap.tasks.filter((t) => t.serviceId === svc.id && t.desiredState === 'running');
-  const running = tasks.filter((t) => snap.statuses.get(t.id)?.state === 'running' && t.specVersion === svc.version).length;
+  const running = tasks.filter((t) => snap.statuses.get(t.id)?.state === 'running' && runsCurrentSpec(svc, t)).length;
   const desired =
     svc.spec.mode === 'global'
       ? snap.nodes.filter((n) => n.status === 'ready' && n.runsTasks && satisfies(n, svc.spec.constraints)).length

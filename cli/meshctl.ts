@@ -7,6 +7,7 @@ import { SUBJECTS } from '../core/names.js';
 import { openClusterBuckets } from './cluster-view.js';
 import type { CommandContext } from './commands/context.js';
 import * as svc from './commands/service.js';
+import { serviceRollback, serviceUpdate } from './commands/service-update.js';
 import * as stk from './commands/stack.js';
 import * as nn from './commands/network-node.js';
 import { taskExec } from './commands/task.js';
@@ -26,6 +27,13 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
                                            always: every task start pulls its image again)
   stack rm|ls|services|ps [STACK]
   service ls | ps SVC | inspect SVC | logs [--tail N] SVC | scale SVC=N... | rm SVC...
+  service update [--image IMG] [--env-add K=V]... [--env-rm K]... [--replicas N] [--force]
+                 [--update-parallelism N] [--update-delay D] [--update-order stop-first|start-first]
+                 [--update-failure-action pause|continue|rollback] [--update-monitor D]
+                 [--update-max-failure-ratio R] [--rollback-...: the same for rollbacks] [-d] SVC
+                                           change a service; its tasks are replaced as its
+                                           update_config says (progress shown unless -d)
+  service rollback [-d] SVC                back to the service's previous spec
   network ls | inspect NET
   node ls | inspect NODE
   node update [--label-add K=V]... [--label-rm K]... NODE   set the node labels constraints use
@@ -46,7 +54,7 @@ type Handler = (ctx: CommandContext, args: string[]) => Promise<number>;
 
 const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   stack: { deploy: stk.stackDeploy, rm: stk.stackRm, remove: stk.stackRm, ls: stk.stackLs, services: stk.stackServices, ps: stk.stackPs },
-  service: { ls: svc.serviceLs, ps: svc.servicePs, inspect: svc.serviceInspectCmd, logs: svc.serviceLogs, scale: svc.serviceScale, rm: svc.serviceRm },
+  service: { ls: svc.serviceLs, ps: svc.servicePs, inspect: svc.serviceInspectCmd, logs: svc.serviceLogs, scale: svc.serviceScale, rm: svc.serviceRm, update: serviceUpdate, rollback: serviceRollback },
   network: { ls: nn.networkLs, inspect: nn.networkInspect },
   node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate },
   task: { exec: taskExec },

@@ -258,6 +258,10 @@ export interface ServiceRecord {
   resolveImage?: 'always';
   /** The spec before the last change that made new tasks (what `service rollback` returns to). */
   previousSpec?: ServiceSpec;
+  /** Earlier versions whose tasks run the current spec (a rollback keeps the tasks it never replaced). */
+  sameSpecVersions?: number[];
+  /** The versions whose tasks run `previousSpec`. */
+  previousSpecVersions?: number[];
   /** The last update or rollback of the tasks (`service inspect` UpdateStatus). */
   updateStatus?: UpdateStatus;
   createdAt: string;
@@ -350,6 +354,11 @@ export interface TaskStatus {
   /** What keeps a task that is not failed from running (an image pull being retried). */
   error?: string;
   updatedAt: string;
+}
+
+/** Whether a task runs the service's current spec: made at its version, or at an earlier one with the same spec. */
+export function runsCurrentSpec(service: Pick<ServiceRecord, 'version' | 'sameSpecVersions'>, task: Pick<TaskRecord, 'specVersion'>): boolean {
+  return task.specVersion === service.version || (service.sameSpecVersions?.includes(task.specVersion) ?? false);
 }
 
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned']);

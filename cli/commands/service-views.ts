@@ -1,4 +1,4 @@
-import type { ServiceRecord, TaskRecord } from '../../core/model.js';
+import { DEFAULT_UPDATE_CONFIG, type ServiceRecord, type ServiceSpec, type TaskRecord, type UpdateConfig } from '../../core/model.js';
 import { ago, capitalise } from '../format.js';
 import { networkName, nodeName, replicaCounts, type ClusterSnapshot } from '../cluster-view.js';
 
@@ -34,33 +34,46 @@ export function taskRow(snap: ClusterSnapshot, t: TaskRecord): Record<string, un
   };
 }
 
+/** Docker's UpdateConfig / RollbackConfig (durations in nanoseconds). */
+function pacingView(c: UpdateConfig): Record<string, unknown> {
+  return { Parallelism: c.parallelism, Delay: c.delayMs * 1e6, FailureAction: c.failureAction, Monitor: c.monitorMs * 1e6, MaxFailureRatio: c.maxFailureRatio, Order: c.order };
+}
+
 /** `service inspect`: Docker's shape, where we have the same things. */
 export function serviceInspect(snap: ClusterSnapshot, s: ServiceRecord): Record<string, unknown> {
-  const spec = s.spec;
   const ports = s.endpoint.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: p.published, PublishMode: p.mode }));
+  const u = s.updateStatus;
   return {
     ID: s.id,
     Version: { Index: s.version },
     CreatedAt: s.createdAt,
     UpdatedAt: s.updatedAt,
-    Spec: {
-      Name: s.name,
-      Labels: { 'com.docker.stack.namespace': s.stack },
-      TaskTemplate: {
-        ContainerSpec: { Image: spec.image ?? '', Command: spec.entrypoint ?? [], Args: spec.command ?? [], Env: Object.entries(spec.environment).map(([k, v]) => `${k}=${v}`) },
-        RestartPolicy: { Condition: spec.restartPolicy.condition, Delay: spec.restartPolicy.delayMs * 1e6, MaxAttempts: spec.restartPolicy.maxAttempts },
-        Placement: { Constraints: spec.constraints.map((c) => `${c.key}${c.op}${c.value}`) },
-        Networks: s.networks.map((n) => ({ Target: n.networkId, Aliases: n.aliases })),
-      },
-      Mode: spec.mode === 'global' ? { Global: {} } : { Replicated: { Replicas: spec.replicas } },
-      EndpointSpec: { Mode: spec.endpointMode, Ports: ports },
-    },
+    Spec: specView(s, s.spec, ports),
+    ...(s.previousSpec && { PreviousSpec: specView(s, s.previousSpec, ports) }),
+    ...(u && { UpdateStatus: { State: u.state, StartedAt: u.startedAt, ...(u.completedAt && { CompletedAt: u.completedAt }), Message: u.message } }),
     Endpoint: {
-      Spec: { Mode: spec.endpointMode, Ports: ports },
+      Spec: { Mode: s.spec.endpointMode, Ports: ports },
       Ports: ports,
       VirtualIPs: s.endpoint.vips.map((v) => ({ NetworkID: v.networkId, Addr: v.addr })),
     },
     // The registries whose login the managers keep for it (--with-registry-auth); never the login.
     Meshd: { Fwmark: s.fwmark, Networks: s.networks.map((n) => networkName(snap, n.networkId)), RegistryAuth: s.registryAuth ?? [], ...(s.resolveImage && { ResolveImage: s.resolveImage }) },
+  };
+}
+
+function specView(s: ServiceRecord, spec: ServiceSpec, ports: unknown[]): Record<string, unknown> {
+  return {
+  Name: s.name,
+  Labels: { 'com.docker.stack.namespace': s.stack },
+  TaskTemplate: {
+    ContainerSpec: { Image: spec.image ?? '', Command: spec.entrypoint ?? [], Args: spec.command ?? [], Env: Object.entries(spec.environment).map(([k, v]) => `${k}=${v}`) },
+    RestartPolicy: { Condition: spec.restartPolicy.condition, Delay: spec.restartPolicy.delayMs * 1e6, MaxAttempts: spec.restartPolicy.maxAttempts },
+    Placement: { Constraints: spec.constraints.map((c) => `${c.key}${c.op}${c.value}`) },
+    Networks: s.networks.map((n) => ({ Target: n.networkId, Aliases: n.aliases })),
+  },
+  Mode: spec.mode === 'global' ? { Global: {} } : { Replicated: { Replicas: spec.replicas } },
+  UpdateConfig: pacingView(spec.updateConfig ?? DEFAULT_UPDATE_CONFIG),
+  RollbackConfig: pacingView(spec.rollbackConfig ?? DEFAULT_UPDATE_CONFIG),
+  EndpointSpec: { Mode: spec.endpointMode, Ports: ports },
   };
 }

@@ -41,10 +41,25 @@ export async function servicePs(ctx: CommandContext, args: string[]): Promise<nu
   return 0;
 }
 
+/**
+ * Tasks as Docker lists them: by service and slot (node, for global services), the task meant to
+ * run first and under it the slot's history, newest first (`\_ name` in the table).
+ */
 export function printTasks(ctx: CommandContext, snap: Awaited<ReturnType<typeof snapshot>>, tasks: Parameters<typeof taskRow>[1][], format: 'table' | 'json'): void {
-  const rows = tasks.map((t) => taskRow(snap, t));
+  const ordered = [...tasks].sort(
+    (a, b) =>
+      a.serviceName.localeCompare(b.serviceName) ||
+      a.slot - b.slot ||
+      (a.slot === 0 ? a.nodeId.localeCompare(b.nodeId) : 0) ||
+      Number(b.desiredState === 'running') - Number(a.desiredState === 'running') ||
+      b.createdAt.localeCompare(a.createdAt),
+  );
+  const rows = ordered.map((t) => taskRow(snap, t));
   if (format === 'json') ctx.out(jsonLines(rows));
-  else ctx.out(table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows.map((r) => [r.ID, r.Name, r.Node, r.DesiredState, r.CurrentState, r.Error].map(String))));
+  else {
+    const history = (i: number) => i > 0 && ordered[i]!.desiredState !== 'running' && ordered[i]!.serviceId === ordered[i - 1]!.serviceId && ordered[i]!.slot === ordered[i - 1]!.slot && (ordered[i]!.slot > 0 || ordered[i]!.nodeId === ordered[i - 1]!.nodeId);
+    ctx.out(table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows.map((r, i) => [r.ID, history(i) ? ` \\_ ${String(r.Name)}` : r.Name, r.Node, r.DesiredState, r.CurrentState, r.Error].map(String))));
+  }
 }
 
 export async function serviceInspectCmd(ctx: CommandContext, args: string[]): Promise<number> {

@@ -6,12 +6,13 @@ import { ValidationError } from '../../core/errors.js';
 import { parseStack } from '../../manager/stack/parse.js';
 import type { DeployResult } from '../../manager/deploy/deployer.js';
 import { snapshot, type ClusterSnapshot } from '../cluster-view.js';
-import type { ResourceReservations, TaskStatus } from '../../core/model.js';
+import { runsCurrentSpec, type ResourceReservations, type TaskStatus } from '../../core/model.js';
 import { fits, NOTHING_RESERVED, reservedByNode, satisfies } from '../../core/placement.js';
 import { jsonLines, table } from '../format.js';
 import type { CommandContext } from './context.js';
 import { formatOf, printTasks } from './service.js';
 import { serviceRow } from './service-views.js';
+import { updateProgress } from './update-progress.js';
 import { registryLogins } from '../registry-logins.js';
 import { qualifyImage, registryOf } from '../../worker/engine/podman-argv.js';
 
@@ -89,9 +90,9 @@ async function waitConverged(ctx: CommandContext, opts: { stack: string; timeout
       errorReports.set(taskId, (errorReports.get(taskId) ?? new Set()).add(revision));
     }
     const definitive = (st: TaskStatus) => (errorReports.get(st.taskId)?.size ?? 0) >= (before.statuses.has(st.taskId) ? 2 : 1);
-    const progress = stackProgress(snap, stack, { isStuck: definitive });
+    const progress = stackProgress(snap, stack, { isStuck: definitive, before });
     for (const p of progress) {
-      const line = `${p.name}: ${p.running}/${p.desired} running${p.problem ? ` (${p.problem})` : ''}`;
+      const line = `${p.name}: ${p.running}/${p.desired} running${p.update ? `, ${p.update}` : ''}${p.problem ? ` (${p.problem})` : ''}`;
       if (shown.get(p.name) !== line) ctx.out(`${line}\n`);
       shown.set(p.name, line);
     }
@@ -100,7 +101,7 @@ async function waitConverged(ctx: CommandContext, opts: { stack: string; timeout
       ctx.err(`stack ${stack}: ${failed.map((f) => `${f.name}: ${f.problem}`).join('; ')}\n`);
       return 1;
     }
-    if (progress.every((p) => p.running === p.desired)) {
+    if (progress.every((p) => p.running === p.desired && !p.busy)) {
       ctx.out(`stack ${stack}: every task is running\n`);
       return 0;
     }
@@ -118,17 +119,25 @@ interface ServiceProgress {
   desired: number;
   failed: boolean;
   problem?: string;
+  /** Its update's progress (`updating (2/4 updated)`), when the deploy started one. */
+  update?: string;
+  /** An update is under way: the service has not converged yet. */
+  busy: boolean;
 }
 
-/** Each service's progress. `isStuck`: whether a status's error ends the wait (default: any error). */
-export function stackProgress(snap: ClusterSnapshot, stack: string, opts: { isStuck?: (st: TaskStatus) => boolean } = {}): ServiceProgress[] {
+/**
+ * Each service's progress. `isStuck`: whether a status's error ends the wait (default: any error).
+ * While an update of the service is under way, its update status decides (a failed new task may
+ * be what its failure_action rolls back).
+ */
+export function stackProgress(snap: ClusterSnapshot, stack: string, opts: { isStuck?: (st: TaskStatus) => boolean; before?: ClusterSnapshot } = {}): ServiceProgress[] {
   const isStuck = opts.isStuck ?? ((st: TaskStatus) => st.error !== undefined);
   const reserved = reservedByNode(snap.tasks, new Map(snap.services.map((s) => [s.id, s])));
   return snap.services
     .filter((s) => s.stack === stack)
     .map((s) => {
       const [running, desired] = serviceRow(snap, s).Replicas!.split('/').map(Number) as [number, number];
-      const current = snap.tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running' && t.specVersion === s.version);
+      const current = snap.tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running' && runsCurrentSpec(s, t));
       const statuses = current.map((t) => snap.statuses.get(t.id));
       const bad = statuses.find((st) => st && (st.state === 'failed' || st.state === 'rejected'));
       // A node retrying a pull keeps the task; the deploy still stops waiting and says why.
@@ -140,8 +149,11 @@ export function stackProgress(snap: ClusterSnapshot, stack: string, opts: { isSt
         : s.spec.image !== undefined && !ready.some((n) => n.containerEngine !== undefined) ? 'no suitable node: no ready node has a container engine (podman) to run the image'
         : !ready.some((n) => fits(n, reserved.get(n.id) ?? NOTHING_RESERVED, s.spec.reservations)) ? `no suitable node: insufficient resources on ${ready.length} node${ready.length === 1 ? '' : 's'} (each task reserves ${describeReservations(s.spec.reservations)})`
         : undefined;
+      const up = updateProgress(snap, s, { ...(opts.before && { before: opts.before }) });
+      const line = up.line === undefined ? {} : { update: up.line };
+      if (up.busy || up.failure) return { name: s.name, running, desired, failed: Boolean(up.failure), busy: up.busy, ...line, ...(up.failure && { problem: up.failure }) };
       const problem = bad ? `task ${bad.state}: ${bad.message}` : stuck ? `task ${stuck.state}: ${stuck.error}` : noNode;
-      return { name: s.name, running, desired, failed: Boolean(bad ?? stuck), problem };
+      return { name: s.name, running, desired, failed: Boolean(bad ?? stuck), problem, busy: false, ...line };
     });
 }
 

@@ -174,6 +174,8 @@ export const ServiceRecord = z.object({
   registryAuth: list(name, 1).optional(),
   resolveImage: z.literal('always').optional(),
   previousSpec: ServiceSpec.optional(),
+  sameSpecVersions: list(int(0, Number.MAX_SAFE_INTEGER), 64).optional(),
+  previousSpecVersions: list(int(0, Number.MAX_SAFE_INTEGER), 64).optional(),
   updateStatus: z
     .object({
       state: z.enum(['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed']),

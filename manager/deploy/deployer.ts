@@ -1,5 +1,5 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { NetworkRecord, ServiceRecord, ServiceSpec, UpdateStatus } from '../../core/model.js';
+import type { NetworkRecord, ServiceRecord, ServiceSpec } from '../../core/model.js';
 import { applyServiceUpdate, type ServiceUpdateRequest } from './service-update.js';
 import { ConflictError, MeshError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { ALLOC_KEYS } from '../../core/names.js';
@@ -375,15 +375,28 @@ function recordOnlyFields(spec: ServiceSpec, flags: DeployFlags, existing?: Serv
  * A change that makes new tasks starts an update (or a rollback) of the tasks, and remembers the
  * spec it replaces (what `service rollback` returns to); other changes keep both as they were.
  */
-function updateFields(o: { existing: ServiceRecord | undefined; bump: boolean; version: number; now: string; rollback?: string }): Pick<ServiceRecord, 'previousSpec' | 'updateStatus'> {
-  if (!o.existing) return {};
-  if (!o.bump) return { ...(o.existing.previousSpec && { previousSpec: o.existing.previousSpec }), ...(o.existing.updateStatus && { updateStatus: o.existing.updateStatus }) };
-  const updateStatus: UpdateStatus =
-    o.rollback !== undefined
-      ? { state: 'rollback_started', startedAt: o.now, message: o.rollback, version: o.version }
-      : { state: 'updating', startedAt: o.now, message: 'update in progress', version: o.version };
-  return { previousSpec: o.existing.spec, updateStatus };
+function updateFields(o: { existing: ServiceRecord | undefined; bump: boolean; version: number; now: string; rollback?: string }): UpdateFields {
+  const { existing } = o;
+  if (!existing) return {};
+  if (!o.bump) {
+    const { previousSpec, updateStatus, sameSpecVersions, previousSpecVersions } = existing;
+    return { ...(previousSpec && { previousSpec }), ...(updateStatus && { updateStatus }), ...(sameSpecVersions && { sameSpecVersions }), ...(previousSpecVersions && { previousSpecVersions }) };
+  }
+  // At most the last 16 versions are remembered (a task older than that is replaced anyway).
+  const replaced = [existing.version, ...(existing.sameSpecVersions ?? [])].slice(0, 16);
+  if (o.rollback !== undefined) {
+    return {
+      previousSpec: existing.spec,
+      previousSpecVersions: replaced,
+      // The tasks the failed update never replaced run the spec rolled back to: they stay.
+      sameSpecVersions: (existing.previousSpecVersions ?? []).slice(0, 16),
+      updateStatus: { state: 'rollback_started', startedAt: o.now, message: o.rollback, version: o.version },
+    };
+  }
+  return { previousSpec: existing.spec, previousSpecVersions: replaced, updateStatus: { state: 'updating', startedAt: o.now, message: 'update in progress', version: o.version } };
 }
+
+type UpdateFields = Pick<ServiceRecord, 'previousSpec' | 'updateStatus' | 'sameSpecVersions' | 'previousSpecVersions'>;
 
 /** An unchanged service whose record-only fields change with this deploy is rewritten (without new tasks). */
 function withRecordOnlyUpdates(plan: StackPlan, flags: DeployFlags): StackPlan {

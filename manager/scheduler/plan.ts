@@ -1,5 +1,5 @@
 import type { NodeRecord, ServiceRecord, TaskRecord, TaskStatus, UpdateStatus } from '../../core/model.js';
-import { TERMINAL_STATES } from '../../core/model.js';
+import { runsCurrentSpec, TERMINAL_STATES } from '../../core/model.js';
 import { addReserved, fits, NOTHING_RESERVED, reservedByNode, satisfies, type Reserved } from '../../core/placement.js';
 import { failureOf, monitorOver, nextUpdateStatus, pacingOf, timelessView, updatePaused, updateUnderWay, type RolloutView } from './rollout.js';
 
@@ -145,7 +145,7 @@ function mayPlace(node: NodeRecord, service: ServiceRecord): boolean {
 
 /** A task worth keeping in its slot: current spec, on a node that still qualifies, not rejected. */
 function isGood(ctx: ServiceContext, task: TaskRecord): boolean {
-  if (task.desiredState !== 'running' || task.specVersion !== ctx.service.version) return false;
+  if (task.desiredState !== 'running' || !runsCurrentSpec(ctx.service, task)) return false;
   const node = ctx.nodes.find((n) => n.id === task.nodeId);
   if (!node || !mayKeep(node, ctx.service)) return false;
   return ctx.statuses.get(task.id)?.state !== 'rejected';
@@ -162,7 +162,7 @@ function reasonFor(ctx: ServiceContext, task: TaskRecord): string {
   if (ctx.statuses.get(task.id)?.state === 'rejected') return 'task rejected by its node';
   const node = ctx.nodes.find((n) => n.id === task.nodeId);
   if (node && node.availability === 'drain') return 'node drained';
-  if (task.specVersion !== ctx.service.version) return 'service updated';
+  if (!runsCurrentSpec(ctx.service, task)) return 'service updated';
   return 'node no longer eligible';
 }
 
@@ -239,7 +239,8 @@ function settleStale(ctx: ServiceContext, slots: Slots, stale: TaskRecord[]): Ta
  */
 function trackSuccessor(ctx: ServiceContext, slots: Slots, keep: TaskRecord, stale: TaskRecord[]): void {
   const update = updateUnderWay(ctx.service);
-  if (update) slots.fresh.push(keep);
+  // Only tasks this update made count (a rollback keeps the tasks it never replaced, whatever their past).
+  if (update && keep.specVersion === update.version) slots.fresh.push(keep);
   const serving = ctx.view.servingEverywhere.has(keep.id);
   if (serving) for (const t of stale) shutdown(ctx, t, `replaced by ${keep.name} (${keep.id.slice(0, 12)})`);
   const failed = failureOf(keep, ctx.statuses.get(keep.id), ctx.view, pacingOf(ctx.service).monitorMs) !== undefined;

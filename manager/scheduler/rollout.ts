@@ -81,7 +81,9 @@ export function nextUpdateStatus(
   const back = rollingBack(service);
   const base = { startedAt: service.updateStatus?.startedAt ?? nowIso, version: service.version };
   if (event.type === 'completed') {
-    return { ...base, state: back ? 'rollback_completed' : 'completed', completedAt: nowIso, message: back ? 'rollback completed' : 'update completed' };
+    // A rollback keeps saying why it happened.
+    const message = !back ? 'update completed' : service.updateStatus?.state === 'rollback_started' ? `rollback completed: ${service.updateStatus.message}` : 'rollback completed';
+    return { ...base, state: back ? 'rollback_completed' : 'completed', completedAt: nowIso, message };
   }
   const what = back ? 'rollback' : 'update';
   return { ...base, state: back ? 'rollback_paused' : 'paused', message: `${what} paused due to failure or early termination of task ${event.task.name}: ${event.why}` };

@@ -193,6 +193,17 @@ describe('failed updates (failure_action, max_failure_ratio, monitor)', () => {
   });
 });
 
+describe('rollbacks keep what the failed update never touched', () => {
+  it('only the slots running the failed version are replaced; tasks of the spec rolled back to stay', () => {
+    const back = web({ parallelism: 0 }, { version: 3, sameSpecVersions: [1], updateStatus: { state: 'rollback_started', startedAt: NOW_ISO, message: 'update rolled back', version: 3 } });
+    const failed = task('a', 1, 2);
+    const kept = [task('b', 2, 1), task('c', 3, 1), task('a', 4, 1)];
+    const tasks = [failed, ...kept];
+    const plan = schedulingPlan({ nodes, services: [back], tasks, statuses: new Map(tasks.map((t) => running(t))), view: view({ servingEverywhere: new Set(kept.map((t) => t.id)) }), nowIso: NOW_ISO });
+    expect(render(plan.actions)).toEqual(['create slot=1 on a', `shutdown ${failed.id} (service updated)`]);
+  });
+});
+
 describe('node availability', () => {
   it('drain: the node\'s tasks are replaced elsewhere, one batch at a time; pause: its tasks stay, no new task lands there', () => {
     const svc = web({}, { version: 1, updateStatus: undefined });
