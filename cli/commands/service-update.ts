@@ -74,7 +74,7 @@ async function watchUpdate(ctx: CommandContext, opts: { service: string; before:
     const s = findService(snap.services, opts.service);
     const up = updateProgress(snap, s, { before: opts.before, expectRollback: opts.expectRollback });
     const replicas = serviceRow(snap, s).Replicas!;
-    const line = `${s.name}: ${replicas} running${up.line ? `, ${up.line}` : ''}`;
+    const line = up.busy ? `${s.name}: ${up.line}` : `${s.name}: ${replicas} running${up.line ? `, ${up.line}` : ''}`;
     if (line !== shown) ctx.out(`${line}\n`);
     shown = line;
     if (up.failure) {

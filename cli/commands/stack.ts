@@ -92,7 +92,8 @@ async function waitConverged(ctx: CommandContext, opts: { stack: string; timeout
     const definitive = (st: TaskStatus) => (errorReports.get(st.taskId)?.size ?? 0) >= (before.statuses.has(st.taskId) ? 2 : 1);
     const progress = stackProgress(snap, stack, { isStuck: definitive, before });
     for (const p of progress) {
-      const line = `${p.name}: ${p.running}/${p.desired} running${p.update ? `, ${p.update}` : ''}${p.problem ? ` (${p.problem})` : ''}`;
+      // While an update runs, "N/M running" would count only the new version's tasks.
+      const line = p.busy ? `${p.name}: ${p.update}` : `${p.name}: ${p.running}/${p.desired} running${p.update ? `, ${p.update}` : ''}${p.problem ? ` (${p.problem})` : ''}`;
       if (shown.get(p.name) !== line) ctx.out(`${line}\n`);
       shown.set(p.name, line);
     }
