@@ -322,6 +322,12 @@ export const NodeUpdateRequest = z.object({
   node: z.string({ error: 'a node id or hostname is required' }).min(1, 'a node id or hostname is required').max(253),
   add: z.record(z.string().max(253), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels').default({}),
   rm: list(z.string().max(253), 64).default([]),
+  availability: z.enum(['active', 'pause', 'drain'], { error: '--availability: must be active, pause or drain' }).optional(),
+});
+/** manager/node-remove.ts */
+export const NodeRmRequest = z.object({
+  node: z.string({ error: 'a node id or hostname is required' }).min(1, 'a node id or hostname is required').max(253),
+  force: z.boolean().default(false),
 });
 export const ServiceScaleRequest = z.object({ service: name, replicas: z.int({ error: 'must be an integer from 0 to 100000' }).min(0, 'must be an integer from 0 to 100000').max(100_000, 'must be an integer from 0 to 100000') });
 

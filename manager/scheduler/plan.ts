@@ -41,14 +41,15 @@ export function planScheduling(state: SchedulerState): SchedulerAction[] {
   return actions;
 }
 
-/** Tasks that leave the live set this round: gone nodes, deleted services, finished shutdowns. */
+/** Tasks that leave the live set this round: removed and down nodes, deleted services, finished shutdowns. */
 function lifecycleOf(
   task: TaskRecord,
   node: NodeRecord | undefined,
   serviceExists: boolean,
   status: TaskStatus | undefined,
 ): { type: 'remove' | 'shutdown'; reason: string } | undefined {
-  if (!node || node.status === 'down') return { type: 'remove', reason: `node ${node?.hostname ?? task.nodeId} is down` };
+  if (!node) return { type: 'remove', reason: `node ${task.nodeId} removed` };
+  if (node.status === 'down') return { type: 'remove', reason: `node ${node.hostname} is down` };
   if (task.desiredState === 'shutdown') {
     if (status && TERMINAL_STATES.has(status.state)) return { type: 'remove', reason: `task ${status.state}` };
     return undefined;
@@ -73,17 +74,23 @@ function hasRoom(ctx: ServiceContext, node: NodeRecord): boolean {
   return fits(node, ctx.reserved.get(node.id) ?? NOTHING_RESERVED, ctx.service.spec.reservations);
 }
 
-function eligible(node: NodeRecord, service: ServiceRecord): boolean {
+/** May a task of the service stay on the node: a paused node keeps its tasks, a drained one does not. */
+export function mayKeepTask(node: NodeRecord, service: ServiceRecord): boolean {
   // An image task needs a node with a container engine.
   if (service.spec.image !== undefined && node.containerEngine === undefined) return false;
-  return node.status === 'ready' && node.runsTasks && satisfies(node, service.spec.constraints);
+  return node.status === 'ready' && node.runsTasks && node.availability !== 'drain' && satisfies(node, service.spec.constraints);
+}
+
+/** May the node receive a new task of the service: as `mayKeepTask`, and its availability is active. */
+export function mayReceiveTask(node: NodeRecord, service: ServiceRecord): boolean {
+  return (node.availability ?? 'active') === 'active' && mayKeepTask(node, service);
 }
 
 /** A task worth keeping in its slot: current spec, on a node that still qualifies, not rejected. */
 function isGood(ctx: ServiceContext, task: TaskRecord): boolean {
   if (task.desiredState !== 'running' || task.specVersion !== ctx.service.version) return false;
   const node = ctx.nodes.find((n) => n.id === task.nodeId);
-  if (!node || !eligible(node, ctx.service)) return false;
+  if (!node || !mayKeepTask(node, ctx.service)) return false;
   return ctx.statuses.get(task.id)?.state !== 'rejected';
 }
 
@@ -97,6 +104,7 @@ function shutdown(ctx: ServiceContext, task: TaskRecord, reason: string): void {
 function reasonFor(ctx: ServiceContext, task: TaskRecord): string {
   if (task.specVersion !== ctx.service.version) return 'service updated';
   if (ctx.statuses.get(task.id)?.state === 'rejected') return 'task rejected by its node';
+  if (ctx.nodes.find((n) => n.id === task.nodeId)?.availability === 'drain') return 'node drained';
   return 'node no longer eligible';
 }
 
@@ -118,19 +126,19 @@ function planReplicated(ctx: ServiceContext): void {
 function planGlobal(ctx: ServiceContext): void {
   for (const node of [...ctx.nodes].sort(byHostname)) {
     const tasks = ctx.own.filter((t) => t.nodeId === node.id && t.desiredState === 'running');
-    if (!eligible(node, ctx.service)) {
-      for (const t of tasks) shutdown(ctx, t, 'node no longer eligible');
+    if (!mayKeepTask(node, ctx.service)) {
+      for (const t of tasks) shutdown(ctx, t, node.availability === 'drain' ? 'node drained' : 'node no longer eligible');
       continue;
     }
     const keep = tasks.filter((t) => isGood(ctx, t)).sort(byCreated)[0];
     for (const t of tasks) if (t !== keep) shutdown(ctx, t, keep ? 'duplicate task for node' : reasonFor(ctx, t));
-    if (!keep && hasRoom(ctx, node)) create(ctx, 0, node.id);
+    if (!keep && mayReceiveTask(node, ctx.service) && hasRoom(ctx, node)) create(ctx, 0, node.id);
   }
 }
 
 /** Spread: the eligible node with the fewest tasks of this service, then fewest tasks overall. */
 function place(ctx: ServiceContext, slot: number): void {
-  const candidates = ctx.nodes.filter((n) => eligible(n, ctx.service) && hasRoom(ctx, n));
+  const candidates = ctx.nodes.filter((n) => mayReceiveTask(n, ctx.service) && hasRoom(ctx, n));
   if (candidates.length === 0) return;
   const perService = new Map<string, number>();
   for (const t of ctx.own) if (t.desiredState === 'running') perService.set(t.nodeId, (perService.get(t.nodeId) ?? 0) + 1);
