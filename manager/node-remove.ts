@@ -34,10 +34,11 @@ export interface NodeRmReply {
 /** Pure: why this node may not be removed by this request, or undefined when it may. */
 export function removalRefusal(node: NodeRecord, opts: { force: boolean; servedBy: string }): string | undefined {
   const name = node.hostname;
-  if (node.id === opts.servedBy) return `node ${name} is serving this request and cannot remove itself`;
   if (node.role === 'manager') {
     return `node ${name} is a manager and can't be removed: it holds the cluster state (a NATS server with a replica of every bucket); Docker requires demoting a manager first, and meshd has no demotion`;
   }
+  // Only managers serve requests, so this is the manager refusal's backstop (a record whose role is stale).
+  if (node.id === opts.servedBy) return `node ${name} is serving this request and cannot remove itself`;
   if (node.status !== 'down' && !opts.force) return `node ${name} is not down and can't be removed; use --force to remove it anyway (its connection ends and its tasks move)`;
   return undefined;
 }
