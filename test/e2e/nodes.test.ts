@@ -55,8 +55,9 @@ describe('node operations (3 nodes, 1 manager)', () => {
   };
   const nodeRow = async (host: string) => (await c.list<NodeRow>(['node', 'ls'])).find((n) => n.Hostname === host);
   const nodeId = async (host: string) => (JSON.parse(await c.ok(['node', 'inspect', host])) as { ID: string }[])[0]!.ID;
+  /** A request every 20 ms (issue 14's measurement) through the routing mesh at `node`, from the underlay. */
   const loop = (node: string, durationMs: number): Promise<Req[]> =>
-    execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'request-loop.mjs'), `http://${ADDR(node)}:8080/`, String(durationMs), '50', '1000'], { timeout: durationMs + 60_000 }).then((r) => JSON.parse(String(r.stdout)) as Req[]);
+    execa('nsenter', [`--net=${underlay}`, process.execPath, join(HELPERS, 'request-loop.mjs'), `http://${ADDR(node)}:8080/`, String(durationMs), '20', '1000'], { timeout: durationMs + 60_000 }).then((r) => JSON.parse(String(r.stdout)) as Req[]);
   const credsOf = async (host: string, file: string) => JSON.parse(await readFile(join(c.nodeDir(host), 'state', file), 'utf8')) as { user: string; password: string };
   /** NATS operations as a user (test/helpers/nats-probe.mjs): `{ connect: error }` when the connection is refused. */
   const natsProbe = async (creds: { user: string; password: string }, ops: string[][]) =>
@@ -128,7 +129,7 @@ describe('node operations (3 nodes, 1 manager)', () => {
     console.log(`drain of ${target}: tasks moved and every LB updated ${Date.now() - drainedAt} ms after the command`);
     const results = await Promise.all(loops);
     for (const reqs of results) {
-      expect(reqs.length).toBeGreaterThan(100);
+      expect(reqs.length).toBeGreaterThan(300);
       expect(reqs.filter((r) => !r.ok).map((r) => ({ ...r, sinceDrainMs: r.start - drainedAt }))).toEqual([]);
     }
     await c.ok(['node', 'update', '--availability', 'active', target]);
