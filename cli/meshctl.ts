@@ -36,7 +36,11 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
   service rollback [-d] SVC                back to the service's previous spec
   network ls | inspect NET
   node ls | inspect NODE
-  node update [--label-add K=V]... [--label-rm K]... NODE   set the node labels constraints use
+  node update [--availability active|pause|drain] [--label-add K=V]... [--label-rm K]... NODE
+                                           pause: no new tasks; drain: its tasks move away;
+                                           labels: what placement constraints read
+  node rm [--force] NODE...                remove a down node (a live one with --force) and
+                                           revoke its credentials; managers cannot be removed
   task exec TASK -- CMD...                 run a command inside a task's sandbox
   image load -i ARCHIVE                    put an image archive (podman/docker save) on every node
   cluster join-token worker|manager        the token a node joins with (meshd --join-token-file)
@@ -56,7 +60,7 @@ const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   stack: { deploy: stk.stackDeploy, rm: stk.stackRm, remove: stk.stackRm, ls: stk.stackLs, services: stk.stackServices, ps: stk.stackPs },
   service: { ls: svc.serviceLs, ps: svc.servicePs, inspect: svc.serviceInspectCmd, logs: svc.serviceLogs, scale: svc.serviceScale, rm: svc.serviceRm, update: serviceUpdate, rollback: serviceRollback },
   network: { ls: nn.networkLs, inspect: nn.networkInspect },
-  node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate },
+  node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate, rm: nn.nodeRm, remove: nn.nodeRm },
   task: { exec: taskExec },
   cluster: { 'join-token': clusterJoinToken },
   image: { load: imageLoad },

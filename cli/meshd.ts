@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<void> {
   // Just after joining, managers may take a moment to load this node's user: allow 15 s of refusals.
   const refused = (err: unknown, attempt: number) =>
     /authorization violation/i.test(String((err as Error).message)) && attempt > 30
-      ? new AuthError(`the cluster refuses this node's credentials (${identity?.source}); if the node was removed, delete that file and join again with --join-token`)
+      ? new AuthError(`the cluster refuses this node's credentials (${identity?.source}); if the node was removed (meshctl node rm), delete that file and join again with --join-token-file`)
       : undefined;
   const nc: NatsConnection = await retry(
     'connect to NATS',
@@ -107,6 +107,7 @@ async function main(argv: string[]): Promise<void> {
     () => connect({ servers, name: `meshd-${config.nodeName}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000, ...identity?.connect }),
     refused,
   );
+  exitWhenRevoked(nc, identity?.source, log);
   // Admission first: managers joining now are what gives JetStream its quorum (see serveJoin).
   let buckets: Buckets | undefined;
   const admission = secrets ? serveJoin({ nc, auth: () => buckets?.auth, nodes: () => buckets?.nodes, secrets, log }) : undefined;
@@ -175,6 +176,20 @@ main(process.argv.slice(2)).catch((err) => {
   process.stderr.write(`meshd: ${plain ?? (err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
   process.exit(1);
 });
+
+/**
+ * A node removed from the cluster (`meshctl node rm --force`) has its NATS user deleted: the
+ * servers end its connection and refuse it again, and nats.js gives up after two refusals in a
+ * row. Nothing of meshd works without that connection, so it says why once and exits, instead
+ * of every part logging its own failures for ever. Its tasks are left running (as on SIGTERM).
+ */
+function exitWhenRevoked(nc: NatsConnection, source: string | undefined, log: Logger): void {
+  void nc.closed().then((err) => {
+    if (!err || !/authorization violation/i.test(String(err.message))) return;
+    log.error(`the cluster revoked this node's credentials (${source}): it was removed (meshctl node rm); meshd stops. To join again, delete that file and start meshd with --join-token-file`, { err });
+    process.exit(1);
+  });
+}
 
 /** Finds the container engine and says what it found: how image tasks will run here, or why not. */
 async function containerEngine(config: MeshdConfig, log: Logger): Promise<WorkerOptions['engine']> {

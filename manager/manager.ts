@@ -16,6 +16,7 @@ import { StackDeployer } from './deploy/deployer.js';
 import { NatsUserSync } from './nats-users.js';
 import { StatusGc } from './status-gc.js';
 import { updateNode } from './node-update.js';
+import { removeNode } from './node-remove.js';
 import { listKeys } from '../core/state/read.js';
 import { RegistryAuthStore, serveRegistryAuth } from './registry-auth.js';
 import { StatePurger } from './state-purger.js';
@@ -59,7 +60,7 @@ export class Manager {
     const mirrors = startClusterMirrors(buckets, log);
     this.mirrors = allMirrors(mirrors);
     await Promise.all(this.mirrors.map((m) => m.ready));
-    const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs });
+    const registry = new NodeRegistry({ nc, buckets, nodes: mirrors.nodes, log, isLeader: () => this.election?.isLeader ?? false, downAfterMs: this.opts.nodeDownAfterMs, workersNeedCredentials: this.opts.secrets !== undefined });
     this.registry = registry;
     const deployer = new StackDeployer({ buckets, allocator, config, log, nodeId: this.opts.nodeId });
     const scheduler = new Scheduler({
@@ -100,6 +101,7 @@ export class Manager {
         'stack.rm': route(W.StackRmRequest, async (p) => deployer.removeStack(p.stack)),
         'service.rm': route(W.ServiceRmRequest, async (p) => deployer.removeService(p.service)),
         'node.update': route(W.NodeUpdateRequest, async (p) => updateNode({ kv: buckets.nodes, nodes: () => [...mirrors.nodes.values()] }, p)),
+        'node.rm': route(W.NodeRmRequest, async (p) => removeNode({ buckets, allocator, nodes: () => [...mirrors.nodes.values()], servedBy: this.opts.nodeId, log }, p)),
         'service.scale': route(W.ServiceScaleRequest, async (p) => deployer.scale(p.service, p.replicas)),
         'service.update': route(W.ServiceUpdateRequest, async (p) => deployer.updateService(p)),
         'service.rollback': route(W.ServiceRollbackRequest, async (p) => deployer.rollback(p.service)),

@@ -1,6 +1,6 @@
 /**
  * What a registration makes of a node's record (pure; `NodeRegistry.register` writes it by
- * create/CAS). The managers own role and node labels; the node owns what it reports.
+ * create/CAS). The managers own role, node labels and availability; the node owns what it reports.
  */
 import type { NodeRecord } from '../core/model.js';
 import type { NodeAnnouncement } from './node-registry.js';
@@ -38,6 +38,7 @@ export function registrationRecord(input: RegistrationInput): Registration {
     engineLabels: { ...a.labels },
     ...(a.containerEngine !== undefined && { containerEngine: a.containerEngine }),
     ...(a.resources !== undefined && { resources: a.resources }),
+    ...(held?.availability !== undefined && { availability: held.availability }),
     status: 'ready',
     statusMessage: '',
     joinedAt: held?.joinedAt ?? now,

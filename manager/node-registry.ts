@@ -56,7 +56,16 @@ export class NodeRegistry {
   }
 
   constructor(
-    private readonly deps: { nc: NatsConnection; buckets: Buckets; nodes: KvMirror<NodeRecord>; log: Logger; isLeader: () => boolean; downAfterMs?: number },
+    private readonly deps: {
+      nc: NatsConnection;
+      buckets: Buckets;
+      nodes: KvMirror<NodeRecord>;
+      log: Logger;
+      isLeader: () => boolean;
+      downAfterMs?: number;
+      /** Workers connect with credentials from mesh_auth (meshd's own NATS): one without a record was removed. */
+      workersNeedCredentials?: boolean;
+    },
   ) {
     this.reporter = new RateLimitedReporter({ log: deps.log });
     this.liveness = new LivenessMonitor({
@@ -146,11 +155,14 @@ export class NodeRegistry {
    */
   async register(a: NodeAnnouncement): Promise<NodeRecord> {
     const kv = this.deps.buckets.nodes;
-    // Both reads at once: the worker's register request waits 5 s before it asks again.
-    const authEntry = this.deps.buckets.auth ? this.deps.buckets.auth.get(a.id) : Promise.resolve(null);
+    const auth = this.deps.buckets.auth;
     for (let attempt = 1; ; attempt++) {
-      const [auth, prior] = await Promise.all([authEntry, kv.get(a.id)]);
-      const joinedAsWorker = auth?.operation === 'PUT';
+      // Both reads at once (the worker's register request waits 5 s before it asks again), and
+      // both again on a retry: a `node rm` in between deletes the auth record, then the node's.
+      const [authEntry, prior] = await Promise.all([auth ? auth.get(a.id) : null, kv.get(a.id)]);
+      const joinedAsWorker = authEntry?.operation === 'PUT';
+      // Its credentials were revoked (meshctl node rm) while its connection was still open.
+      if (this.deps.workersNeedCredentials && a.role === 'worker' && !joinedAsWorker) throw new AuthError(`node ${a.hostname} (${a.id}) was removed from the cluster: its credentials are revoked; delete its node.creds and join again with a worker token`);
       // An unreadable held record is replaced by a fresh registration (the node is re-admitted).
       const decoded = prior?.operation === 'PUT' ? tryDecodeAs(W.NodeRecord, prior.value) : undefined;
       const held = decoded?.ok ? decoded.value : undefined;

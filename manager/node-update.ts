@@ -1,10 +1,11 @@
 /**
- * `meshctl node update --label-add K=V --label-rm K NODE` (manager RPC `node.update`): the node
- * labels placement constraints read (`node.labels.*`) are set here and nowhere else. One
- * compare-and-swap on the node record, so a concurrent registration or status change is kept.
+ * `meshctl node update [--availability active|pause|drain] [--label-add K=V] [--label-rm K] NODE`
+ * (manager RPC `node.update`): the node labels placement constraints read (`node.labels.*`) and
+ * the node's availability are set here and nowhere else. One compare-and-swap on the node record,
+ * so a concurrent registration or status change is kept.
  */
 import type { KV } from 'nats';
-import type { NodeRecord } from '../core/model.js';
+import type { NodeAvailability, NodeRecord } from '../core/model.js';
 import * as W from '../core/wire/schemas.js';
 import { encodeAs, tryDecodeAs } from '../core/wire/decode.js';
 import { CasConflictError, NotFoundError, ValidationError } from '../core/errors.js';
@@ -16,6 +17,17 @@ export interface NodeUpdateRequest {
   add: Record<string, string>;
   /** Label keys to remove. */
   rm: string[];
+  /** `--availability`: absent = unchanged. */
+  availability?: NodeAvailability;
+}
+
+export const AVAILABILITIES: readonly NodeAvailability[] = ['active', 'pause', 'drain'];
+export const AVAILABILITY_PROBLEM = '--availability: must be active, pause or drain';
+
+/** `--availability VALUE` checked: the value, or a problem naming the flag. */
+export function availabilityOf(value: unknown): NodeAvailability {
+  if (typeof value === 'string' && (AVAILABILITIES as readonly string[]).includes(value)) return value as NodeAvailability;
+  throw new ValidationError([`${AVAILABILITY_PROBLEM}, not ${JSON.stringify(value)}`]);
 }
 
 export const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -41,9 +53,17 @@ export function checkNodeUpdate(p: unknown): NodeUpdateRequest {
   else for (const [k, v] of Object.entries(add)) problems.push(...labelProblems('--label-add', k, v));
   if (!Array.isArray(rm)) problems.push('--label-rm: must be a list of keys');
   else for (const k of rm) problems.push(...labelProblems('--label-rm', k));
-  if (problems.length === 0 && Object.keys(add).length + (rm as unknown[]).length === 0) problems.push('node update: nothing to change (use --label-add KEY=VALUE or --label-rm KEY)');
+  let availability: NodeAvailability | undefined;
+  if (r.availability !== undefined) {
+    try {
+      availability = availabilityOf(r.availability);
+    } catch (err) {
+      problems.push(...(err as ValidationError).problems);
+    }
+  }
+  if (problems.length === 0 && Object.keys(add).length + (rm as unknown[]).length === 0 && availability === undefined) problems.push('node update: nothing to change (use --availability active|pause|drain, --label-add KEY=VALUE or --label-rm KEY)');
   if (problems.length) throw new ValidationError(problems);
-  return { node: r.node as string, add: add as Record<string, string>, rm: rm as string[] };
+  return { node: r.node as string, add: add as Record<string, string>, rm: rm as string[], ...(availability !== undefined && { availability }) };
 }
 
 /** Pure: the labels after the change (adds first, then removals, as docker does), or why not. */
@@ -85,7 +105,13 @@ export async function updateNode(deps: { kv: KV; nodes: () => NodeRecord[] }, pa
     if (!decoded.ok) throw new NotFoundError(`node ${req.node}: its record is unreadable (${decoded.error.reason})`);
     const node = decoded.value;
     // engineLabels set: a record from before engine labels keeps the labels a manager has now seen
-    const next: NodeRecord = { ...node, labels: applyLabelChanges(node.labels ?? {}, req.add, req.rm), engineLabels: node.engineLabels ?? {}, updatedAt: new Date().toISOString() };
+    const next: NodeRecord = {
+      ...node,
+      labels: applyLabelChanges(node.labels ?? {}, req.add, req.rm),
+      engineLabels: node.engineLabels ?? {},
+      ...(req.availability !== undefined && { availability: req.availability }),
+      updatedAt: new Date().toISOString(),
+    };
     try {
       await deps.kv.update(id, encodeAs(W.NodeRecord, next), entry.revision);
       return next;

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { ValidationError } from '../../core/errors.js';
 import { request } from '../../core/rpc.js';
 import { SUBJECTS } from '../../core/names.js';
-import type { NodeRecord } from '../../core/model.js';
+import type { NodeAvailability, NodeRecord } from '../../core/model.js';
+import { availabilityOf } from '../../manager/node-update.js';
 import { findOne, snapshot } from '../cluster-view.js';
 import { jsonLines, table } from '../format.js';
 import type { CommandContext } from './context.js';
@@ -50,7 +51,7 @@ export async function nodeLs(ctx: CommandContext, args: string[]): Promise<numbe
     Hostname: n.hostname,
     Role: n.role,
     Status: n.status === 'ready' ? 'Ready' : 'Down',
-    Availability: n.runsTasks ? 'Active' : 'Drain',
+    Availability: capitalized(availability(n)),
     ManagerStatus: n.role === 'manager' ? 'Reachable' : '',
     Addr: n.addr,
     Labels: n.labels,
@@ -71,7 +72,7 @@ export async function nodeInspect(ctx: CommandContext, args: string[]): Promise<
       ID: n.id,
       CreatedAt: n.joinedAt,
       UpdatedAt: n.updatedAt,
-      Spec: { Labels: n.labels, Role: n.role, Availability: n.runsTasks ? 'active' : 'drain' },
+      Spec: { Labels: n.labels, Role: n.role, Availability: availability(n) },
       Description: { Hostname: n.hostname, Engine: { Labels: n.engineLabels ?? {} }, ...(n.resources && { Resources: { NanoCPUs: n.resources.nanoCpus, MemoryBytes: n.resources.memoryBytes } }) },
       Status: { State: n.status, Message: n.statusMessage, Addr: n.addr },
       Tasks: snap.tasks.filter((t) => t.nodeId === n.id && t.desiredState === 'running').map((t) => t.name),
@@ -79,6 +80,15 @@ export async function nodeInspect(ctx: CommandContext, args: string[]): Promise<
   });
   ctx.out(JSON.stringify(out, null, 4) + '\n');
   return 0;
+}
+
+/** What `node ls` and `node inspect` show: `node update --availability`; a node that runs no tasks (`meshd --role manager`) as drain. */
+function availability(n: NodeRecord): NodeAvailability {
+  return n.runsTasks ? (n.availability ?? 'active') : 'drain';
+}
+
+function capitalized(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 /** Docker's `--label-add K=V` / `--label-add K` (empty value) and `--label-rm K` into a request. */
@@ -94,10 +104,32 @@ export function labelFlags(add: readonly string[], rm: readonly string[]): { add
 }
 
 export async function nodeUpdate(ctx: CommandContext, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { 'label-add': { type: 'string', multiple: true }, 'label-rm': { type: 'string', multiple: true } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { 'label-add': { type: 'string', multiple: true }, 'label-rm': { type: 'string', multiple: true }, availability: { type: 'string' } },
+    allowPositionals: true,
+  });
   if (positionals.length !== 1) throw new ValidationError(['node update: exactly one NODE argument is required']);
   const { add, rm } = labelFlags(values['label-add'] ?? [], values['label-rm'] ?? []);
-  const node = await request<NodeRecord>(ctx.nc, SUBJECTS.api('node.update'), { node: positionals[0], add, rm }, 10_000);
+  const availability = values.availability === undefined ? undefined : availabilityOf(values.availability);
+  const node = await request<NodeRecord>(ctx.nc, SUBJECTS.api('node.update'), { node: positionals[0], add, rm, ...(availability && { availability }) }, 10_000);
   ctx.out(`${node.id}\n`);
   return 0;
+}
+
+/** `node rm [--force] NODE...`: each node removed in turn; a refusal is reported and the rest go on (as docker does). */
+export async function nodeRm(ctx: CommandContext, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { force: { type: 'boolean', short: 'f' } }, allowPositionals: true });
+  if (positionals.length === 0) throw new ValidationError(['node rm: at least one NODE argument is required']);
+  let failed = 0;
+  for (const ref of positionals) {
+    try {
+      const removed = await request<{ id: string; hostname: string }>(ctx.nc, SUBJECTS.api('node.rm'), { node: ref, force: values.force ?? false }, 10_000);
+      ctx.out(`${removed.hostname}\n`);
+    } catch (err) {
+      failed++;
+      ctx.err(`meshctl: ${(err as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
 }

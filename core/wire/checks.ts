@@ -14,6 +14,7 @@ import type { JoinGrant, JoinRequest } from '../auth/join-protocol.js';
 import type { FenceRecord } from '../../manager/scheduler/fence.js';
 import type { CommitJournal, StackLockRecord } from '../../manager/deploy/stack-lock.js';
 import type { NodeUpdateRequest } from '../../manager/node-update.js';
+import type { NodeRmRequest } from '../../manager/node-remove.js';
 import type { DeployRequest } from '../../manager/deploy/deployer.js';
 import type { ServiceUpdateRequest } from '../../manager/deploy/service-update.js';
 import type { LogRequest, TaskLog } from '../../worker/logs.js';
@@ -59,6 +60,7 @@ type Checks = [
   Assert<Same<typeof S.ClusterSecrets, ClusterSecrets>>,
   Assert<Same<typeof S.DeployRequest, DeployRequest>>,
   Assert<Same<typeof S.NodeUpdateRequest, NodeUpdateRequest>>,
+  Assert<Same<typeof S.NodeRmRequest, NodeRmRequest>>,
   Assert<Same<typeof S.LogRequest, LogRequest>>,
   Assert<Same<typeof S.TaskLog, TaskLog>>,
   Assert<Same<typeof S.WireError, WireError>>,

@@ -324,6 +324,12 @@ export const NodeUpdateRequest = z.object({
   node: z.string({ error: 'a node id or hostname is required' }).min(1, 'a node id or hostname is required').max(253),
   add: z.record(z.string().max(253), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 labels').default({}),
   rm: list(z.string().max(253), 64).default([]),
+  availability: z.enum(['active', 'pause', 'drain'], { error: '--availability: must be active, pause or drain' }).optional(),
+});
+/** manager/node-remove.ts */
+export const NodeRmRequest = z.object({
+  node: z.string({ error: 'a node id or hostname is required' }).min(1, 'a node id or hostname is required').max(253),
+  force: z.boolean().default(false),
 });
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a variable name (letters, digits and _, not starting with a digit)').max(1024);
 export const ServiceUpdateRequest = z.object({

@@ -88,7 +88,8 @@ function lifecycleOf(
   serviceExists: boolean,
   status: TaskStatus | undefined,
 ): { type: 'remove' | 'shutdown'; reason: string } | { type: 'retire' } | undefined {
-  if (!node || node.status === 'down') return { type: 'remove', reason: `node ${node?.hostname ?? task.nodeId} is down` };
+  if (!node) return { type: 'remove', reason: `node ${task.nodeId} removed` };
+  if (node.status === 'down') return { type: 'remove', reason: `node ${node.hostname} is down` };
   if (task.desiredState === 'shutdown') {
     if (!status || !TERMINAL_STATES.has(status.state)) return undefined;
     if (!serviceExists) return { type: 'remove', reason: `task ${status.state}` };
@@ -132,22 +133,22 @@ function hasRoom(ctx: ServiceContext, node: NodeRecord): boolean {
 }
 
 /** Whether the node may keep a task of the service: ready, runs tasks, not draining, qualifies. */
-function mayKeep(node: NodeRecord, service: ServiceRecord): boolean {
+export function mayKeepTask(node: NodeRecord, service: ServiceRecord): boolean {
   // An image task needs a node with a container engine.
   if (service.spec.image !== undefined && node.containerEngine === undefined) return false;
   return node.status === 'ready' && node.runsTasks && (node.availability ?? 'active') !== 'drain' && satisfies(node, service.spec.constraints);
 }
 
 /** Whether the node may receive a new task of the service (a paused node keeps its tasks, takes none). */
-function mayPlace(node: NodeRecord, service: ServiceRecord): boolean {
-  return mayKeep(node, service) && (node.availability ?? 'active') === 'active';
+export function mayReceiveTask(node: NodeRecord, service: ServiceRecord): boolean {
+  return mayKeepTask(node, service) && (node.availability ?? 'active') === 'active';
 }
 
 /** A task worth keeping in its slot: current spec, on a node that still qualifies, not rejected. */
 function isGood(ctx: ServiceContext, task: TaskRecord): boolean {
   if (task.desiredState !== 'running' || !runsCurrentSpec(ctx.service, task)) return false;
   const node = ctx.nodes.find((n) => n.id === task.nodeId);
-  if (!node || !mayKeep(node, ctx.service)) return false;
+  if (!node || !mayKeepTask(node, ctx.service)) return false;
   return ctx.statuses.get(task.id)?.state !== 'rejected';
 }
 
@@ -208,7 +209,7 @@ function planGlobal(ctx: ServiceContext): void {
   const slots: Slots = { pending: [], inFlight: 0, fresh: [], rejected: [] };
   for (const node of [...ctx.nodes].sort(byHostname)) {
     const tasks = ctx.own.filter((t) => t.nodeId === node.id && t.desiredState === 'running');
-    if (!mayKeep(node, ctx.service)) {
+    if (!mayKeepTask(node, ctx.service)) {
       for (const t of tasks) shutdown(ctx, t, reasonFor(ctx, t));
       continue;
     }
@@ -217,7 +218,7 @@ function planGlobal(ctx: ServiceContext): void {
     const stale = settleStale(ctx, slots, tasks.filter((t) => !isGood(ctx, t)));
     if (keep) trackSuccessor(ctx, slots, keep, stale);
     else if (stale.length) slots.pending.push({ slot: 0, nodeId: node.id, stale });
-    else if (mayPlace(node, ctx.service) && hasRoom(ctx, node)) create(ctx, 0, node.id);
+    else if (mayReceiveTask(node, ctx.service) && hasRoom(ctx, node)) create(ctx, 0, node.id);
   }
   rollOn(ctx, slots);
 }
@@ -297,7 +298,7 @@ function replace(ctx: ServiceContext, p: Pending, order: 'stop-first' | 'start-f
   if (order === 'stop-first') for (const t of p.stale) shutdown(ctx, t, reasonFor(ctx, t));
   if (p.nodeId !== undefined) {
     const node = ctx.nodes.find((n) => n.id === p.nodeId);
-    if (node && mayPlace(node, ctx.service) && hasRoom(ctx, node)) create(ctx, 0, node.id);
+    if (node && mayReceiveTask(node, ctx.service) && hasRoom(ctx, node)) create(ctx, 0, node.id);
   } else place(ctx, p.slot);
 }
 
@@ -307,7 +308,7 @@ function wake(ctx: ServiceContext, inMs: number): void {
 
 /** Spread: the eligible node with the fewest tasks of this service, then fewest tasks overall. */
 function place(ctx: ServiceContext, slot: number): void {
-  const candidates = ctx.nodes.filter((n) => mayPlace(n, ctx.service) && hasRoom(ctx, n));
+  const candidates = ctx.nodes.filter((n) => mayReceiveTask(n, ctx.service) && hasRoom(ctx, n));
   if (candidates.length === 0) return;
   const perService = new Map<string, number>();
   for (const t of ctx.own) if (t.desiredState === 'running') perService.set(t.nodeId, (perService.get(t.nodeId) ?? 0) + 1);

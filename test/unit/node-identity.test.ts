@@ -106,7 +106,7 @@ describe('node update: labels', () => {
       '--label-add: must be an object of KEY: VALUE',
       '--label-rm: must be a list of keys',
     ]);
-    expect(problemsOf(() => checkNodeUpdate({ node: 'n' }))).toEqual(['node update: nothing to change (use --label-add KEY=VALUE or --label-rm KEY)']);
+    expect(problemsOf(() => checkNodeUpdate({ node: 'n' }))).toEqual(['node update: nothing to change (use --availability active|pause|drain, --label-add KEY=VALUE or --label-rm KEY)']);
     expect(problemsOf(() => checkNodeUpdate({ node: 'n', add: { a: 5 } }))[0]).toMatch(/^--label-add: label a: the value must be a string/);
   });
 
