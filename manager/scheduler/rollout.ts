@@ -55,7 +55,8 @@ export function failureOf(task: TaskRecord, status: TaskStatus | undefined, view
   if (!status) return undefined;
   if (status.state === 'failed' || status.state === 'rejected' || status.state === 'complete') return `${status.state}: ${status.message}`;
   if (status.error !== undefined) return status.error;
-  if (status.restarts > 0 || (status.exitCode !== undefined && status.state !== 'running')) return status.message || `exit code ${status.exitCode}`;
+  if (status.exitCode !== undefined && status.state !== 'running') return status.message || `exit code ${status.exitCode}`;
+  if (status.restarts > 0) return `exited and was restarted ${status.restarts} time${status.restarts === 1 ? '' : 's'}`;
   if (status.health === 'unhealthy') return 'health check failing';
   const since = view.runningSince.get(task.id);
   if (monitorMs > 0 && since !== undefined && !view.servingEverywhere.has(task.id) && view.now - since > monitorMs) {

@@ -157,7 +157,7 @@ describe('failed updates (failure_action, max_failure_ratio, monitor)', () => {
   it('failure_action pause (the default): stops and says which task failed and why', () => {
     const s = oneNew({ state: 'running', restarts: 2, message: '' });
     const plan = schedulingPlan({ nodes, services: [web()], ...s, nowIso: NOW_ISO });
-    expect(render(plan.actions)).toEqual(['status paused: update paused due to failure or early termination of task s_web.1: exit code undefined']);
+    expect(render(plan.actions)).toEqual(['status paused: update paused due to failure or early termination of task s_web.1: exited and was restarted 2 times']);
   });
 
   it('a new task not serving within monitor counts as failed (never healthy)', () => {
