@@ -1,0 +1,98 @@
+/**
+ * A replica leaves before it stops (DESIGN.md section 11, issue 14 item 2): while two request
+ * loops run (routing mesh from the underlay, VIP by name from a client task; one request every
+ * 20 ms each), replicas that leave on purpose cost no request.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
+import { failed, RequestLoops, type LoopRequest } from '../helpers/request-loops.js';
+
+const HTTP = `["node", "-e", "require('http').createServer((q, s) => s.end(process.env.MESH_TASK_NAME + '\\\\n')).listen(8080)"]`;
+const STACK = `services:
+  web:
+    command: ${HTTP}
+    deploy: { replicas: 4 }
+    ports: ["8080:8080"]
+    networks: [front]
+  client:
+    command: ["sleep", "100000"]
+    deploy: { placement: { constraints: ["node.hostname == node-1"] } }
+    networks: [front]
+networks:
+  front: {}
+`;
+
+/** Short lines for a failure message: what failed, when, how. */
+const describeFailures = (rs: LoopRequest[]) => rs.map((r) => `${new Date(r.start).toISOString()} ${r.ms} ms connected=${r.connected} ${r.status ?? ''} ${r.code ?? ''} ${r.error ?? ''}`);
+
+describe('a replica leaves before it stops (3 nodes, two request loops)', () => {
+  let c: DevCluster;
+  let dir: string;
+  let loops: RequestLoops | undefined;
+
+  const web = async () => (await c.list<TaskRow>(['service', 'ps', 'hs_web'])).filter((t) => t.DesiredState === 'Running');
+  const startLoops = () => RequestLoops.start({ cluster: c, meshUrl: 'http://172.30.0.12:8080/', clientTask: 'hs_client.1', vipUrl: 'http://web:8080/', intervalMs: 20 });
+  /** Every replica of the service running, on 3 nodes: the starting point of each case. */
+  const fourRunning = () =>
+    waitFor('4 web replicas running on 3 nodes', async () => {
+      const tasks = await web();
+      const running = tasks.filter((t) => t.CurrentState.startsWith('Running'));
+      return running.length === 4 && new Set(running.map((t) => t.Node)).size === 3 ? running : undefined;
+    });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshd-handoff-'));
+    await writeFile(join(dir, 'hs.yml'), STACK);
+    c = await DevCluster.up({ nodes: 3, managers: 1 });
+    await c.ok(['stack', 'deploy', '-c', join(dir, 'hs.yml'), 'hs'], { timeoutMs: 120_000 });
+  });
+  afterAll(async () => {
+    await loops?.dispose();
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('scales 4 -> 1 without a failed request in either loop', async () => {
+    const before = await fourRunning();
+    loops = await startLoops();
+    await c.ok(['service', 'scale', 'hs_web=1']);
+    // Until the three leaving replicas have been stopped (their process gone, status shut down).
+    await waitFor('3 web replicas shut down', async () => {
+      const all = await c.list<TaskRow>(['service', 'ps', 'hs_web']);
+      const left = before.filter((t) => all.find((x) => x.ID === t.ID)?.DesiredState !== 'Running');
+      return left.length === 3 && left.every((t) => !all.find((x) => x.ID === t.ID) || /^(Shutdown|Complete)/.test(all.find((x) => x.ID === t.ID)!.CurrentState)) ? left : undefined;
+    });
+    const report = await loops.stop();
+    loops = undefined;
+    // ~20 ms apart over several seconds: both loops really ran throughout.
+    expect(report.mesh.length).toBeGreaterThan(50);
+    expect(report.vip.length).toBeGreaterThan(50);
+    expect({ mesh: describeFailures(failed(report.mesh)), vip: describeFailures(failed(report.vip)) }).toEqual({ mesh: [], vip: [] });
+  });
+
+  /**
+   * Removing the service removes its name, VIP and published port: new connections to it are
+   * refused (or fail to resolve) by design. "0 failed" here means: every request that got a TCP
+   * connection was answered (200), and every request started before `service rm` was issued
+   * succeeded. Requests that never connected after that are counted, not failed.
+   */
+  it('removes the service while the loops run: every connection made is answered', async () => {
+    await c.ok(['service', 'scale', 'hs_web=4']);
+    await fourRunning();
+    loops = await startLoops();
+    const rmAt = Date.now();
+    await c.ok(['service', 'rm', 'hs_web']);
+    await waitFor('every web task gone', async () => ((await c.list<TaskRow>(['stack', 'ps', 'hs'])).some((t) => t.Name.startsWith('hs_web.')) ? undefined : true));
+    const report = await loops.stop();
+    loops = undefined;
+    const broken = (rs: LoopRequest[]) => rs.filter((r) => !r.ok && (r.connected || r.start < rmAt));
+    expect({ mesh: describeFailures(broken(report.mesh)), vip: describeFailures(broken(report.vip)) }).toEqual({ mesh: [], vip: [] });
+    // The service really went away during the loops: later requests were refused or unresolved.
+    expect(report.mesh.filter((r) => r.start >= rmAt).length).toBeGreaterThan(0);
+    expect(report.mesh.at(-1)?.ok).toBe(false);
+    expect(report.vip.at(-1)?.ok).toBe(false);
+  });
+});
