@@ -6,10 +6,11 @@ import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
 import { HealthMonitor, type Health } from './health.js';
 import { waitListening } from './listening.js';
 import type { TaskUser } from '../core/task-user.js';
-import { adoptTaskProcess, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
+import { adoptTaskProcess, readStartTicks, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 import { ImagePullError, type PodmanEngine } from './engine/podman.js';
 import { pullRetryDelayMs } from './engine/pull-backoff.js';
 import { qualifyImage, registryOf } from './engine/podman-argv.js';
+import type { Handoff } from './handoff.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
@@ -41,6 +42,8 @@ interface Supervised {
   launching?: Promise<void>;
   /** The image's HEALTHCHECK, used when the service sets none (compose `healthcheck` wins). */
   imageHealthcheck?: Healthcheck;
+  /** Its hand-off while it leaves, until the stop signal: aborted when the task is wanted again. */
+  leaving?: AbortController;
 }
 
 /** The health check a task runs: the service's, else its image's (Docker's rule). */
@@ -48,9 +51,6 @@ function healthcheckOf(sup: Supervised): Healthcheck | undefined {
   return sup.service.spec.healthcheck ?? sup.imageHealthcheck;
 }
 
-
-/** How long a replica leaving on purpose keeps answering after it is taken out of the LBs. */
-export const DEREGISTER_DELAY_MS = 1_000;
 export interface SupervisorDeps {
   paths: RunPaths;
   nodeId: string;
@@ -70,6 +70,15 @@ export interface SupervisorDeps {
   engine: { ok: true; engine: PodmanEngine } | { ok: false; reason: string };
   /** A service's registry login (`--with-registry-auth`), asked of a manager right before a pull. */
   registryLogin?: (serviceId: string) => Promise<Record<string, string>>;
+  /** A leaving task's hand-off before its stop signal (worker/handoff.ts); without it, it stops at once. */
+  handoff?: Pick<Handoff, 'leave' | 'removalSeq'>;
+  /** Asks for another reconcile pass (a stop in the background ended). */
+  resync?: () => void;
+}
+
+/** A service's TCP target ports (the connections a leaving replica serves). */
+function tcpTargets(service: ServiceRecord | undefined): number[] {
+  return (service?.spec.ports ?? []).filter((p) => p.protocol === 'tcp').map((p) => p.target);
 }
 
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
@@ -78,6 +87,8 @@ export class TaskSupervisor {
   private saved = new Map<string, SavedState>();
   /** Tasks already stopped and reported shut down, kept until their record goes. */
   private readonly finished = new Set<string>();
+  /** Stops under way (hand-off, signal, clean-up), each in the background: one per task. */
+  private readonly stops = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: SupervisorDeps) {}
 
@@ -112,27 +123,42 @@ export class TaskSupervisor {
     }
   }
 
-  /** Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. */
+  /**
+   * Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. Stops run
+   * in the background (each leaves first: `stop`), so one task's stop never delays another's start.
+   */
   async reconcile(desired: ReadonlyMap<string, { task: TaskRecord; service?: ServiceRecord }>): Promise<void> {
-    // A replica told to shut down is still in other nodes' load balancers for a moment (they see
-    // the same change and resync): let them drop it before it stops answering, once per pass. So
-    // is one a previous meshd left running that is no longer wanted here, with connections this
-    // node's own load balancers sent it before their first sync still open.
-    const leaving =
-      [...desired].some(([id, { task }]) => task.desiredState !== 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping) ||
-      [...this.saved].some(([id, s]) => s.pid > 0 && desired.get(id)?.task.desiredState !== 'running');
-    if (leaving) await new Promise((r) => setTimeout(r, DEREGISTER_DELAY_MS));
     for (const [id, { task, service }] of desired) {
       if (task.desiredState === 'running' && service) await this.ensureRunning(task, service);
+      // Its service record is gone but the scheduler has not yet set it to shutdown: it will (and
+      // that record is what every node's data plane is waited on for), so it keeps running till then.
+      else if (task.desiredState === 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping) continue;
       else await this.ensureStopped(id, task);
     }
     for (const id of [...this.tasks.keys(), ...this.finished]) if (!desired.has(id)) await this.ensureStopped(id);
     for (const id of [...this.saved.keys()]) {
-      if (!desired.has(id)) {
-        await this.cleanupOrphan(id);
+      if (!desired.has(id)) this.inBackground(id, async () => {
+        await this.stopOrphan(id, undefined);
         await removeTaskDir(this.deps.paths, id);
-      }
+      });
     }
+  }
+
+  /** Runs a task's stop in the background, once at a time per task; a reconcile follows its end. */
+  private inBackground(id: string, stop: () => Promise<void>): void {
+    if (this.stops.has(id)) return;
+    const run = stop()
+      .catch((err: unknown) => this.deps.log.warn('stopping a task failed', { task: id, err }))
+      .finally(() => {
+        this.stops.delete(id);
+        this.deps.resync?.();
+      });
+    this.stops.set(id, run);
+  }
+
+  /** Waits for every stop under way (meshd's own stop, tests). */
+  async settled(): Promise<void> {
+    while (this.stops.size > 0) await Promise.all([...this.stops.values()]);
   }
 
   runningPids(): Map<string, number> {
@@ -141,6 +167,10 @@ export class TaskSupervisor {
 
   private async ensureRunning(task: TaskRecord, service: ServiceRecord): Promise<void> {
     const known = this.tasks.get(task.id);
+    // Wanted again while it leaves: still before its stop signal, it stays; after, it starts anew
+    // once that stop has ended (the stop asks for the next pass).
+    if (known?.leaving) known.leaving.abort();
+    if (this.stops.has(task.id)) return;
     if (known) {
       const loginChanged = JSON.stringify(known.service.registryAuth ?? []) !== JSON.stringify(service.registryAuth ?? []);
       known.service = service;
@@ -365,37 +395,82 @@ export class TaskSupervisor {
     }, sup.service.spec.restartPolicy.delayMs);
   }
 
+  /** Starts a task's stop unless one is under way; forgets a stopped task once its record is gone. */
   private async ensureStopped(id: string, task?: TaskRecord): Promise<void> {
+    if (this.stops.has(id)) return;
     const sup = this.tasks.get(id);
     if (sup && !sup.stopping) {
-      sup.stopping = true;
-      if (sup.restartTimer) clearTimeout(sup.restartTimer);
-      sup.health?.stop();
-      const graceMs = sup.service.spec.stopGraceMs ?? this.deps.stopGraceMs;
-      await sup.launching;
-      if (sup.service.spec.image !== undefined && this.deps.engine.ok) {
-        // By name, whether or not its start got as far as reporting an id.
-        await this.removeContainer(id, graceMs);
-      } else if (sup.proc) await stopTaskProcess(sup.proc, { graceMs, signal: sup.service.spec.stopSignal ?? 'SIGTERM' });
-      await removeSandbox(this.deps.paths, id);
-      await this.report(sup, 'shutdown', 'shut down');
-      this.tasks.delete(id);
-      this.finished.add(id);
+      // Taken now: the change that took it out (its record's revision, or the mirror's newest for a record gone).
+      const tasksSeq = this.deps.handoff?.removalSeq(id);
+      this.inBackground(id, () => this.stop(sup, tasksSeq));
     } else if (!sup && task && !this.finished.has(id)) {
-      // Never ran here, or a restart lost track of it: make sure nothing is left and say so.
-      await this.cleanupOrphan(id);
-      await this.deps.report(this.status(task, 'shutdown', 'shut down', 0));
-      this.finished.add(id);
-    }
-    if (!task) {
+      // Never ran here, or a previous meshd left it running: make sure nothing is left and say so.
+      this.inBackground(id, async () => {
+        await this.stopOrphan(id, task);
+        await this.deps.report(this.status(task, 'shutdown', 'shut down', 0));
+        this.finished.add(id);
+      });
+    } else if (!sup && !task) {
       this.finished.delete(id);
       await removeTaskDir(this.deps.paths, id);
     }
   }
 
-  private async cleanupOrphan(id: string): Promise<void> {
+  /** A task leaves (`handOff`), then gets its stop signal and SIGKILL after its grace; then clean-up and `shutdown`. */
+  private async stop(sup: Supervised, tasksSeq: number | undefined): Promise<void> {
+    const id = sup.task.id;
+    sup.stopping = true;
+    if (sup.restartTimer) clearTimeout(sup.restartTimer);
+    const graceMs = sup.service.spec.stopGraceMs ?? this.deps.stopGraceMs;
+    await sup.launching;
+    if (!(await this.handOff(sup, tasksSeq, graceMs))) return;
+    sup.health?.stop();
+    if (sup.service.spec.image !== undefined && this.deps.engine.ok) {
+      // By name, whether or not its start got as far as reporting an id.
+      await this.removeContainer(id, graceMs);
+    } else if (sup.proc) await stopTaskProcess(sup.proc, { graceMs, signal: sup.service.spec.stopSignal ?? 'SIGTERM' });
+    await removeSandbox(this.deps.paths, id);
+    await this.report(sup, 'shutdown', 'shut down');
+    this.tasks.delete(id);
+    this.finished.add(id);
+  }
+
+  /**
+   * Until every live node's data plane has applied the task's removal and its connections have
+   * closed (both bounded: worker/handoff.ts), or its process ended. False when the task was
+   * wanted again meanwhile: it keeps running, its stop called off.
+   */
+  private async handOff(sup: Supervised, tasksSeq: number | undefined, graceMs: number): Promise<boolean> {
+    const proc = sup.proc;
+    if (!this.deps.handoff || !proc) return true;
+    const leaving = new AbortController();
+    sup.leaving = leaving;
+    const done = this.deps.handoff.leave({ taskId: sup.task.id, taskName: sup.task.name, tasksSeq, pid: proc.pid, ports: tcpTargets(sup.service), graceMs, signal: leaving.signal });
+    await Promise.race([done, proc.exited]);
+    sup.leaving = undefined;
+    if (leaving.signal.aborted && sup.proc === proc) {
+      sup.stopping = false;
+      this.deps.log.info('task wanted again before its stop signal; it keeps running', { task: sup.task.name });
+      return false;
+    }
+    leaving.abort(); // its process ended first: the waits end too
+    return true;
+  }
+
+  /**
+   * A task no supervisor holds: one a previous meshd left running (the `saved` map) leaves like
+   * any other, then is stopped; its sandbox is removed. Its record, if any, gives the change every
+   * live node must have applied; with none, no node has it in a load balancer but this one, whose
+   * first sync (which ran before any task sync) replaced the previous meshd's.
+   */
+  private async stopOrphan(id: string, task: TaskRecord | undefined): Promise<void> {
     const saved = this.saved.get(id);
     this.saved.delete(id);
+    const alive = saved !== undefined && saved.pid > 0 && (await readStartTicks(saved.pid)) === saved.startTicks;
+    if (alive && this.deps.handoff) {
+      const tasksSeq = task ? this.deps.handoff.removalSeq(id) : undefined;
+      await this.deps.handoff.leave({ taskId: id, taskName: task?.name ?? id, tasksSeq, pid: saved.pid, ports: [], graceMs: this.deps.stopGraceMs });
+    }
     if (saved?.containerId && this.deps.engine.ok) {
       await this.removeContainer(id, this.deps.stopGraceMs);
     } else if (saved && saved.pid > 0) {

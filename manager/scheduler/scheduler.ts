@@ -1,6 +1,5 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { KvMirror } from '../../core/state/mirror.js';
-import type { ClusterMirrors } from '../../core/state/cluster-mirrors.js';
+import { stateMirrors, type ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import type { Logger } from '../../core/log.js';
 import type { Allocator } from '../allocator.js';
@@ -50,7 +49,7 @@ export class Scheduler {
       log: deps.log,
       run: () => this.pass(),
     });
-    for (const m of Object.values(mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
+    for (const m of stateMirrors(mirrors)) m.onChange(() => this.runner.request());
   }
 
   /**

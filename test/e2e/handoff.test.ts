@@ -6,11 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
 import { failed, RequestLoops, type LoopRequest } from '../helpers/request-loops.js';
 
-const HTTP = `["node", "-e", "require('http').createServer((q, s) => s.end(process.env.MESH_TASK_NAME + '\\\\n')).listen(8080)"]`;
+// GET / answers at once; GET /slow after 2.5 s (a request in flight when its replica is told to leave).
+const HTTP = `["node", "-e", "require('http').createServer((q, s) => setTimeout(() => s.end(process.env.MESH_TASK_NAME + '\\\\n'), q.url === '/slow' ? 2500 : 0)).listen(8080)"]`;
+const HELPERS = resolve(import.meta.dirname, '..', 'helpers');
 const STACK = `services:
   web:
     command: ${HTTP}
@@ -34,6 +37,11 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
   let loops: RequestLoops | undefined;
 
   const web = async () => (await c.list<TaskRow>(['service', 'ps', 'hs_web'])).filter((t) => t.DesiredState === 'Running');
+  /** Eight slow requests through the routing mesh, 40 ms apart, each allowed 6 s: all in flight for 2.5 s. */
+  const slowBatch = async () => {
+    const res = await execa('nsenter', [`--net=${join(c.dir, 'netns', 'underlay')}`, process.execPath, join(HELPERS, 'request-loop.mjs'), 'http://172.30.0.11:8080/slow', '320', '40', '6000'], { timeout: 60_000 });
+    return JSON.parse(String(res.stdout)) as LoopRequest[];
+  };
   const startLoops = () => RequestLoops.start({ cluster: c, meshUrl: 'http://172.30.0.12:8080/', clientTask: 'hs_client.1', vipUrl: 'http://web:8080/', intervalMs: 20 });
   /** Every replica of the service running, on 3 nodes: the starting point of each case. */
   const fourRunning = () =>
@@ -58,6 +66,7 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
   it('scales 4 -> 1 without a failed request in either loop', async () => {
     const before = await fourRunning();
     loops = await startLoops();
+    const slow = slowBatch();
     await c.ok(['service', 'scale', 'hs_web=1']);
     // Until the three leaving replicas have been stopped (their process gone, status shut down).
     await waitFor('3 web replicas shut down', async () => {
@@ -67,11 +76,15 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
     });
     const report = await loops.stop();
     loops = undefined;
+    // Requests in flight on a leaving replica when it was told to leave were answered too.
+    const slowOnes = await slow;
+    expect(slowOnes.length).toBeGreaterThanOrEqual(6);
+    expect(describeFailures(failed(slowOnes))).toEqual([]);
     // ~20 ms apart over several seconds: both loops really ran throughout.
     expect(report.mesh.length).toBeGreaterThan(50);
     expect(report.vip.length).toBeGreaterThan(50);
     expect({ mesh: describeFailures(failed(report.mesh)), vip: describeFailures(failed(report.vip)) }).toEqual({ mesh: [], vip: [] });
-  });
+  }, 180_000);
 
   /**
    * Removing the service removes its name, VIP and published port: new connections to it are
@@ -83,16 +96,17 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
     await c.ok(['service', 'scale', 'hs_web=4']);
     await fourRunning();
     loops = await startLoops();
+    const slow = slowBatch();
     const rmAt = Date.now();
     await c.ok(['service', 'rm', 'hs_web']);
     await waitFor('every web task gone', async () => ((await c.list<TaskRow>(['stack', 'ps', 'hs'])).some((t) => t.Name.startsWith('hs_web.')) ? undefined : true));
     const report = await loops.stop();
     loops = undefined;
     const broken = (rs: LoopRequest[]) => rs.filter((r) => !r.ok && (r.connected || r.start < rmAt));
-    expect({ mesh: describeFailures(broken(report.mesh)), vip: describeFailures(broken(report.vip)) }).toEqual({ mesh: [], vip: [] });
+    expect({ mesh: describeFailures(broken(report.mesh)), vip: describeFailures(broken(report.vip)), slow: describeFailures(broken(await slow)) }).toEqual({ mesh: [], vip: [], slow: [] });
     // The service really went away during the loops: later requests were refused or unresolved.
     expect(report.mesh.filter((r) => r.start >= rmAt).length).toBeGreaterThan(0);
     expect(report.mesh.at(-1)?.ok).toBe(false);
     expect(report.vip.at(-1)?.ok).toBe(false);
-  });
+  }, 180_000);
 });

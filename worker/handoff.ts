@@ -1,0 +1,110 @@
+/**
+ * A replica leaves before it stops (DESIGN.md section 11): before a task that leaves on purpose
+ * gets its stop signal, (1) every live node's data plane has applied the task record that took it
+ * out (their reports in `mesh_applied`; bounded, the laggards logged), then (2) the connections
+ * it was serving have closed (bounded). Node-down removal needs none of this: a down node's
+ * replicas are out of every load balancer already.
+ */
+import type { KvMirror } from '../core/state/mirror.js';
+import type { DataplaneApplied, NodeRecord, TaskRecord } from '../core/model.js';
+import { laggingNodes, type AppliedWant } from '../core/applied.js';
+import type { Logger } from '../core/log.js';
+import { waitConnectionsClosed } from './connections.js';
+
+/** Default bound on waiting for every live node to apply a removal. */
+export const HANDOFF_APPLIED_TIMEOUT_MS = 10_000;
+/** Default bound on waiting for a leaving task's connections to close (never more than its stop grace). */
+export const HANDOFF_DRAIN_TIMEOUT_MS = 5_000;
+
+/** 10 s, or `$MESH_HANDOFF_TIMEOUT_MS` where the machine is known to be slow (the VM lane). */
+export function handoffTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.MESH_HANDOFF_TIMEOUT_MS);
+  return Number.isInteger(v) && v > 0 ? v : HANDOFF_APPLIED_TIMEOUT_MS;
+}
+
+export interface HandoffOptions {
+  nodeId: string;
+  mirrors: { nodes: KvMirror<NodeRecord>; applied: KvMirror<DataplaneApplied>; tasks: KvMirror<TaskRecord> };
+  /** Bound on (1); default `handoffTimeoutMs()`. */
+  appliedTimeoutMs?: number;
+  /** Bound on (2), further bounded by the task's stop grace; default 5 s. */
+  drainTimeoutMs?: number;
+  log: Logger;
+}
+
+export interface Leaving {
+  taskId: string;
+  taskName: string;
+  /** The tasks stream sequence that took it out (`removalSeq`); undefined: no node has a record of it. */
+  tasksSeq?: number;
+  /** Its main process (whose /proc/<pid>/net tables are its namespace's); undefined: nothing to drain. */
+  pid?: number;
+  /** Its service's TCP target ports; empty: every port it listens on. */
+  ports: readonly number[];
+  graceMs: number;
+  /** Aborted when the task is wanted again before its stop signal. */
+  signal?: AbortSignal;
+}
+
+export class Handoff {
+  constructor(private readonly opts: HandoffOptions) {}
+
+  /**
+   * The tasks stream sequence of the change that took a task out: its record's revision (the
+   * write that set it to shutdown), or for a record gone from the mirror, everything the mirror
+   * has seen (the delete is in it).
+   */
+  removalSeq(taskId: string): number {
+    const { tasks } = this.opts.mirrors;
+    return tasks.revision(`${this.opts.nodeId}.${taskId}`) ?? tasks.seenSeq;
+  }
+
+  /** Both waits; resolves when the task may get its stop signal (or when `signal` aborts). */
+  async leave(t: Leaving): Promise<void> {
+    const started = performance.now();
+    if (t.tasksSeq !== undefined) {
+      const timeoutMs = this.opts.appliedTimeoutMs ?? handoffTimeoutMs();
+      const lagging = await this.waitApplied({ tasksSeq: t.tasksSeq }, timeoutMs, t.signal);
+      if (t.signal?.aborted) return;
+      if (lagging.length > 0) {
+        this.opts.log.warn('stopping a leaving task before every node applied its removal', {
+          task: t.taskName,
+          tasksSeq: t.tasksSeq,
+          waitedMs: Math.round(performance.now() - started),
+          lagging: lagging.map((n) => `${n.hostname} (applied ${this.opts.mirrors.applied.get(n.id)?.tasksSeq ?? 'nothing'})`),
+        });
+      }
+    }
+    if (t.pid === undefined || t.pid <= 0) return;
+    const drainMs = Math.min(this.opts.drainTimeoutMs ?? HANDOFF_DRAIN_TIMEOUT_MS, t.graceMs);
+    const drainStart = performance.now();
+    const open = await waitConnectionsClosed(t.pid, { ports: t.ports, timeoutMs: drainMs, ...(t.signal && { signal: t.signal }) });
+    if (open.length > 0) this.opts.log.info('stopping a leaving task with connections still open', { task: t.taskName, open: open.length, waitedMs: Math.round(performance.now() - drainStart) });
+  }
+
+  /**
+   * Resolves once every live node has applied `want` (empty list), or with the nodes still
+   * lagging when `timeoutMs` is up or `signal` aborts. Woken by the mirrors, never polled.
+   */
+  waitApplied(want: AppliedWant, timeoutMs: number, signal?: AbortSignal): Promise<NodeRecord[]> {
+    const { nodes, applied } = this.opts.mirrors;
+    const lagging = () => laggingNodes({ nodes: nodes.values(), applied: applied.values(), want });
+    return new Promise((resolve) => {
+      const unsubscribe: (() => void)[] = [];
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', finish);
+        for (const u of unsubscribe) u();
+        resolve(lagging());
+      };
+      const check = () => {
+        if (lagging().length === 0) finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      signal?.addEventListener('abort', finish);
+      unsubscribe.push(applied.onChange(check), nodes.onChange(check));
+      if (signal?.aborted) finish();
+      else check();
+    });
+  }
+}
