@@ -1,55 +1,21 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { TERMINAL_STATES, type Healthcheck, type RestartPolicy, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from '../core/model.js';
+import { writeFile } from 'node:fs/promises';
+import { TERMINAL_STATES, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from '../core/model.js';
 import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
 import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
 import { HealthMonitor, type Health } from './health.js';
 import { waitListening } from './listening.js';
-import type { TaskUser } from '../core/task-user.js';
 import { adoptTaskProcess, readStartTicks, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 import { ImagePullError, type PodmanEngine } from './engine/podman.js';
 import { pullRetryDelayMs } from './engine/pull-backoff.js';
 import { qualifyImage, registryOf } from './engine/podman-argv.js';
 import type { Handoff } from './handoff.js';
+import { healthcheckOf, readSavedStates, restartVerdict, taskEnvironment, tcpTargets, type SavedState, type Supervised } from './supervised.js';
+
+export { restartVerdict } from './supervised.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
-
-/** What survives a meshd restart about a task process, in its task dir. */
-interface SavedState {
-  pid: number;
-  startTicks: number;
-  restarts: number;
-  /** The task's container, for a task that runs an image. */
-  containerId?: string;
-}
-
-interface Supervised {
-  task: TaskRecord;
-  service: ServiceRecord;
-  proc?: TaskProcess;
-  /** The compose `user:` resolved on this node at the last launch; root when absent. */
-  user?: TaskUser;
-  health?: HealthMonitor;
-  restarts: number;
-  stopping: boolean;
-  restartTimer?: NodeJS.Timeout;
-  /** The task's container while it has one (image tasks). */
-  containerId?: string;
-  /** Failed pulls in a row (the next retry waits longer). */
-  pullFailures: number;
-  /** An image task's launch in flight (pull, create, start): a stop waits for it. */
-  launching?: Promise<void>;
-  /** The image's HEALTHCHECK, used when the service sets none (compose `healthcheck` wins). */
-  imageHealthcheck?: Healthcheck;
-  /** Its hand-off while it leaves, until the stop signal: aborted when the task is wanted again. */
-  leaving?: AbortController;
-}
-
-/** The health check a task runs: the service's, else its image's (Docker's rule). */
-function healthcheckOf(sup: Supervised): Healthcheck | undefined {
-  return sup.service.spec.healthcheck ?? sup.imageHealthcheck;
-}
 
 export interface SupervisorDeps {
   paths: RunPaths;
@@ -76,11 +42,6 @@ export interface SupervisorDeps {
   resync?: () => void;
 }
 
-/** A service's TCP target ports (the connections a leaving replica serves). */
-function tcpTargets(service: ServiceRecord | undefined): number[] {
-  return (service?.spec.ports ?? []).filter((p) => p.protocol === 'tcp').map((p) => p.target);
-}
-
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
 export class TaskSupervisor {
   private readonly tasks = new Map<string, Supervised>();
@@ -94,33 +55,7 @@ export class TaskSupervisor {
 
   /** Reads what a previous meshd left running; call before the first reconcile. */
   async loadSaved(): Promise<void> {
-    let dirs: string[] = [];
-    try {
-      dirs = await readdir(this.deps.paths.tasksDir);
-    } catch {
-      dirs = [];
-    }
-    for (const id of dirs) {
-      try {
-        this.saved.set(id, JSON.parse(await readFile(this.deps.paths.taskState(id), 'utf8')) as SavedState);
-      } catch {
-        this.saved.set(id, { pid: 0, startTicks: -1, restarts: 0 });
-      }
-    }
-    // A container of ours whose task directory is gone (lost with the run dir) would run on
-    // unseen: it is remembered too, so the first reconcile stops and removes it unless wanted.
-    const { engine } = this.deps;
-    if (engine.ok && (await engine.engine.hasStore())) {
-      const found = await engine.engine.listTasks(this.deps.nodeId).catch((err: unknown) => {
-        this.deps.log.warn('could not list the containers of this node', { err });
-        return new Map<string, string>();
-      });
-      for (const [taskId, containerId] of found) {
-        const saved = this.saved.get(taskId);
-        if (!saved) this.saved.set(taskId, { pid: 0, startTicks: -1, restarts: 0, containerId });
-        else if (!saved.containerId) saved.containerId = containerId;
-      }
-    }
+    this.saved = await readSavedStates(this.deps);
   }
 
   /**
@@ -246,7 +181,7 @@ export class TaskSupervisor {
       const files = await ensureSandbox(this.deps.paths, task, this.deps.resolvConf);
       await this.deps.beforeStart?.(task);
       await this.report(sup, 'starting', '');
-      const env = this.environment(task, service);
+      const env = taskEnvironment(task, service, this.deps.nodeName);
       const proc = await startTaskProcess({ files, hostname: task.name, argv, env, masks: this.deps.masks, ...(sup.user && { user: sup.user }) });
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));
       this.watch(sup, proc);
@@ -316,7 +251,7 @@ export class TaskSupervisor {
         netns: files.netns,
         dns: this.deps.dnsAddr,
         logPath: files.log,
-        env: this.environment(task, service),
+        env: taskEnvironment(task, service, this.deps.nodeName),
         ...(service.spec.entrypoint !== undefined && { entrypoint: service.spec.entrypoint }),
         ...(service.spec.command !== undefined && { command: service.spec.command }),
         ...(service.spec.user !== undefined && { user: service.spec.user }),
@@ -341,17 +276,6 @@ export class TaskSupervisor {
   private initialHealth(sup: Supervised): TaskStatus['health'] {
     const check = healthcheckOf(sup);
     return check && check.test.type !== 'none' ? 'starting' : undefined;
-  }
-
-  private environment(task: TaskRecord, service: ServiceRecord): Record<string, string> {
-    return {
-      ...service.spec.environment,
-      HOSTNAME: task.name,
-      MESH_TASK_NAME: task.name,
-      MESH_TASK_SLOT: String(task.slot),
-      MESH_SERVICE_NAME: service.name,
-      MESH_NODE_NAME: this.deps.nodeName,
-    };
   }
 
   private watch(sup: Supervised, proc: TaskProcess, adopted = false): void {
@@ -499,16 +423,4 @@ export class TaskSupervisor {
   private status(task: TaskRecord, state: TaskState, message: string, restarts: number): TaskStatus {
     return { taskId: task.id, nodeId: this.deps.nodeId, state, message, restarts, updatedAt: new Date().toISOString() };
   }
-}
-
-/** The restart policy as a pure decision: restart, or the final state and why. */
-export function restartVerdict(policy: RestartPolicy, exit: ProcessExit, restartsSoFar: number): { restart: true } | { restart: false; state: TaskState; why?: string } {
-  const success = exit.exitCode === 0;
-  const finalState: TaskState = success ? 'complete' : 'failed';
-  if (policy.condition === 'none') return { restart: false, state: finalState };
-  if (policy.condition === 'on-failure' && success) return { restart: false, state: 'complete' };
-  if (policy.maxAttempts > 0 && restartsSoFar >= policy.maxAttempts) {
-    return { restart: false, state: finalState, why: `restart policy max_attempts=${policy.maxAttempts} reached` };
-  }
-  return { restart: true };
 }

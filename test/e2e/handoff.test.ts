@@ -37,9 +37,9 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
   let loops: RequestLoops | undefined;
 
   const web = async () => (await c.list<TaskRow>(['service', 'ps', 'hs_web'])).filter((t) => t.DesiredState === 'Running');
-  /** Eight slow requests through the routing mesh, 40 ms apart, each allowed 6 s: all in flight for 2.5 s. */
+  /** Slow requests through the routing mesh for 1 s, 100 ms apart, each allowed 6 s (each takes 2.5 s). */
   const slowBatch = async () => {
-    const res = await execa('nsenter', [`--net=${join(c.dir, 'netns', 'underlay')}`, process.execPath, join(HELPERS, 'request-loop.mjs'), 'http://172.30.0.11:8080/slow', '320', '40', '6000'], { timeout: 60_000 });
+    const res = await execa('nsenter', [`--net=${join(c.dir, 'netns', 'underlay')}`, process.execPath, join(HELPERS, 'request-loop.mjs'), 'http://172.30.0.11:8080/slow', '1000', '100', '6000'], { timeout: 60_000 });
     return JSON.parse(String(res.stdout)) as LoopRequest[];
   };
   const startLoops = () => RequestLoops.start({ cluster: c, meshUrl: 'http://172.30.0.12:8080/', clientTask: 'hs_client.1', vipUrl: 'http://web:8080/', intervalMs: 20 });
@@ -78,7 +78,7 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
     loops = undefined;
     // Requests in flight on a leaving replica when it was told to leave were answered too.
     const slowOnes = await slow;
-    expect(slowOnes.length).toBeGreaterThanOrEqual(6);
+    expect(slowOnes.length).toBeGreaterThanOrEqual(4);
     expect(describeFailures(failed(slowOnes))).toEqual([]);
     // ~20 ms apart over several seconds: both loops really ran throughout.
     expect(report.mesh.length).toBeGreaterThan(50);

@@ -4,7 +4,10 @@
 // broken connection, not a refused one). Run inside the namespace the client lives in (tests:
 // nsenter into the underlay, or `meshctl task exec` into a task).
 // With STOP_FILE it also ends as soon as that file exists (the duration is then an upper bound).
-// Writes `ready` to stderr after its first successful request.
+// Writes `ready` to stderr after its first successful request. TIMEOUT_MS bounds each request
+// whole, name lookup included (a lookup of a name the cluster no longer knows is forwarded
+// upstream and can take seconds, holding one of libuv's four lookup threads: without the bound
+// the loop would queue lookups faster than they end).
 //   node request-loop.mjs URL DURATION_MS [INTERVAL_MS=50] [TIMEOUT_MS=1000] [STOP_FILE]
 import http from 'node:http';
 import { existsSync } from 'node:fs';
@@ -21,7 +24,14 @@ function once() {
   const start = Date.now();
   let connected = false;
   return new Promise((resolve) => {
-    const req = http.get(url, { agent, timeout }, (res) => {
+    let done = false;
+    const finish = (r) => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      resolve({ start, ms: Date.now() - start, connected, ...r });
+    };
+    const req = http.get(url, { agent }, (res) => {
       res.resume();
       res.on('end', () => {
         const ok = res.statusCode === 200;
@@ -29,13 +39,14 @@ function once() {
           ready = true;
           process.stderr.write('ready\n');
         }
-        resolve({ start, ms: Date.now() - start, ok, connected, status: res.statusCode });
+        finish({ ok, status: res.statusCode });
       });
-      res.on('error', (err) => resolve({ start, ms: Date.now() - start, ok: false, connected, error: err.message }));
+      res.on('error', (err) => finish({ ok: false, status: res.statusCode, error: err.message }));
+      res.on('close', () => finish({ ok: false, status: res.statusCode, error: 'response closed before its end' }));
     });
+    const deadline = setTimeout(() => req.destroy(new Error('timeout')), timeout);
     req.on('socket', (s) => s.once('connect', () => (connected = true)));
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ start, ms: Date.now() - start, ok: false, connected, error: err.message, ...(err.code && { code: err.code }) }));
+    req.on('error', (err) => finish({ ok: false, error: err.message, ...(err.code && { code: err.code }) }));
   });
 }
 
@@ -46,4 +57,5 @@ while (Date.now() < end && !(stopFile && existsSync(stopFile))) {
   await new Promise((r) => setTimeout(r, interval));
 }
 await Promise.all(pending);
-console.log(JSON.stringify(results.sort((a, b) => a.start - b.start)));
+// Exit once written: lookups still running in libuv's threads would otherwise keep the process.
+process.stdout.write(JSON.stringify(results.sort((a, b) => a.start - b.start)) + '\n', () => process.exit(0));
