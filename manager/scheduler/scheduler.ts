@@ -1,3 +1,5 @@
+import { routingMeshInUse } from '../../core/serving.js';
+import type { TaskStatus } from '../../core/model.js';
 import type { Buckets } from '../../core/state/buckets.js';
 import { stateMirrors, type ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
@@ -102,19 +104,20 @@ export class Scheduler {
       statuses,
     });
     if (actions.length) await this.executor.apply(actions);
-    await this.ensureIngressAddresses();
+    await this.ensureIngressAddresses(statuses);
   }
 
   /**
    * While any service publishes a port in ingress mode, every node's ingress sandbox needs an
-   * address on the ingress network (the routing mesh answers on nodes without replicas too).
+   * address on the ingress network (the routing mesh answers on nodes without replicas too), and
+   * after that while a replica that published still leaves (`routingMeshInUse`).
    */
-  private async ensureIngressAddresses(): Promise<void> {
+  private async ensureIngressAddresses(statuses: ReadonlyMap<string, TaskStatus>): Promise<void> {
     const { mirrors } = this.deps;
-    const publishing = mirrors.services.values().some((s) => s.endpoint.ports.some((p) => p.mode === 'ingress'));
     const ingress = mirrors.networks.values().find((n) => n.ingress);
     if (!ingress) return;
-    if (!publishing) {
+    const inUse = routingMeshInUse({ services: mirrors.services.values(), tasks: mirrors.tasks.values(), statuses, ingressId: ingress.id });
+    if (!inUse) {
       // Nothing publishes any more: give the addresses back (no leaked allocations).
       for (const l of mirrors.lbaddrs.values()) if (l.networkId === ingress.id) await this.executor.releaseLbAddress(l);
       return;

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { laggingNodes } from '../../core/applied.js';
 import { openConnections } from '../../worker/connections.js';
 import { AppliedReporter, type AppliedSeqs } from '../../worker/dataplane/applied-report.js';
-import type { DataplaneApplied, NodeRecord } from '../../core/model.js';
+import { localTasks } from '../../worker/dataplane/desired.js';
+import type { DataplaneApplied, NodeRecord, TaskRecord, TaskStatus } from '../../core/model.js';
 import type { Logger } from '../../core/log.js';
 
 const node = (id: string, status: NodeRecord['status'] = 'ready'): NodeRecord =>
@@ -108,5 +109,16 @@ describe('AppliedReporter', () => {
     expect(writes).toEqual([{ tasksSeq: 5, statusSeq: 2 }, { tasksSeq: 5, statusSeq: 2 }]);
     await settle();
     expect(r.last).toEqual({ tasksSeq: 5, statusSeq: 2 });
+  });
+});
+
+describe('localTasks (what a node keeps wired)', () => {
+  const task = (id: string, desiredState: TaskRecord['desiredState'], nodeId = 'a') => ({ id, nodeId, desiredState }) as TaskRecord;
+  const status = (taskId: string, state: TaskStatus['state']) => [taskId, { taskId, state }] as [string, TaskStatus];
+
+  it('keeps a leaving task wired until its process has stopped, so its connections are served', () => {
+    const tasks = [task('run', 'running'), task('leaving', 'shutdown'), task('stopped', 'shutdown'), task('never', 'shutdown'), task('elsewhere', 'running', 'b')];
+    const statuses = new Map([status('run', 'running'), status('leaving', 'running'), status('stopped', 'shutdown')]);
+    expect(localTasks({ node: node('a'), tasks, statuses }).map((t) => t.id)).toEqual(['run', 'leaving']);
   });
 });

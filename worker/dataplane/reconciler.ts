@@ -5,10 +5,10 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, gatewayTasks, type DataplaneDesired } from './desired.js';
+import { desiredDataplane, gatewayTasks, routingMeshNeeded, type DataplaneDesired } from './desired.js';
 import { ensureGateway, gatewayAddr, GatewayAddresses, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
-import { INGRESS_SBOX_GW_KEY, publishesIngress } from './ingress-desired.js';
+import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
 import { ensureOverlay, syncPeers } from './overlay.js';
 import { ensureAttachment } from './attach.js';
@@ -121,6 +121,7 @@ export class DataplaneReconciler {
     if (!node) return undefined;
     const networks = mirrors.networks.values();
     const tasks = mirrors.tasks.values();
+    const statuses = new Map(mirrors.status.values().map((s) => [s.taskId, s]));
     return desiredDataplane({
       node,
       nodes: mirrors.nodes.values(),
@@ -129,10 +130,10 @@ export class DataplaneReconciler {
       tasks,
       gatewaySubnet: this.opts.gatewaySubnet,
       gatewayAddrs: this.gatewayAddrs.assign([
-        ...gatewayTasks({ node, tasks }),
-        ...(publishesIngress(mirrors.services.values()) ? [INGRESS_SBOX_GW_KEY] : []),
+        ...gatewayTasks({ node, tasks, statuses }),
+        ...(routingMeshNeeded({ services: mirrors.services.values(), tasks, statuses, networks }) ? [INGRESS_SBOX_GW_KEY] : []),
       ]),
-      statuses: new Map(mirrors.status.values().map((s) => [s.taskId, s])),
+      statuses,
       lbaddrs: mirrors.lbaddrs.values(),
       paths: this.opts.paths,
       vxlanPort: this.opts.vxlanPort(),
