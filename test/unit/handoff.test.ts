@@ -3,7 +3,8 @@ import { laggingNodes } from '../../core/applied.js';
 import { openConnections } from '../../worker/connections.js';
 import { AppliedReporter, type AppliedSeqs } from '../../worker/dataplane/applied-report.js';
 import { localTasks } from '../../worker/dataplane/desired.js';
-import type { DataplaneApplied, NodeRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import { routingMeshInUse } from '../../core/serving.js';
+import type { DataplaneApplied, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
 import type { Logger } from '../../core/log.js';
 
 const node = (id: string, status: NodeRecord['status'] = 'ready'): NodeRecord =>
@@ -120,5 +121,27 @@ describe('localTasks (what a node keeps wired)', () => {
     const tasks = [task('run', 'running'), task('leaving', 'shutdown'), task('stopped', 'shutdown'), task('never', 'shutdown'), task('elsewhere', 'running', 'b')];
     const statuses = new Map([status('run', 'running'), status('leaving', 'running'), status('stopped', 'shutdown')]);
     expect(localTasks({ node: node('a'), tasks, statuses }).map((t) => t.id)).toEqual(['run', 'leaving']);
+  });
+});
+
+describe('routingMeshInUse', () => {
+  const publishing = { id: 's1', endpoint: { ports: [{ mode: 'ingress' }] } } as unknown as ServiceRecord;
+  const quietSvc = { id: 's2', endpoint: { ports: [] } } as unknown as ServiceRecord;
+  const onIngress = (id: string, serviceId: string, desiredState: TaskRecord['desiredState']) => ({ id, serviceId, desiredState, addresses: [{ networkId: 'ing', addr: '10.255.0.5/16' }] }) as unknown as TaskRecord;
+  const st = (taskId: string, state: TaskStatus['state']) => new Map([[taskId, { taskId, state } as TaskStatus]]);
+
+  it('is in use while anything publishes in ingress mode', () => {
+    expect(routingMeshInUse({ services: [publishing], tasks: [], statuses: new Map(), ingressId: 'ing' })).toBe(true);
+    expect(routingMeshInUse({ services: [quietSvc], tasks: [], statuses: new Map(), ingressId: 'ing' })).toBe(false);
+  });
+
+  it('stays in use after the last publisher went, while one of its replicas still leaves', () => {
+    const leaving = onIngress('t1', 's1', 'shutdown');
+    expect(routingMeshInUse({ services: [], tasks: [leaving], statuses: st('t1', 'running'), ingressId: 'ing' })).toBe(true);
+    expect(routingMeshInUse({ services: [], tasks: [leaving], statuses: st('t1', 'shutdown'), ingressId: 'ing' })).toBe(false);
+    // Service record gone, shutdown record not yet written: still leaving.
+    expect(routingMeshInUse({ services: [], tasks: [onIngress('t1', 's1', 'running')], statuses: st('t1', 'running'), ingressId: 'ing' })).toBe(true);
+    // A running replica of a service that no longer publishes keeps nothing up.
+    expect(routingMeshInUse({ services: [quietSvc], tasks: [onIngress('t2', 's2', 'running')], statuses: st('t2', 'running'), ingressId: 'ing' })).toBe(false);
   });
 });
