@@ -37,14 +37,15 @@ export async function inboundConnections(pid: number, ports?: readonly number[])
 
 /**
  * Waits until the task serves no inbound connection, its process is gone, or `timeoutMs` passed
- * (polled: the kernel has no event for it); returns the connections still open (empty: drained).
+ * (polled: the kernel has no event for it), or `signal` aborted; returns the connections still
+ * open (empty: drained).
  */
-export async function waitConnectionsClosed(pid: number, opts: { ports?: readonly number[]; timeoutMs: number; everyMs?: number }): Promise<string[]> {
+export async function waitConnectionsClosed(pid: number, opts: { ports?: readonly number[]; timeoutMs: number; everyMs?: number; signal?: AbortSignal }): Promise<string[]> {
   const deadline = performance.now() + opts.timeoutMs;
   for (;;) {
     const open = await inboundConnections(pid, opts.ports);
     if (!open || open.length === 0) return [];
-    if (performance.now() >= deadline) return open;
+    if (performance.now() >= deadline || opts.signal?.aborted) return open;
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 50));
   }
 }

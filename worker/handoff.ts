@@ -79,6 +79,7 @@ export class Handoff {
     const drainMs = Math.min(this.opts.drainTimeoutMs ?? HANDOFF_DRAIN_TIMEOUT_MS, t.graceMs);
     const drainStart = performance.now();
     const open = await waitConnectionsClosed(t.pid, { ports: t.ports, timeoutMs: drainMs, ...(t.signal && { signal: t.signal }) });
+    if (t.signal?.aborted) return;
     if (open.length > 0) this.opts.log.info('stopping a leaving task with connections still open', { task: t.taskName, open: open.length, waitedMs: Math.round(performance.now() - drainStart) });
   }
 

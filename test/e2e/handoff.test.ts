@@ -29,7 +29,7 @@ networks:
 `;
 
 /** Short lines for a failure message: what failed, when, how. */
-const describeFailures = (rs: LoopRequest[]) => rs.map((r) => `${new Date(r.start).toISOString()} ${r.ms} ms connected=${r.connected} ${r.status ?? ''} ${r.code ?? ''} ${r.error ?? ''}`);
+const describeFailures = (rs: LoopRequest[]) => rs.map((r) => `${new Date(r.start).toISOString()} ${r.ms} ms resolved=${r.resolved} connected=${r.connected} ${r.status ?? ''} ${r.code ?? ''} ${r.error ?? ''}`);
 
 describe('a replica leaves before it stops (3 nodes, two request loops)', () => {
   let c: DevCluster;

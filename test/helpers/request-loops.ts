@@ -3,7 +3,8 @@
  * (a) through the routing mesh, from the underlay namespace to a node's published port, and
  * (b) through the VIP by name, from inside a client task (`meshctl task exec`; a command task
  * sees the host's files, so node and request-loop.mjs are there, and its resolv.conf names the
- * node's embedded DNS). Both GET every `intervalMs` until `stop()`, which returns every request.
+ * node's embedded DNS; its answer is reused for the TTL, see `dnsCacheMs`). Both GET every
+ * `intervalMs` until `stop()`, which returns every request.
  */
 import { execa, type ResultPromise } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +18,8 @@ export interface LoopRequest {
   start: number;
   ms: number;
   ok: boolean;
+  /** The host name was looked up (or was an address). */
+  resolved: boolean;
   /** The TCP connection was established (a failure after that broke a connection). */
   connected: boolean;
   status?: number;
@@ -42,6 +45,12 @@ export interface RequestLoopsOptions {
   timeoutMs?: number;
   /** Upper bound on a loop's life if stop() is never called (default 10 min). */
   maxMs?: number;
+  /**
+   * How long the VIP loop reuses its answer for the name (default 5 s, the embedded DNS's TTL):
+   * a caching client. 0: a lookup per request, through libuv's four threads (one lookup that
+   * glibc waits 5 s on then queues the rest, and every request behind it times out).
+   */
+  dnsCacheMs?: number;
 }
 
 /** The requests that failed, with their errors (for assertions that print what went wrong). */
@@ -61,11 +70,11 @@ export class RequestLoops {
   static async start(opts: RequestLoopsOptions): Promise<RequestLoops> {
     const dir = await mkdtemp(join(tmpdir(), 'meshd-loops-'));
     const stopFile = join(dir, 'stop');
-    const args = (url: string) => [url, String(opts.maxMs ?? 600_000), String(opts.intervalMs ?? 20), String(opts.timeoutMs ?? 1_000), stopFile];
+    const args = (url: string, dnsCacheMs = 0) => [url, String(opts.maxMs ?? 600_000), String(opts.intervalMs ?? 20), String(opts.timeoutMs ?? 1_000), stopFile, String(dnsCacheMs)];
     const underlay = join(opts.cluster.dir, 'netns', 'underlay');
     const limit = (opts.maxMs ?? 600_000) + 60_000;
     const mesh = execa('nsenter', [`--net=${underlay}`, process.execPath, LOOP, ...args(opts.meshUrl)], { timeout: limit, reject: false });
-    const vip = execa(process.execPath, [resolve(import.meta.dirname, '..', '..', 'bin', 'meshctl.js'), 'task', 'exec', opts.clientTask, '--', process.execPath, LOOP, ...args(opts.vipUrl)], {
+    const vip = execa(process.execPath, [resolve(import.meta.dirname, '..', '..', 'bin', 'meshctl.js'), 'task', 'exec', opts.clientTask, '--', process.execPath, LOOP, ...args(opts.vipUrl, opts.dnsCacheMs ?? 5_000)], {
       timeout: limit,
       reject: false,
       env: { MESHD_DEV_HOME: opts.cluster.home, MESHD_DEV_CLUSTER: opts.cluster.name },
