@@ -62,25 +62,29 @@ export class Handoff {
   /** Both waits; resolves when the task may get its stop signal (or when `signal` aborts). */
   async leave(t: Leaving): Promise<void> {
     const started = performance.now();
-    if (t.tasksSeq !== undefined) {
-      const timeoutMs = this.opts.appliedTimeoutMs ?? handoffTimeoutMs();
-      const lagging = await this.waitApplied({ tasksSeq: t.tasksSeq }, timeoutMs, t.signal);
-      if (t.signal?.aborted) return;
-      if (lagging.length > 0) {
-        this.opts.log.warn('stopping a leaving task before every node applied its removal', {
-          task: t.taskName,
-          tasksSeq: t.tasksSeq,
-          waitedMs: Math.round(performance.now() - started),
-          lagging: lagging.map((n) => `${n.hostname} (applied ${this.opts.mirrors.applied.get(n.id)?.tasksSeq ?? 'nothing'})`),
-        });
-      }
-    }
+    if (t.tasksSeq !== undefined) await this.waitEveryNode(t, t.tasksSeq);
+    if (t.signal?.aborted) return;
+    const appliedMs = Math.round(performance.now() - started);
     if (t.pid === undefined || t.pid <= 0) return;
     const drainMs = Math.min(this.opts.drainTimeoutMs ?? HANDOFF_DRAIN_TIMEOUT_MS, t.graceMs);
-    const drainStart = performance.now();
     const open = await waitConnectionsClosed(t.pid, { ports: t.ports, timeoutMs: drainMs, ...(t.signal && { signal: t.signal }) });
     if (t.signal?.aborted) return;
-    if (open.length > 0) this.opts.log.info('stopping a leaving task with connections still open', { task: t.taskName, open: open.length, waitedMs: Math.round(performance.now() - drainStart) });
+    const waited = { task: t.taskName, appliedMs, drainedMs: Math.round(performance.now() - started) - appliedMs };
+    if (open.length > 0) this.opts.log.info('stopping a leaving task with connections still open', { ...waited, open: open.length });
+    else this.opts.log.info('task left every load balancer; stopping it', waited);
+  }
+
+  /** (1), logging the nodes that lagged when the bound is hit. */
+  private async waitEveryNode(t: Leaving, tasksSeq: number): Promise<void> {
+    const started = performance.now();
+    const lagging = await this.waitApplied({ tasksSeq }, this.opts.appliedTimeoutMs ?? handoffTimeoutMs(), t.signal);
+    if (t.signal?.aborted || lagging.length === 0) return;
+    this.opts.log.warn('stopping a leaving task before every node applied its removal', {
+      task: t.taskName,
+      tasksSeq,
+      waitedMs: Math.round(performance.now() - started),
+      lagging: lagging.map((n) => `${n.hostname} (applied ${this.opts.mirrors.applied.get(n.id)?.tasksSeq ?? 'nothing'})`),
+    });
   }
 
   /**

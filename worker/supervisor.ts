@@ -91,11 +91,6 @@ export class TaskSupervisor {
     this.stops.set(id, run);
   }
 
-  /** Waits for every stop under way (meshd's own stop, tests). */
-  async settled(): Promise<void> {
-    while (this.stops.size > 0) await Promise.all([...this.stops.values()]);
-  }
-
   runningPids(): Map<string, number> {
     return new Map([...this.tasks].filter(([, s]) => s.proc).map(([id, s]) => [id, s.proc!.pid]));
   }

@@ -83,6 +83,7 @@ describe('a replica leaves before it stops (3 nodes, two request loops)', () => 
     console.info(`scale 4 -> 1: 3 replicas shut down ${tookMs} ms after the scale began; mesh ${report.mesh.length} requests (${failed(report.mesh).length} failed), vip ${report.vip.length} (${failed(report.vip).length} failed), slow ${slowOnes.length} (${failed(slowOnes).length} failed)`);
     // No failed request, and every node's report was waited for, not the bound.
     const lagged = await c.logSince(['node-1', 'node-2', 'node-3'], since, /before every node applied its removal/);
+    console.info((await c.logSince(['node-1', 'node-2', 'node-3'], since, /task left every load balancer|connections still open/)).join('\n'));
     expect({ mesh: describeFailures(failed(report.mesh)), vip: describeFailures(failed(report.vip)), slow: describeFailures(failed(slowOnes)), lagged }).toEqual({ mesh: [], vip: [], slow: [], lagged: [] });
     // ~20 ms apart over several seconds: both loops really ran throughout.
     expect(report.mesh.length).toBeGreaterThan(50);
