@@ -14,6 +14,8 @@ export const BUCKETS = {
   auth: 'mesh_auth',
   /** Managers only: registry logins sent with `stack deploy --with-registry-auth`, per service. */
   secrets: 'mesh_secrets',
+  /** What each node's data plane has applied (`DataplaneApplied`): key = node id, written by that node only. */
+  applied: 'mesh_applied',
 } as const;
 export type BucketKey = keyof typeof BUCKETS;
 

@@ -16,7 +16,8 @@ export class NameTableCache {
       nodes: KvMirror<NodeRecord>;
     },
   ) {
-    for (const m of Object.values(mirrors) as KvMirror<unknown>[]) m.onChange(() => (this.table = undefined));
+    const { networks, services, tasks, status, nodes } = mirrors;
+    for (const m of [networks, services, tasks, status, nodes] as KvMirror<unknown>[]) m.onChange(() => (this.table = undefined));
   }
 
   get(): NameTable {

@@ -44,6 +44,7 @@ export class Manager {
   private registry: NodeRegistry | undefined;
   private scheduler: Scheduler | undefined;
   private statusGc: StatusGc | undefined;
+  private appliedGc: StatusGc | undefined;
   private api: Subscription | undefined;
   private register: Subscription | undefined;
   private registryAuth: Subscription | undefined;
@@ -74,7 +75,8 @@ export class Manager {
     this.scheduler = scheduler;
     const statusGc = new StatusGc({ status: buckets.status, taskKeys: () => new Set(mirrors.tasks.keys()), log });
     this.statusGc = statusGc;
-
+    const appliedGc = new StatusGc({ status: buckets.applied, taskKeys: () => new Set(mirrors.nodes.keys()), log, what: 'applied-state records of nodes that are gone' });
+    this.appliedGc = appliedGc;
     const registryAuth = buckets.secrets && new RegistryAuthStore(buckets.secrets);
     const purger = new StatePurger({
       buckets,
@@ -125,10 +127,12 @@ export class Manager {
           registry.becameLeader();
           void scheduler.start(this.election!.lease);
           statusGc.start();
+          appliedGc.start();
           purger.start();
         } else {
           void scheduler.stop();
           void statusGc.stop();
+          void appliedGc.stop();
           void purger.stop();
         }
       },
@@ -146,6 +150,7 @@ export class Manager {
     await this.election?.stop();
     await this.scheduler?.stop();
     await this.statusGc?.stop();
+    await this.appliedGc?.stop();
     await this.purger?.stop();
     for (const m of this.mirrors) m.stop();
   }

@@ -4,6 +4,7 @@
  * purges status keys that name no task of that node, once they have done so on two passes in
  * a row (a status written just before the leader's task mirror caught up is not a stray).
  * Values are bounded by the bucket's max value size, the bucket by its max bytes (buckets.ts).
+ * The same sweep bounds mesh_applied (keys: node ids): the record of a node that is gone.
  */
 import type { KV } from 'nats';
 import { listKeys } from '../core/state/read.js';
@@ -28,7 +29,8 @@ export class StatusGc {
   private suspects = new Set<string>();
   private readonly runner: CoalescingRunner;
 
-  constructor(private readonly deps: { status: KV; taskKeys: () => ReadonlySet<string>; log: Logger; everyMs?: number }) {
+  /** `status`: the bucket swept; `taskKeys`: the keys it may hold; `what`: names its strays in the log. */
+  constructor(private readonly deps: { status: KV; taskKeys: () => ReadonlySet<string>; log: Logger; everyMs?: number; what?: string }) {
     const every = deps.everyMs ?? STATUS_GC_EVERY_MS;
     this.runner = new CoalescingRunner({ name: 'status gc', minIntervalMs: every, maxIntervalMs: every, retryMs: every, log: deps.log, run: async () => void (await this.pass()) });
   }
@@ -55,7 +57,7 @@ export class StatusGc {
       await this.deps.status.delete(key);
       purged++;
     }
-    if (purged) this.deps.log.info('purged status keys naming no task', { count: purged, example: plan.purge[0] });
+    if (purged) this.deps.log.info(`purged ${this.deps.what ?? 'status keys naming no task'}`, { count: purged, example: plan.purge[0] });
     return purged;
   }
 }

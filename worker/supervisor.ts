@@ -1,56 +1,22 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { TERMINAL_STATES, type Healthcheck, type RestartPolicy, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from '../core/model.js';
+import { writeFile } from 'node:fs/promises';
+import { TERMINAL_STATES, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from '../core/model.js';
 import type { Logger } from '../core/log.js';
 import type { RunPaths } from './paths.js';
 import { ensureSandbox, removeSandbox, removeTaskDir } from './sandbox.js';
 import { HealthMonitor, type Health } from './health.js';
 import { waitListening } from './listening.js';
-import type { TaskUser } from '../core/task-user.js';
-import { adoptTaskProcess, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
+import { adoptTaskProcess, readStartTicks, resolveUserOnNode, startTaskProcess, stopTaskProcess, type ProcessExit, type TaskProcess } from './task-process.js';
 import { ImagePullError, type PodmanEngine } from './engine/podman.js';
 import { pullRetryDelayMs } from './engine/pull-backoff.js';
 import { qualifyImage, registryOf } from './engine/podman-argv.js';
+import type { Handoff } from './handoff.js';
+import { healthcheckOf, readSavedStates, restartVerdict, taskEnvironment, tcpTargets, type SavedState, type Supervised } from './supervised.js';
+
+export { restartVerdict } from './supervised.js';
 
 /** How long a new task may take to bind its declared ports before it is reported running anyway. */
 const LISTEN_WAIT_MS = 5_000;
 
-/** What survives a meshd restart about a task process, in its task dir. */
-interface SavedState {
-  pid: number;
-  startTicks: number;
-  restarts: number;
-  /** The task's container, for a task that runs an image. */
-  containerId?: string;
-}
-
-interface Supervised {
-  task: TaskRecord;
-  service: ServiceRecord;
-  proc?: TaskProcess;
-  /** The compose `user:` resolved on this node at the last launch; root when absent. */
-  user?: TaskUser;
-  health?: HealthMonitor;
-  restarts: number;
-  stopping: boolean;
-  restartTimer?: NodeJS.Timeout;
-  /** The task's container while it has one (image tasks). */
-  containerId?: string;
-  /** Failed pulls in a row (the next retry waits longer). */
-  pullFailures: number;
-  /** An image task's launch in flight (pull, create, start): a stop waits for it. */
-  launching?: Promise<void>;
-  /** The image's HEALTHCHECK, used when the service sets none (compose `healthcheck` wins). */
-  imageHealthcheck?: Healthcheck;
-}
-
-/** The health check a task runs: the service's, else its image's (Docker's rule). */
-function healthcheckOf(sup: Supervised): Healthcheck | undefined {
-  return sup.service.spec.healthcheck ?? sup.imageHealthcheck;
-}
-
-
-/** How long a replica leaving on purpose keeps answering after it is taken out of the LBs. */
-export const DEREGISTER_DELAY_MS = 1_000;
 export interface SupervisorDeps {
   paths: RunPaths;
   nodeId: string;
@@ -70,6 +36,10 @@ export interface SupervisorDeps {
   engine: { ok: true; engine: PodmanEngine } | { ok: false; reason: string };
   /** A service's registry login (`--with-registry-auth`), asked of a manager right before a pull. */
   registryLogin?: (serviceId: string) => Promise<Record<string, string>>;
+  /** A leaving task's hand-off before its stop signal (worker/handoff.ts); without it, it stops at once. */
+  handoff?: Pick<Handoff, 'leave' | 'removalSeq'>;
+  /** Asks for another reconcile pass (a stop in the background ended). */
+  resync?: () => void;
 }
 
 /** Runs this node's tasks: sandbox, process, restart policy, status; adopts survivors of a restart. */
@@ -78,61 +48,47 @@ export class TaskSupervisor {
   private saved = new Map<string, SavedState>();
   /** Tasks already stopped and reported shut down, kept until their record goes. */
   private readonly finished = new Set<string>();
+  /** Stops under way (hand-off, signal, clean-up), each in the background: one per task. */
+  private readonly stops = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: SupervisorDeps) {}
 
   /** Reads what a previous meshd left running; call before the first reconcile. */
   async loadSaved(): Promise<void> {
-    let dirs: string[] = [];
-    try {
-      dirs = await readdir(this.deps.paths.tasksDir);
-    } catch {
-      dirs = [];
-    }
-    for (const id of dirs) {
-      try {
-        this.saved.set(id, JSON.parse(await readFile(this.deps.paths.taskState(id), 'utf8')) as SavedState);
-      } catch {
-        this.saved.set(id, { pid: 0, startTicks: -1, restarts: 0 });
-      }
-    }
-    // A container of ours whose task directory is gone (lost with the run dir) would run on
-    // unseen: it is remembered too, so the first reconcile stops and removes it unless wanted.
-    const { engine } = this.deps;
-    if (engine.ok && (await engine.engine.hasStore())) {
-      const found = await engine.engine.listTasks(this.deps.nodeId).catch((err: unknown) => {
-        this.deps.log.warn('could not list the containers of this node', { err });
-        return new Map<string, string>();
-      });
-      for (const [taskId, containerId] of found) {
-        const saved = this.saved.get(taskId);
-        if (!saved) this.saved.set(taskId, { pid: 0, startTicks: -1, restarts: 0, containerId });
-        else if (!saved.containerId) saved.containerId = containerId;
-      }
-    }
+    this.saved = await readSavedStates(this.deps);
   }
 
-  /** Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. */
+  /**
+   * Brings local tasks to the desired set; tasks not in it are stopped and cleaned up. Stops run
+   * in the background (each leaves first: `stop`), so one task's stop never delays another's start.
+   */
   async reconcile(desired: ReadonlyMap<string, { task: TaskRecord; service?: ServiceRecord }>): Promise<void> {
-    // A replica told to shut down is still in other nodes' load balancers for a moment (they see
-    // the same change and resync): let them drop it before it stops answering, once per pass. So
-    // is one a previous meshd left running that is no longer wanted here, with connections this
-    // node's own load balancers sent it before their first sync still open.
-    const leaving =
-      [...desired].some(([id, { task }]) => task.desiredState !== 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping) ||
-      [...this.saved].some(([id, s]) => s.pid > 0 && desired.get(id)?.task.desiredState !== 'running');
-    if (leaving) await new Promise((r) => setTimeout(r, DEREGISTER_DELAY_MS));
     for (const [id, { task, service }] of desired) {
       if (task.desiredState === 'running' && service) await this.ensureRunning(task, service);
+      // Its service record is gone but the scheduler has not yet set it to shutdown: it will (and
+      // that record is what every node's data plane is waited on for), so it keeps running till then.
+      else if (task.desiredState === 'running' && this.tasks.get(id)?.proc && !this.tasks.get(id)?.stopping) continue;
       else await this.ensureStopped(id, task);
     }
     for (const id of [...this.tasks.keys(), ...this.finished]) if (!desired.has(id)) await this.ensureStopped(id);
     for (const id of [...this.saved.keys()]) {
-      if (!desired.has(id)) {
-        await this.cleanupOrphan(id);
+      if (!desired.has(id)) this.inBackground(id, async () => {
+        await this.stopOrphan(id, undefined);
         await removeTaskDir(this.deps.paths, id);
-      }
+      });
     }
+  }
+
+  /** Runs a task's stop in the background, once at a time per task; a reconcile follows its end. */
+  private inBackground(id: string, stop: () => Promise<void>): void {
+    if (this.stops.has(id)) return;
+    const run = stop()
+      .catch((err: unknown) => this.deps.log.warn('stopping a task failed', { task: id, err }))
+      .finally(() => {
+        this.stops.delete(id);
+        this.deps.resync?.();
+      });
+    this.stops.set(id, run);
   }
 
   runningPids(): Map<string, number> {
@@ -141,6 +97,10 @@ export class TaskSupervisor {
 
   private async ensureRunning(task: TaskRecord, service: ServiceRecord): Promise<void> {
     const known = this.tasks.get(task.id);
+    // Wanted again while it leaves: still before its stop signal, it stays; after, it starts anew
+    // once that stop has ended (the stop asks for the next pass).
+    if (known?.leaving) known.leaving.abort();
+    if (this.stops.has(task.id)) return;
     if (known) {
       const loginChanged = JSON.stringify(known.service.registryAuth ?? []) !== JSON.stringify(service.registryAuth ?? []);
       known.service = service;
@@ -216,7 +176,7 @@ export class TaskSupervisor {
       const files = await ensureSandbox(this.deps.paths, task, this.deps.resolvConf);
       await this.deps.beforeStart?.(task);
       await this.report(sup, 'starting', '');
-      const env = this.environment(task, service);
+      const env = taskEnvironment(task, service, this.deps.nodeName);
       const proc = await startTaskProcess({ files, hostname: task.name, argv, env, masks: this.deps.masks, ...(sup.user && { user: sup.user }) });
       await writeFile(this.deps.paths.taskState(task.id), JSON.stringify({ pid: proc.pid, startTicks: proc.startTicks, restarts: sup.restarts } satisfies SavedState));
       this.watch(sup, proc);
@@ -286,7 +246,7 @@ export class TaskSupervisor {
         netns: files.netns,
         dns: this.deps.dnsAddr,
         logPath: files.log,
-        env: this.environment(task, service),
+        env: taskEnvironment(task, service, this.deps.nodeName),
         ...(service.spec.entrypoint !== undefined && { entrypoint: service.spec.entrypoint }),
         ...(service.spec.command !== undefined && { command: service.spec.command }),
         ...(service.spec.user !== undefined && { user: service.spec.user }),
@@ -311,17 +271,6 @@ export class TaskSupervisor {
   private initialHealth(sup: Supervised): TaskStatus['health'] {
     const check = healthcheckOf(sup);
     return check && check.test.type !== 'none' ? 'starting' : undefined;
-  }
-
-  private environment(task: TaskRecord, service: ServiceRecord): Record<string, string> {
-    return {
-      ...service.spec.environment,
-      HOSTNAME: task.name,
-      MESH_TASK_NAME: task.name,
-      MESH_TASK_SLOT: String(task.slot),
-      MESH_SERVICE_NAME: service.name,
-      MESH_NODE_NAME: this.deps.nodeName,
-    };
   }
 
   private watch(sup: Supervised, proc: TaskProcess, adopted = false): void {
@@ -365,37 +314,82 @@ export class TaskSupervisor {
     }, sup.service.spec.restartPolicy.delayMs);
   }
 
+  /** Starts a task's stop unless one is under way; forgets a stopped task once its record is gone. */
   private async ensureStopped(id: string, task?: TaskRecord): Promise<void> {
+    if (this.stops.has(id)) return;
     const sup = this.tasks.get(id);
     if (sup && !sup.stopping) {
-      sup.stopping = true;
-      if (sup.restartTimer) clearTimeout(sup.restartTimer);
-      sup.health?.stop();
-      const graceMs = sup.service.spec.stopGraceMs ?? this.deps.stopGraceMs;
-      await sup.launching;
-      if (sup.service.spec.image !== undefined && this.deps.engine.ok) {
-        // By name, whether or not its start got as far as reporting an id.
-        await this.removeContainer(id, graceMs);
-      } else if (sup.proc) await stopTaskProcess(sup.proc, { graceMs, signal: sup.service.spec.stopSignal ?? 'SIGTERM' });
-      await removeSandbox(this.deps.paths, id);
-      await this.report(sup, 'shutdown', 'shut down');
-      this.tasks.delete(id);
-      this.finished.add(id);
+      // Taken now: the change that took it out (its record's revision, or the mirror's newest for a record gone).
+      const tasksSeq = this.deps.handoff?.removalSeq(id);
+      this.inBackground(id, () => this.stop(sup, tasksSeq));
     } else if (!sup && task && !this.finished.has(id)) {
-      // Never ran here, or a restart lost track of it: make sure nothing is left and say so.
-      await this.cleanupOrphan(id);
-      await this.deps.report(this.status(task, 'shutdown', 'shut down', 0));
-      this.finished.add(id);
-    }
-    if (!task) {
+      // Never ran here, or a previous meshd left it running: make sure nothing is left and say so.
+      this.inBackground(id, async () => {
+        await this.stopOrphan(id, task);
+        await this.deps.report(this.status(task, 'shutdown', 'shut down', 0));
+        this.finished.add(id);
+      });
+    } else if (!sup && !task) {
       this.finished.delete(id);
       await removeTaskDir(this.deps.paths, id);
     }
   }
 
-  private async cleanupOrphan(id: string): Promise<void> {
+  /** A task leaves (`handOff`), then gets its stop signal and SIGKILL after its grace; then clean-up and `shutdown`. */
+  private async stop(sup: Supervised, tasksSeq: number | undefined): Promise<void> {
+    const id = sup.task.id;
+    sup.stopping = true;
+    if (sup.restartTimer) clearTimeout(sup.restartTimer);
+    const graceMs = sup.service.spec.stopGraceMs ?? this.deps.stopGraceMs;
+    await sup.launching;
+    if (!(await this.handOff(sup, tasksSeq, graceMs))) return;
+    sup.health?.stop();
+    if (sup.service.spec.image !== undefined && this.deps.engine.ok) {
+      // By name, whether or not its start got as far as reporting an id.
+      await this.removeContainer(id, graceMs);
+    } else if (sup.proc) await stopTaskProcess(sup.proc, { graceMs, signal: sup.service.spec.stopSignal ?? 'SIGTERM' });
+    await removeSandbox(this.deps.paths, id);
+    await this.report(sup, 'shutdown', 'shut down');
+    this.tasks.delete(id);
+    this.finished.add(id);
+  }
+
+  /**
+   * Until every live node's data plane has applied the task's removal and its connections have
+   * closed (both bounded: worker/handoff.ts), or its process ended. False when the task was
+   * wanted again meanwhile: it keeps running, its stop called off.
+   */
+  private async handOff(sup: Supervised, tasksSeq: number | undefined, graceMs: number): Promise<boolean> {
+    const proc = sup.proc;
+    if (!this.deps.handoff || !proc) return true;
+    const leaving = new AbortController();
+    sup.leaving = leaving;
+    const done = this.deps.handoff.leave({ taskId: sup.task.id, taskName: sup.task.name, tasksSeq, pid: proc.pid, ports: tcpTargets(sup.service), graceMs, signal: leaving.signal });
+    await Promise.race([done, proc.exited]);
+    sup.leaving = undefined;
+    if (leaving.signal.aborted && sup.proc === proc) {
+      sup.stopping = false;
+      this.deps.log.info('task wanted again before its stop signal; it keeps running', { task: sup.task.name });
+      return false;
+    }
+    leaving.abort(); // its process ended first: the waits end too
+    return true;
+  }
+
+  /**
+   * A task no supervisor holds: one a previous meshd left running (the `saved` map) leaves like
+   * any other, then is stopped; its sandbox is removed. Its record, if any, gives the change every
+   * live node must have applied; with none, no node has it in a load balancer but this one, whose
+   * first sync (which ran before any task sync) replaced the previous meshd's.
+   */
+  private async stopOrphan(id: string, task: TaskRecord | undefined): Promise<void> {
     const saved = this.saved.get(id);
     this.saved.delete(id);
+    const alive = saved !== undefined && saved.pid > 0 && (await readStartTicks(saved.pid)) === saved.startTicks;
+    if (alive && this.deps.handoff) {
+      const tasksSeq = task ? this.deps.handoff.removalSeq(id) : undefined;
+      await this.deps.handoff.leave({ taskId: id, taskName: task?.name ?? id, tasksSeq, pid: saved.pid, ports: [], graceMs: this.deps.stopGraceMs });
+    }
     if (saved?.containerId && this.deps.engine.ok) {
       await this.removeContainer(id, this.deps.stopGraceMs);
     } else if (saved && saved.pid > 0) {
@@ -424,16 +418,4 @@ export class TaskSupervisor {
   private status(task: TaskRecord, state: TaskState, message: string, restarts: number): TaskStatus {
     return { taskId: task.id, nodeId: this.deps.nodeId, state, message, restarts, updatedAt: new Date().toISOString() };
   }
-}
-
-/** The restart policy as a pure decision: restart, or the final state and why. */
-export function restartVerdict(policy: RestartPolicy, exit: ProcessExit, restartsSoFar: number): { restart: true } | { restart: false; state: TaskState; why?: string } {
-  const success = exit.exitCode === 0;
-  const finalState: TaskState = success ? 'complete' : 'failed';
-  if (policy.condition === 'none') return { restart: false, state: finalState };
-  if (policy.condition === 'on-failure' && success) return { restart: false, state: 'complete' };
-  if (policy.maxAttempts > 0 && restartsSoFar >= policy.maxAttempts) {
-    return { restart: false, state: finalState, why: `restart policy max_attempts=${policy.maxAttempts} reached` };
-  }
-  return { restart: true };
 }

@@ -18,6 +18,7 @@ import { request, route, serve } from '../core/rpc.js';
 import { loadFromImageStore } from './engine/image-load.js';
 import { MeshError } from '../core/errors.js';
 import * as W from '../core/wire/schemas.js';
+import { encodeAs } from '../core/wire/decode.js';
 import { RECORDS } from '../core/wire/records.js';
 import { HeartbeatThread } from './heartbeat.js';
 import { CoalescingRunner } from '../core/runner.js';
@@ -25,6 +26,8 @@ import type { Logger } from '../core/log.js';
 import type { NodeAnnouncement } from '../manager/node-registry.js';
 import { RunPaths } from './paths.js';
 import { TaskSupervisor, type SupervisorDeps } from './supervisor.js';
+import { Handoff } from './handoff.js';
+import { AppliedReporter } from './dataplane/applied-report.js';
 import { readTaskLogs } from './logs.js';
 import { DEFAULT_LOG_LIMITS, LogRotator, type LogLimits } from './log-rotation.js';
 
@@ -92,6 +95,11 @@ export class Worker {
       log: log.child({ part: 'dns' }),
     });
     this.dns = dns;
+    // What this node's data plane applied, for the hand-off of leaving tasks on every node.
+    const applied = new AppliedReporter({
+      write: async (seqs) => void (await buckets.applied.put(node.id, encodeAs(W.DataplaneApplied, { nodeId: node.id, ...seqs, updatedAt: new Date().toISOString() }))),
+      log: log.child({ part: 'dataplane' }),
+    });
     const dataplane = new DataplaneReconciler({
       nodeId: node.id,
       mirrors,
@@ -102,6 +110,7 @@ export class Worker {
       gatewaySubnet: this.opts.gatewaySubnet,
       resyncEveryMs: this.opts.resyncEveryMs,
       onGateway: async (addr) => (addr ? dns.listen(addr) : dns.close()),
+      onApplied: (seqs) => applied.offer(seqs),
       log: log.child({ part: 'dataplane' }),
     });
     this.dataplane = dataplane;
@@ -118,6 +127,8 @@ export class Worker {
       masks: this.opts.taskMasks,
       dnsAddr: gatewayAddr(this.opts.gatewaySubnet),
       engine: this.opts.engine,
+      handoff: new Handoff({ nodeId: node.id, mirrors, log }),
+      resync: () => this.runner?.request(),
       registryLogin: async (serviceId) => (await request(nc, SUBJECTS.registryAuth(node.id), { serviceId }, { timeoutMs: 10_000, result: W.RegistryAuthReply })).auths,
     });
     await supervisor.loadSaved();

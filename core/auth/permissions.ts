@@ -4,7 +4,8 @@
  *
  *   managers, admin (meshctl)   everything
  *   a worker node X             read every state bucket but mesh_auth and mesh_secrets; write only
- *                               its own status ($KV.mesh_status.X.*), its heartbeat and registration;
+ *                               its own status ($KV.mesh_status.X.*), what its data plane applied
+ *                               ($KV.mesh_applied.X), its heartbeat and registration;
  *                               ask for the registry logins of its own tasks; serve
  *                               requests addressed to it (mesh.node.X.*)
  *   not yet joined (anonymous)  ask to join (mesh.join.*) and read the replies; nothing else
@@ -57,6 +58,7 @@ export function workerPermissions(nodeId: string): NatsPermissions {
         SUBJECTS.register(nodeId),
         SUBJECTS.registryAuth(nodeId),
         `$KV.${BUCKETS.status}.${nodeId}.>`,
+        `$KV.${BUCKETS.applied}.${nodeId}`,
         '$JS.API.INFO',
         ...WORKER_READABLE_BUCKETS.flatMap((b) => streamReadSubjects(`KV_${b}`)),
         // `meshctl image load`: the archive each node loads (core/state/image-store.ts); reading an

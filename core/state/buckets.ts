@@ -47,8 +47,8 @@ export async function openBuckets(nc: NatsConnection, opts: OpenBucketsOptions =
 }
 
 /**
- * Size limits per bucket. mesh_status is the one bucket workers write (any key under their own
- * id): its values are small and its size capped, so junk cannot fill the managers' disks.
+ * Size limits per bucket. mesh_status is a bucket workers write (any key under their own
+ * id; mesh_applied is the other, one key each): its values are small and its size capped, so junk cannot fill the managers' disks.
  * The cap refuses new writes when full (KV discards new); the leader's status GC
  * (manager/status-gc.ts) purges keys that name no task, which frees it again.
  */
@@ -70,6 +70,8 @@ const BUCKET_LIMITS: Record<BucketKey, BucketLimits> = {
   control: { maxValueSize: 64 * 1024 },
   auth: { maxValueSize: 64 * 1024 },
   secrets: { maxValueSize: 256 * 1024 },
+  // Workers write their own key: small values, few keys (one per node), no rollup (as mesh_status).
+  applied: { maxValueSize: 4 * 1024, max_bytes: 16 * 1024 * 1024, allow_rollup_hdrs: false },
 };
 
 /** Buckets created before these limits existed get them (nats.js applies options only on create). */

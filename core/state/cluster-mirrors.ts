@@ -1,7 +1,7 @@
 import type { KV } from 'nats';
 import type { Buckets } from './buckets.js';
 import { KvMirror } from './mirror.js';
-import type { LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
+import type { DataplaneApplied, LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
 import type { Logger } from '../log.js';
 import { RECORDS, type RecordKind } from '../wire/records.js';
 import { RateLimitedReporter } from '../wire/reporter.js';
@@ -14,6 +14,11 @@ export interface ClusterMirrors {
   tasks: KvMirror<TaskRecord>;
   status: KvMirror<TaskStatus>;
   lbaddrs: KvMirror<LbAddress>;
+  /**
+   * What each node's data plane has applied. Not cluster state that anything is computed from:
+   * `stateMirrors` leaves it out, so a node's report does not make every node resync.
+   */
+  applied: KvMirror<DataplaneApplied>;
 }
 
 export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirrors {
@@ -27,12 +32,19 @@ export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirro
     tasks: mirror(buckets.tasks, 'tasks', RECORDS.tasks, isTaskKey),
     status: mirror(buckets.status, 'status', RECORDS.status),
     lbaddrs: mirror(buckets.lbaddrs, 'lbaddrs', RECORDS.lbaddrs),
+    applied: mirror(buckets.applied, 'applied', RECORDS.applied),
   };
 }
 
 /** Task keys are `<nodeId>.<taskId>`; the tasks bucket also holds the scheduler's one-token `fence`. */
 export function isTaskKey(key: string): boolean {
   return key.split('.').length === 2;
+}
+
+/** The mirrors of the state that schedules, data planes and DNS are computed from (all but `applied`). */
+export function stateMirrors(m: ClusterMirrors): KvMirror<unknown>[] {
+  const { applied: _applied, ...state } = m;
+  return Object.values(state) as KvMirror<unknown>[];
 }
 
 export function allMirrors(m: ClusterMirrors): KvMirror<unknown>[] {

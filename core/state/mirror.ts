@@ -91,6 +91,11 @@ export class KvMirror<T> {
     return this.entries.get(key)?.value;
   }
 
+  /** The highest stream sequence the mirror has delivered: it holds every write up to it. */
+  get seenSeq(): number {
+    return this.seen;
+  }
+
   revision(key: string): number | undefined {
     return this.entries.get(key)?.revision;
   }

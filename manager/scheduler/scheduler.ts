@@ -1,13 +1,13 @@
 import type { Buckets } from '../../core/state/buckets.js';
-import type { KvMirror } from '../../core/state/mirror.js';
-import type { ClusterMirrors } from '../../core/state/cluster-mirrors.js';
+import { stateMirrors, type ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import type { Logger } from '../../core/log.js';
 import type { Allocator } from '../allocator.js';
 import { schedulingPlan, type SchedulingPlan } from './plan.js';
 import type { RolloutView } from './rollout.js';
 import type { TaskRecord, TaskStatus } from '../../core/model.js';
-import { isServing } from '../../core/serving.js';
+import { isServing, routingMeshInUse } from '../../core/serving.js';
+import { handoffTimeoutMs, laggingNodes } from '../../core/applied.js';
 import { SchedulerExecutor } from './executor.js';
 import { FencedError, FencedTaskWriter } from './fence.js';
 
@@ -21,6 +21,8 @@ export class Scheduler {
   /** Bumped by every start/stop, so a start that finishes after a stop does not run. */
   private epoch = 0;
   private readonly clock = new RolloutClock();
+  /** Some task serves but not yet on every node: a node's applied report may be what the plan waits for. */
+  private awaitingApplied = false;
   private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -33,11 +35,6 @@ export class Scheduler {
       onFenced?: (err: FencedError) => void;
       /** Returns a service to its previous spec (an update's `failure_action: rollback`). */
       rollback?: (serviceId: string, reason: string) => Promise<void>;
-      /**
-       * Whether a serving task is selected by every live node's load balancers (each node reports
-       * what its data plane applied); default: as soon as it serves.
-       */
-      servingEverywhere?: (task: TaskRecord, status: TaskStatus) => boolean;
     },
   ) {
     const { mirrors } = deps;
@@ -67,7 +64,11 @@ export class Scheduler {
       log: deps.log,
       run: () => this.pass(),
     });
-    for (const m of Object.values(mirrors) as KvMirror<unknown>[]) m.onChange(() => this.runner.request());
+    for (const m of stateMirrors(mirrors)) m.onChange(() => this.runner.request());
+    // Nodes report what they applied all the time; only a start-first successor or a batch waits on it.
+    mirrors.applied.onChange(() => {
+      if (this.awaitingApplied) this.runner.request();
+    });
   }
 
   /**
@@ -122,7 +123,7 @@ export class Scheduler {
       services: mirrors.services.values(),
       tasks,
       statuses,
-      view: this.clock.view(now, this.servingEverywhere(tasks, statuses)),
+      view: this.clock.view(now, this.servingEverywhere(tasks, statuses, now)),
       nowIso: new Date().toISOString(),
     });
     this.clock.settle(plan, now);
@@ -135,16 +136,33 @@ export class Scheduler {
       if (tasksSeq !== undefined) await mirrors.tasks.caughtUp(tasksSeq);
       if (servicesSeq > 0) await mirrors.services.caughtUp(servicesSeq);
     }
-    await this.ensureIngressAddresses();
+    await this.ensureIngressAddresses(statuses);
   }
 
-  private servingEverywhere(tasks: readonly TaskRecord[], statuses: ReadonlyMap<string, TaskStatus>): Set<string> {
-    const down = new Set(this.deps.mirrors.nodes.values().filter((n) => n.status === 'down').map((n) => n.id));
-    const everywhere = this.deps.servingEverywhere ?? (() => true);
+  /**
+   * The tasks every live node's load balancers select: serving, and every ready node's data plane
+   * reports having applied the task's record and its serving status (`mesh_applied`). Bounded:
+   * a task serving for `handoffTimeoutMs` counts, with the nodes that lag logged once.
+   */
+  private servingEverywhere(tasks: readonly TaskRecord[], statuses: ReadonlyMap<string, TaskStatus>, now: number): Set<string> {
+    const { mirrors } = this.deps;
+    const nodes = mirrors.nodes.values();
+    const applied = mirrors.applied.values();
+    const down = new Set(nodes.filter((n) => n.status === 'down').map((n) => n.id));
     const out = new Set<string>();
+    this.awaitingApplied = false;
     for (const t of tasks) {
       const st = statuses.get(t.id);
-      if (st && isServing(t, st, down) && everywhere(t, st)) out.add(t.id);
+      if (!st || !isServing(t, st, down)) continue;
+      const key = `${t.nodeId}.${t.id}`;
+      const lagging = laggingNodes({ nodes, applied, want: { tasksSeq: mirrors.tasks.revision(key) ?? 0, statusSeq: mirrors.status.revision(key) ?? 0 } });
+      const servingFor = now - this.clock.servingSince(t.id, now);
+      if (lagging.length === 0 || servingFor >= handoffTimeoutMs()) {
+        if (lagging.length > 0 && this.clock.firstOverdue(t.id)) {
+          this.deps.log.warn('a task counts as serving everywhere before every node applied it', { task: t.name, lagging: lagging.map((n) => n.hostname), waitedMs: Math.round(servingFor) });
+        }
+        out.add(t.id);
+      } else this.awaitingApplied = true;
     }
     return out;
   }
@@ -158,14 +176,15 @@ export class Scheduler {
 
   /**
    * While any service publishes a port in ingress mode, every node's ingress sandbox needs an
-   * address on the ingress network (the routing mesh answers on nodes without replicas too).
+   * address on the ingress network (the routing mesh answers on nodes without replicas too), and
+   * after that while a replica that published still leaves (`routingMeshInUse`).
    */
-  private async ensureIngressAddresses(): Promise<void> {
+  private async ensureIngressAddresses(statuses: ReadonlyMap<string, TaskStatus>): Promise<void> {
     const { mirrors } = this.deps;
-    const publishing = mirrors.services.values().some((s) => s.endpoint.ports.some((p) => p.mode === 'ingress'));
     const ingress = mirrors.networks.values().find((n) => n.ingress);
     if (!ingress) return;
-    if (!publishing) {
+    const inUse = routingMeshInUse({ services: mirrors.services.values(), tasks: mirrors.tasks.values(), statuses, ingressId: ingress.id });
+    if (!inUse) {
       // Nothing publishes any more: give the addresses back (no leaked allocations).
       for (const l of mirrors.lbaddrs.values()) if (l.networkId === ingress.id) await this.executor.releaseLbAddress(l);
       return;
@@ -184,6 +203,22 @@ export class Scheduler {
 class RolloutClock {
   private readonly runningSince = new Map<string, number>();
   private readonly idleSince = new Map<string, number>();
+  private readonly serving = new Map<string, number>();
+  private readonly overdue = new Set<string>();
+
+  /** Since when the task has served (first asked), for the bound on waiting for every node. */
+  servingSince(taskId: string, now: number): number {
+    const since = this.serving.get(taskId) ?? now;
+    this.serving.set(taskId, since);
+    return since;
+  }
+
+  /** True the first time a task is found overdue (it is logged once). */
+  firstOverdue(taskId: string): boolean {
+    if (this.overdue.has(taskId)) return false;
+    this.overdue.add(taskId);
+    return true;
+  }
 
   observe(tasks: readonly TaskRecord[], statuses: ReadonlyMap<string, TaskStatus>, now: number): void {
     const present = new Set<string>();
@@ -192,6 +227,8 @@ class RolloutClock {
       if (t.desiredState === 'running' && statuses.get(t.id)?.state === 'running' && !this.runningSince.has(t.id)) this.runningSince.set(t.id, now);
     }
     for (const id of this.runningSince.keys()) if (!present.has(id)) this.runningSince.delete(id);
+    for (const id of this.serving.keys()) if (!present.has(id) || statuses.get(id)?.state !== 'running') this.serving.delete(id);
+    for (const id of this.overdue) if (!present.has(id)) this.overdue.delete(id);
   }
 
   view(now: number, servingEverywhere: ReadonlySet<string>): RolloutView {

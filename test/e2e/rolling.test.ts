@@ -70,7 +70,7 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
     const result = await c.meshctl(args, { timeoutMs: slowdown(180_000) });
     const report = await loops.stop();
     loops = undefined;
-    console.info(`${args.join(' ')}: exit ${result.exitCode}; mesh ${report.mesh.length} requests (${failed(report.mesh).length} failed), vip ${report.vip.length} (${failed(report.vip).length} failed)`);
+    console.info(`${args.join(' ')}: exit ${result.code}; mesh ${report.mesh.length} requests (${failed(report.mesh).length} failed), vip ${report.vip.length} (${failed(report.vip).length} failed)`);
     return { result, report };
   };
   const noneFailed = (report: { mesh: LoopRequest[]; vip: LoopRequest[] }) => {
@@ -100,7 +100,7 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
   ] as const;
   it.each(IPVS_LANE ? updates.slice(0, 1) : updates)('updates $order, parallelism $parallelism: no failed request, every replica on $version, batches $delayS s apart', async (u) => {
     const { result, report } = await underLoad(['service', 'update', '--env-add', `VERSION=${u.version}`, '--update-order', u.order, '--update-parallelism', String(u.parallelism), '--update-delay', `${u.delayS}s`, 'rl_web']);
-    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('update completed');
     noneFailed(report);
     expect(await versions()).toEqual([u.version]);
@@ -116,7 +116,7 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
   it('rolls back a version that exits at once (failure_action rollback): no failed request, the old version serving', async () => {
     const before = await versions();
     const { result, report } = await underLoad(['service', 'update', '--env-add', 'CRASH=1', '--update-failure-action', 'rollback', '--update-order', 'stop-first', 'rl_web']);
-    expect(result.exitCode).toBe(1);
+    expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/rollback completed: update rolled back due to failure or early termination of task rl_web\.\d: exit code 3/);
     noneFailed(report);
     expect(await versions()).toEqual(before);
@@ -126,7 +126,7 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
   it.skipIf(IPVS_LANE)('rolls back a version that never becomes healthy within monitor', async () => {
     const before = await versions();
     const { result, report } = await underLoad(['service', 'update', '--env-add', 'UNHEALTHY=1', '--update-failure-action', 'rollback', '--update-monitor', '3s', '--update-order', 'start-first', 'rl_web']);
-    expect(result.exitCode).toBe(1);
+    expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/update rolled back due to failure or early termination of task rl_web\.\d: (not serving 3 s after it started|health check failing)/);
     noneFailed(report);
     expect(await versions()).toEqual(before);
@@ -135,14 +135,14 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
   it.skipIf(IPVS_LANE)('pauses on failure with failure_action pause and says why; service rollback by hand restores the previous version', async () => {
     const before = await versions();
     const paused = await underLoad(['service', 'update', '--env-add', 'CRASH=1', '--update-failure-action', 'pause', '--update-order', 'start-first', 'rl_web']);
-    expect(paused.result.exitCode).toBe(1);
+    expect(paused.result.code).toBe(1);
     expect(paused.result.stderr).toMatch(/update paused due to failure or early termination of task rl_web\.\d: exit code 3/);
     noneFailed(paused.report);
     expect((await inspect()).UpdateStatus).toMatchObject({ State: 'paused' });
     // start-first: the failing successor never served, so its predecessor still does.
     expect(await versions()).toEqual(before);
     const back = await underLoad(['service', 'rollback', 'rl_web']);
-    expect(back.result.exitCode, back.result.stderr).toBe(0);
+    expect(back.result.code, back.result.stderr).toBe(0);
     expect(back.result.stdout).toContain('rollback completed');
     noneFailed(back.report);
     expect(await versions()).toEqual(before);

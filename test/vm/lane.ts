@@ -67,6 +67,8 @@ export MESH_CONNECT_TIMEOUT_MS=${5_000 * SLOWDOWN}
 # KV requests and RPC waits likewise: a CI run's 'meshctl stack rm' failed there once, right after
 # a redeploy had every node busy (a KV request of the manager's over its 2 s is the likely cause).
 export MESH_KV_TIMEOUT_MS=${2_000 * SLOWDOWN} MESH_RPC_TIMEOUT_MS=${30_000 * SLOWDOWN}
+# A leaving task's wait for every node's data plane (worker/handoff.ts, 10 s): resyncs are slow there.
+export MESH_HANDOFF_TIMEOUT_MS=${10_000 * SLOWDOWN}
 ${extraEnv}exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --outputFile.json=.vm/${report} ${quoted}
 `;
   const status = await runInVm({ script, timeoutMs: TIMEOUT_MS, onLine: (l) => console.log(`vm| ${l}`) });

@@ -1,6 +1,6 @@
 import { TERMINAL_STATES, type LbAddress, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
-import { downNodeIds, isServing } from '../../core/serving.js';
+import { downNodeIds, isServing, routingMeshInUse } from '../../core/serving.js';
 import { shortId } from '../../core/ids.js';
 import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
 import type { RunPaths } from '../paths.js';
@@ -8,7 +8,6 @@ import type { GatewayDesired } from './gateway.js';
 import {
   ingressNetwork,
   ingressSandboxOf,
-  publishesIngress,
   publishRulesOf,
   taskPortRulesOf,
   type IngressSandboxDesired,
@@ -83,10 +82,29 @@ export interface DataplaneInput {
   gatewayAddrs: ReadonlyMap<string, string>;
 }
 
+/**
+ * The tasks this node wires up: those desired running, and those told to shut down whose process
+ * still runs here (status not terminal). A leaving replica keeps its interfaces, overlay, and
+ * gateway leg until it has stopped: its established connections are served till then (hand-off,
+ * worker/handoff.ts); only the load balancers and DNS drop it at once (core/serving.ts).
+ */
+export function localTasks(input: Pick<DataplaneInput, 'node' | 'tasks' | 'statuses'>): TaskRecord[] {
+  return input.tasks.filter((t) => {
+    if (t.nodeId !== input.node.id) return false;
+    if (t.desiredState === 'running') return true;
+    const status = input.statuses.get(t.id);
+    return status !== undefined && !TERMINAL_STATES.has(status.state);
+  });
+}
+
+/** The routing mesh on this node: while anything publishes in ingress mode, or a replica that did still leaves. */
+export function routingMeshNeeded(input: Pick<DataplaneInput, 'services' | 'tasks' | 'statuses' | 'networks'>): boolean {
+  return routingMeshInUse({ ...input, ingressId: ingressNetwork(input.networks)?.id });
+}
+
 /** Every local task gets a gateway leg: for DNS, and for outbound unless it is isolated. */
-export function gatewayTasks(input: Pick<DataplaneInput, 'node' | 'tasks'>): string[] {
-  return input.tasks
-    .filter((t) => t.nodeId === input.node.id && t.desiredState === 'running')
+export function gatewayTasks(input: Pick<DataplaneInput, 'node' | 'tasks' | 'statuses'>): string[] {
+  return localTasks(input)
     .map((t) => t.id)
     .sort();
 }
@@ -128,9 +146,9 @@ export function serviceBackends(input: DataplaneInput, serviceId: string, networ
  */
 export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
   const mtu = input.underlayMtu - VXLAN_OVERHEAD;
-  const local = input.tasks.filter((t) => t.nodeId === input.node.id && t.desiredState === 'running');
+  const local = localTasks(input);
   const netIds = new Set(local.flatMap((t) => t.addresses.map((a) => a.networkId)));
-  const ingressNet = publishesIngress(input.services) ? ingressNetwork(input.networks) : undefined;
+  const ingressNet = routingMeshNeeded(input) ? ingressNetwork(input.networks) : undefined;
   const overlays: OverlayDesired[] = [];
   for (const net of input.networks) {
     // The ingress overlay is on every node while anything publishes; the others where tasks use them.

@@ -1,21 +1,22 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KvMirror } from '../../core/state/mirror.js';
-import type { ClusterMirrors } from '../../core/state/cluster-mirrors.js';
+import { stateMirrors, type ClusterMirrors } from '../../core/state/cluster-mirrors.js';
 import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, gatewayTasks, type DataplaneDesired } from './desired.js';
+import { desiredDataplane, gatewayTasks, routingMeshNeeded, type DataplaneDesired } from './desired.js';
 import { ensureGateway, gatewayAddr, GatewayAddresses, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
-import { INGRESS_SBOX_GW_KEY, publishesIngress } from './ingress-desired.js';
+import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
 import { ensureOverlay, syncPeers } from './overlay.js';
 import { ensureAttachment } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
 import type { LbApplier } from './lb-applier.js';
 import type { LbDesired } from '../../lb/index.js';
+import type { PublishRule } from './ingress-desired.js';
+import type { AppliedSeqs } from './applied-report.js';
 
 export type DataplaneMirrors = ClusterMirrors;
 
@@ -31,6 +32,12 @@ export interface DataplaneOptions {
   resyncEveryMs?: number;
   /** Told the gateway bridge's address once it is up, and undefined when it is removed. */
   onGateway?: (addr: string | undefined) => Promise<void>;
+  /**
+   * Told after a pass that brought every load balancer of the node (each LB namespace, the
+   * ingress sandbox) and the published-port table to the cluster state as of these stream
+   * sequences or newer (the full sync, and a fast-lane pass that covered them all).
+   */
+  onApplied?: (seqs: AppliedSeqs) => void;
   log: Logger;
 }
 
@@ -58,6 +65,8 @@ export class DataplaneReconciler {
    */
   private readonly lbApplied = new Map<string, string>();
   private lbForce = false;
+  /** The published-port rules last applied (as JSON); undefined until a full sync applied them. */
+  private publishApplied: string | undefined;
   private readonly gatewayAddrs: GatewayAddresses;
   private recovered = false;
   /** Tasks whose sandbox holds our port table (so a port removed from a service is cleared). */
@@ -84,7 +93,7 @@ export class DataplaneReconciler {
     this.runner = new CoalescingRunner({ name: 'dataplane sync', minIntervalMs: 20, maxIntervalMs: resyncEveryMs, retryMs: 200, log: opts.log, run });
     // Its periodic pass is the full sync's; it runs on changes only.
     this.lbRunner = new CoalescingRunner({ name: 'load-balancer sync', minIntervalMs: 20, maxIntervalMs: 3_600_000, retryMs: 200, log: opts.log, run: () => this.syncReadyLbs() });
-    for (const m of Object.values(opts.mirrors) as KvMirror<unknown>[]) {
+    for (const m of stateMirrors(opts.mirrors)) {
       m.onChange(() => {
         this.lbRunner.request();
         this.runner.request();
@@ -112,6 +121,7 @@ export class DataplaneReconciler {
     if (!node) return undefined;
     const networks = mirrors.networks.values();
     const tasks = mirrors.tasks.values();
+    const statuses = new Map(mirrors.status.values().map((s) => [s.taskId, s]));
     return desiredDataplane({
       node,
       nodes: mirrors.nodes.values(),
@@ -120,10 +130,10 @@ export class DataplaneReconciler {
       tasks,
       gatewaySubnet: this.opts.gatewaySubnet,
       gatewayAddrs: this.gatewayAddrs.assign([
-        ...gatewayTasks({ node, tasks }),
-        ...(publishesIngress(mirrors.services.values()) ? [INGRESS_SBOX_GW_KEY] : []),
+        ...gatewayTasks({ node, tasks, statuses }),
+        ...(routingMeshNeeded({ services: mirrors.services.values(), tasks, statuses, networks }) ? [INGRESS_SBOX_GW_KEY] : []),
       ]),
-      statuses: new Map(mirrors.status.values().map((s) => [s.taskId, s])),
+      statuses,
       lbaddrs: mirrors.lbaddrs.values(),
       paths: this.opts.paths,
       vxlanPort: this.opts.vxlanPort(),
@@ -166,7 +176,13 @@ export class DataplaneReconciler {
     return this.desired();
   }
 
+  /** What the mirrors hold now: a pass computed after this applies at least this state. */
+  private seenSeqs(): AppliedSeqs {
+    return { tasksSeq: this.opts.mirrors.tasks.seenSeq, statusSeq: this.opts.mirrors.status.seenSeq };
+  }
+
   private async sync(): Promise<void> {
+    const seqs = this.seenSeqs();
     const d = await this.desiredAfterRecovery();
     if (!d) return;
     // Load balancers are applied here too (a namespace set up or repaired now gets its rules),
@@ -191,12 +207,13 @@ export class DataplaneReconciler {
     }
     for (const a of d.attachments) await ensureAttachment(a);
     await this.syncTaskPorts(d);
-    await applyPublishRules(d.publish);
+    await this.applyPublish(d.publish);
     await this.removeStale(d);
     if (d.gateway.tasks.length === 0 && !d.ingress) {
       await this.opts.onGateway?.(undefined);
       await removeGateway(this.opts.paths.forwardingMarker);
     }
+    this.opts.onApplied?.(seqs);
   }
 
   /**
@@ -206,21 +223,46 @@ export class DataplaneReconciler {
   private async syncReadyLbs(): Promise<void> {
     // Until the first full sync has recovered the gateway addresses, nothing is set up.
     if (!this.recovered) return;
+    const seqs = this.seenSeqs();
     const d = this.desired();
     if (!d) return;
     const force = this.lbForce;
     this.lbForce = false;
     const lbs = [...d.overlays.flatMap((o) => (o.lb ? [o.lb] : [])), ...(d.ingress ? [d.ingress.sandbox] : [])];
+    // Whether this pass brings every LB of the node up to date (one not set up whole yet is the full sync's).
+    let whole = lbs.every((x) => this.lbReady.has(x.netns)) && this.publishApplied !== undefined;
     for (const lb of lbs.filter((x) => this.lbReady.has(x.netns))) {
       if (!force && this.lbApplied.get(lb.netns) === JSON.stringify(lb.lb)) continue;
       try {
         await this.applyLb(lb.netns, lb.lb);
       } catch (err) {
+        whole = false;
         this.lbReady.delete(lb.netns);
         this.opts.log.debug('load balancer not applied ahead of its namespace checks', { netns: lb.netns, err: String(err) });
         this.runner.request();
       }
     }
+    // A host-mode port's local replicas changed: its DNAT too (only once the full sync set the node up).
+    if (whole && this.publishApplied !== JSON.stringify(d.publish)) {
+      try {
+        await this.applyPublish(d.publish);
+      } catch (err) {
+        whole = false;
+        this.opts.log.debug('published ports not applied ahead of the full sync', { err: String(err) });
+        this.runner.request();
+      }
+    }
+    if (whole) this.opts.onApplied?.(seqs);
+  }
+
+  /** The node's published-port table, under the LB lock, from the state as it is now (as applyLb). */
+  private async applyPublish(computed: PublishRule[]): Promise<void> {
+    await this.lbLock.run(async () => {
+      const rules = (this.recovered ? this.desired()?.publish : undefined) ?? computed;
+      this.publishApplied = undefined;
+      await applyPublishRules(rules);
+      this.publishApplied = JSON.stringify(rules);
+    });
   }
 
   /**
