@@ -18,7 +18,7 @@ export type LoopCommand = { cmd: 'start'; target: LoopTarget; intervalMs: number
 export interface LoopFailure {
   /** Epoch ms the request started. */
   at: number;
-  /** `ECONNREFUSED`, `ECONNRESET`, `timeout`, `status 502`, `dns rcode 3`, ... */
+  /** `ECONNREFUSED`, `ECONNRESET`, `timeout (connecting)`, `status 502`, `dns timeout`, ... */
   error: string;
 }
 
@@ -31,12 +31,16 @@ const now = () => performance.timeOrigin + performance.now();
 
 function get(url: string, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
+    let connected = false;
     const req = request(url, { timeout: timeoutMs, agent: false, headers: { connection: 'close' } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode === 200 ? undefined : `status ${res.statusCode}`));
       res.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    req.on('socket', (s) => s.once('connect', () => (connected = true)));
+    // A timeout says whether the connection was established: connecting is a SYN nobody answered
+    // (e.g. a replica whose sandbox is gone), connected is a server too slow to answer.
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: `timeout (${connected ? 'connected' : 'connecting'})` })));
     req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     req.end();
   });

@@ -18,7 +18,7 @@ import { Cleanup } from '../lib/proc.js';
 import type { Section } from '../lib/report.js';
 import type { LoopTarget } from './loop.js';
 import { RequestLoop } from './loops.js';
-import { failureSpan, UPDATE_VARIANTS, updatesSection, type UpdateRun, type UpdatesSetup } from './section.js';
+import { failureKinds, failureSpan, UPDATE_VARIANTS, updatesSection, type UpdateRun, type UpdatesSetup } from './section.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
 const STACK = 'u';
@@ -52,16 +52,19 @@ interface Row {
 
 const byAddr = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
-async function waitUntil(what: string, ok: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<void> {
+/** Polls `check` (undefined: done; else what is still missing) until done; the timeout names what was missing last. */
+async function waitUntil(what: string, check: () => Promise<string | undefined>, timeoutMs: number, everyMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await ok().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  for (;;) {
+    const missing = await check().catch((err: Error) => err.message);
+    if (missing === undefined) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}: ${missing}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
 /**
- * Until the service is at rest: its ${REPLICAS} current replicas running, no replaced one still
+ * Until the service is at rest: its current replicas (all REPLICAS of them) running, no replaced one still
  * running, and every node's ingress LB (published port) and overlay LB (VIP) selecting exactly
  * the current ones.
  */
@@ -69,16 +72,20 @@ async function atRest(c: BenchCluster, lb: { netId: string; vip: string }): Prom
   await waitUntil(`${SERVICE} at rest`, async () => {
     const rows = await c.dev.list<Row>(['service', 'ps', SERVICE]);
     const current = rows.filter((r) => r.DesiredState === 'Running');
-    if (current.length !== REPLICAS || !current.every((r) => r.CurrentState.startsWith('Running'))) return false;
-    if (rows.some((r) => r.DesiredState !== 'Running' && r.CurrentState.startsWith('Running'))) return false;
+    const show = (r: Row) => `${r.ID.slice(0, 12)} ${r.DesiredState}/${r.CurrentState}`;
+    if (current.length !== REPLICAS || !current.every((r) => r.CurrentState.startsWith('Running'))) return `current tasks: ${current.map(show).join(', ')}`;
+    const leaving = rows.filter((r) => r.DesiredState !== 'Running' && r.CurrentState.startsWith('Running'));
+    if (leaving.length) return `replaced tasks still running: ${leaving.map(show).join(', ')}`;
     const addrs = (net: (a: Row['Addresses'][number]) => boolean) => current.map((r) => r.Addresses.find(net)?.Addr.split('/')[0] ?? '?').sort(byAddr).join();
     const ingress = addrs((a) => a.Network === 'ingress');
     const overlay = addrs((a) => a.Network !== 'ingress');
     for (const node of NODES) {
-      if ((await activeBackends(join(c.runDir(node), 'netns', 'ingress_sbox'), `tcp ${PORT}`)).join() !== ingress) return false;
-      if ((await activeBackends(c.lbNetns(node, lb.netId), `vip ${lb.vip}`)).join() !== overlay) return false;
+      const inIngress = (await activeBackends(join(c.runDir(node), 'netns', 'ingress_sbox'), `tcp ${PORT}`)).join();
+      if (inIngress !== ingress) return `${node}'s ingress LB selects [${inIngress}], the tasks are [${ingress}]`;
+      const inVip = (await activeBackends(c.lbNetns(node, lb.netId), `vip ${lb.vip}`)).join();
+      if (inVip !== overlay) return `${node}'s LB for ${lb.vip} selects [${inVip}], the tasks are [${overlay}]`;
     }
-    return true;
+    return undefined;
   }, 180_000);
 }
 
@@ -121,13 +128,17 @@ export async function updatesRow(cfg: BenchConfig, log: (l: string) => void): Pr
       vip: { loop: vip, target: { kind: 'vip-by-name', dnsServer, name: 'web', port: 8080 } },
     } satisfies Record<string, { loop: RequestLoop; target: LoopTarget }>;
     let n = 0;
+    // Before the cluster goes: what its nodes said last, for the log (the report gets the error).
+    cleanup.add('log the nodes\' last lines if the row failed', async () => {
+      if (runs.length < cfg.updateReps * UPDATE_VARIANTS.length) log(await dev.logTails(30));
+    });
     for (let rep = 0; rep < cfg.updateReps; rep++) {
       for (let i = 0; i < UPDATE_VARIANTS.length; i++) {
         const parallelism = UPDATE_VARIANTS[(i + rep) % UPDATE_VARIANTS.length]!;
         await atRest(c, lb);
         const r = await measure(c, loops, { parallelism, rep, n: ++n });
         runs.push(r);
-        log(`updates: rep ${rep + 1}/${cfg.updateReps}, parallelism ${parallelism}: ${dur(r.wallMs)}; failed ${r.mesh.failures.length}/${r.mesh.requests} (mesh), ${r.vip.failures.length}/${r.vip.requests} (VIP); failures at ${failureSpan(r.mesh, r.startedAt)} (mesh), ${failureSpan(r.vip, r.startedAt)} (VIP)`);
+        log(`updates: rep ${rep + 1}/${cfg.updateReps}, parallelism ${parallelism}: ${dur(r.wallMs)}; failed ${r.mesh.failures.length}/${r.mesh.requests} (mesh), ${r.vip.failures.length}/${r.vip.requests} (VIP); failures at ${failureSpan(r.mesh, r.startedAt)} (mesh: ${failureKinds([r.mesh])}), ${failureSpan(r.vip, r.startedAt)} (VIP: ${failureKinds([r.vip])})`);
       }
     }
   } finally {

@@ -41,7 +41,7 @@ function failedCell(runs: readonly UpdateRun[], loop: 'mesh' | 'vip'): string {
 }
 
 /** `3 ECONNREFUSED, 1 timeout` */
-function kinds(tallies: readonly LoopTally[]): string {
+export function failureKinds(tallies: readonly LoopTally[]): string {
   const counts = new Map<string, number>();
   for (const f of tallies.flatMap((t) => t.failures)) counts.set(f.error, (counts.get(f.error) ?? 0) + 1);
   return [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
@@ -82,12 +82,12 @@ export function updatesSection(runs: readonly UpdateRun[], s: UpdatesSetup): Sec
         columns: [`update of ${s.replicas} replicas`, 'reps', 'duration p50 (min - max)', 'UpdateStatus started -> completed, p50', ...(['routing mesh', 'VIP by name'].map((l) => `failed through the ${l}${s.reps > 1 ? ' (per rep)' : ''}`))],
         rows,
         limit:
-          "Each batch waits until its new replicas run and serve in every node's LB (process start and each node's next data-plane sync, on 2 shared cores), and the update completes 5 s (monitor) after the last batch's replicas started; a request fails when the LB of the node it passes through still selects a replica that has already stopped, which the hand-off of issue 14 (leave every LB, then stop) is there to prevent.",
+          "Each batch waits until its new replicas run and serve in every node's LB (process start and each node's next data-plane sync, on 2 shared cores), and the update completes 5 s (monitor) after the last batch's replicas started. A request is refused when an LB still selects a replica whose process has stopped, and times out while connecting when it selects one whose sandbox is gone (or when a SYN is dropped: its first retransmit comes at the 1 s limit); the hand-off of issue 14 (leave every LB, then stop) is there to prevent both; a timeout once connected, or of the DNS query, is a server or DNS answer slower than the limit on the loaded machine.",
       },
     ],
     notes: UPDATE_VARIANTS.map((p) => {
       const of = runs.filter((r) => r.parallelism === p);
-      return `Failures at parallelism ${p}: routing mesh ${kinds(of.map((r) => r.mesh))}; VIP by name ${kinds(of.map((r) => r.vip))}.`;
+      return `Failures at parallelism ${p}: routing mesh ${failureKinds(of.map((r) => r.mesh))}; VIP by name ${failureKinds(of.map((r) => r.vip))}.`;
     }),
   };
 }
