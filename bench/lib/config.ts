@@ -1,4 +1,4 @@
-/** How much each row measures: the full run, or --quick (under 5 minutes on 2 cores). */
+/** How much each row measures: the full run, or --quick (fewer and shorter runs; it was under 5 minutes on 2 cores before row 9 added about 2.5). */
 
 export interface BenchConfig {
   quick: boolean;
