@@ -1,43 +1,30 @@
 /**
  * `npm run bench [-- --quick] [-- --only=ROW,...] [-- --out=FILE | --into=FILE]`: measures meshd
- * beside its references in one run and writes BENCHMARKS.md at the repository root (`--into`:
- * only the sections measured, into an existing report). Rows: rulesync, dns, controlplane (no
- * cluster), images (a 3-node cluster of its own), then throughput, connrate, convergence,
- * footprint (one 5-node dev cluster). A row that cannot be measured is reported with the reason; missed targets are
+ * beside its references in one run and writes BENCHMARKS.md at the repository root, a --quick run
+ * BENCHMARKS.quick.md beside it (`lib/args.ts`; `--into`: only the sections measured, into an
+ * existing report). Rows: rulesync, dns, controlplane (no cluster), images and updates (a
+ * 3-node cluster of its own each), then throughput, connrate, convergence, footprint (one 5-node
+ * dev cluster). A row that cannot be measured is reported with the reason; missed targets are
  * reported, never failures. Exit status 1 only when a row crashed.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseBenchArgs } from './lib/args.js';
 import { benchConfig } from './lib/config.js';
 import { LoadWatcher, loadNow, machineInfo, otherLoad, OWN_NAMESPACE_DIRS, toolVersions } from './lib/machine.js';
 import { Cleanup } from './lib/proc.js';
 import { renderReport, spliceSections, type MachineInfo, type Section } from './lib/report.js';
 import { imagesRow } from './images/row.js';
+import { updatesRow } from './updates/row.js';
 import { addIpvsRuleSync, ruleSyncRow, type RuleSyncRow } from './rulesync/row.js';
 import { dnsRow } from './dns/row.js';
 import { controlPlaneRow } from './controlplane/row.js';
 import { clusterRows, CLUSTER_ROWS } from './cluster/rows.js';
 
 const REPO = resolve(import.meta.dirname, '..');
-const STANDALONE = ['rulesync', 'dns', 'controlplane', 'images'] as const;
+const STANDALONE = ['rulesync', 'dns', 'controlplane', 'images', 'updates'] as const;
 const ALL = [...STANDALONE, ...CLUSTER_ROWS];
-
-function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string; into?: string } {
-  let quick = false;
-  let only = new Set<string>(ALL);
-  let out = join(REPO, 'BENCHMARKS.md');
-  let into: string | undefined;
-  for (const a of argv) {
-    if (a === '--quick') quick = true;
-    else if (a.startsWith('--only=')) only = new Set(a.slice(7).split(',').filter(Boolean));
-    else if (a.startsWith('--out=')) out = resolve(a.slice(6));
-    else if (a.startsWith('--into=')) into = resolve(a.slice(7));
-    else throw new Error(`bench: unknown argument ${a} (use --quick, --only=${ALL.join(',')}, --out=FILE, --into=FILE)`);
-  }
-  for (const r of only) if (!(ALL as readonly string[]).includes(r)) throw new Error(`bench: unknown row ${r} (rows: ${ALL.join(', ')})`);
-  return { quick, only, out, ...(into !== undefined && { into }) };
-}
 
 function commandLine(argv: string[]): string {
   if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
@@ -48,7 +35,7 @@ const log = (line: string) => console.error(`${new Date().toISOString().slice(11
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const args = parseArgs(argv);
+  const args = parseBenchArgs(argv, { repo: REPO, rows: ALL });
   if (process.getuid?.() !== 0) throw new Error('bench: run as root (it creates network namespaces)');
   const cfg = benchConfig(args.quick);
   const started = Date.now();
@@ -88,6 +75,7 @@ async function main(): Promise<number> {
     if (args.only.has('dns')) await guard('dns', 'DNS', () => dnsRow(cfg, workDir, log));
     if (args.only.has('controlplane')) await guard('controlplane', 'Control-plane scale (simulation)', () => controlPlaneRow(cfg, workDir, log));
     if (args.only.has('images')) await guard('images', 'Image tasks (3-node dev cluster)', () => imagesRow(cfg, log));
+    if (args.only.has('updates')) await guard('updates', 'Rolling updates (3-node dev cluster)', () => updatesRow(cfg, log));
     const wanted = CLUSTER_ROWS.filter((r) => args.only.has(r));
     if (wanted.length) await guard('cluster', 'Dev-cluster rows', () => clusterRows(cfg, wanted, log));
     const row = rulesync;
@@ -107,7 +95,7 @@ async function main(): Promise<number> {
   machine.loadAfter = loadNow();
   machine.otherLoad.push(...watcher.stop());
   machine.durationS = (Date.now() - started) / 1000;
-  const order = ['throughput', 'connrate', 'convergence', 'rulesync', 'dns', 'controlplane', 'footprint', 'images'];
+  const order = ['throughput', 'connrate', 'convergence', 'rulesync', 'dns', 'controlplane', 'footprint', 'images', 'updates'];
   sections.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   if (args.into) {
     await writeFile(args.into, spliceSections(await readFile(args.into, 'utf8'), machine, sections));

@@ -1,4 +1,4 @@
-/** How much each row measures: the full run, or --quick (under 5 minutes on 2 cores). */
+/** How much each row measures: the full run, or --quick (fewer and shorter runs; it was under 5 minutes on 2 cores before row 9 added about 2.5). */
 
 export interface BenchConfig {
   quick: boolean;
@@ -31,6 +31,8 @@ export interface BenchConfig {
   straceWindowS: number;
   /** Footprint: also count the idle cluster's spawned processes (full runs). */
   idleStrace: boolean;
+  /** Rolling updates: repetitions of each variant (parallelism 0, 1, 2, 5). */
+  updateReps: number;
   /** IPVS rule sync in the VM (full only). */
   ipvs: boolean;
 }
@@ -58,6 +60,7 @@ export function benchConfig(quick: boolean): BenchConfig {
         footprintWindowS: 4,
         straceWindowS: 6,
         idleStrace: false,
+        updateReps: 1,
         ipvs: false,
       }
     : {
@@ -81,6 +84,7 @@ export function benchConfig(quick: boolean): BenchConfig {
         footprintWindowS: 60,
         straceWindowS: 20,
         idleStrace: true,
+        updateReps: 2,
         ipvs: true,
       };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../../bench/lib/args.js';
 import { spliceSections, type MachineInfo, type Section } from '../../bench/lib/report.js';
 
 const MACHINE: MachineInfo = {
@@ -31,5 +32,26 @@ describe('bench report: one section re-measured into an existing report', () => 
     expect(spliceSections(EXISTING, MACHINE, [section('Three', 'three body')])).toBe(
       ['# meshd benchmarks', '', 'head', '', '## 1. One', '', 'one body', '', '## 2. Two', '', 'old two', '', '## 3. Three', '', STAMP, '', 'three body', ''].join('\n'),
     );
+  });
+});
+
+describe('bench arguments: where the report goes', () => {
+  const opts = { repo: '/r', rows: ['dns', 'updates'] };
+  const parsed = (argv: string[]) => {
+    const a = parseBenchArgs(argv, opts);
+    return { ...a, only: [...a.only] };
+  };
+
+  it('a full run writes BENCHMARKS.md, a --quick run BENCHMARKS.quick.md beside it', () => {
+    expect(parsed([])).toEqual({ quick: false, only: ['dns', 'updates'], out: '/r/BENCHMARKS.md' });
+    expect(parsed(['--quick', '--only=dns'])).toEqual({ quick: true, only: ['dns'], out: '/r/BENCHMARKS.quick.md' });
+    expect(parsed(['--quick', '--out=/tmp/b.md'])).toEqual({ quick: true, only: ['dns', 'updates'], out: '/tmp/b.md' });
+    expect(parsed(['--only=updates', '--into=/r/BENCHMARKS.md'])).toEqual({ quick: false, only: ['updates'], out: '/r/BENCHMARKS.md', into: '/r/BENCHMARKS.md' });
+  });
+
+  it('refuses a --quick run any way into the full report', () => {
+    expect(() => parsed(['--quick', '--out=/r/BENCHMARKS.md'])).toThrow('bench: a --quick run never writes BENCHMARKS.md (--out); it writes BENCHMARKS.quick.md beside it, or --out=FILE');
+    expect(() => parsed(['--quick', '--into=/r/BENCHMARKS.md'])).toThrow('bench: a --quick run never writes BENCHMARKS.md (--into); it writes BENCHMARKS.quick.md beside it, or --out=FILE');
+    expect(() => parsed(['--only=nope'])).toThrow('bench: unknown row nope (rows: dns, updates)');
   });
 });
