@@ -23,7 +23,7 @@ const STACK = `services:
     command: ["node", "-e", "${SERVER}"]
     environment: { VERSION: v1 }
     healthcheck: { test: ["CMD-SHELL", "test -z \\"$UNHEALTHY\\""], interval: 1s, timeout: 5s, retries: 1 }
-    deploy: { replicas: 4, update_config: { monitor: 3s } }
+    deploy: { replicas: 4, update_config: { monitor: ${slowdown(3_000) / 1000}s } }
     ports: ["8080:8080"]
     networks: [front]
   client:
