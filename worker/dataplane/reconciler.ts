@@ -11,6 +11,7 @@ import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingre
 import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
 import { ensureOverlay, syncPeers } from './overlay.js';
+import { peerKey, unsyncedPeers, withoutBackends } from './reachable.js';
 import { ensureAttachment } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
 import type { LbApplier } from './lb-applier.js';
@@ -73,6 +74,8 @@ export class DataplaneReconciler {
   private readonly taskPortsApplied = new Set<string>();
   /** Load-balancer namespaces a sync has set up whole (their rules can go first in the next). */
   private readonly lbReady = new Set<string>();
+  /** Per overlay, the peers (`peerKey`) its last full sync wrote into the FDB and neighbour table. */
+  private readonly peersSynced = new Map<string, Set<string>>();
   private firstSynced: () => void = () => undefined;
   /**
    * Settles once the first sync has run, whether or not it succeeded (a failed one is retried as
@@ -195,6 +198,7 @@ export class DataplaneReconciler {
     for (const o of d.overlays) {
       await ensureOverlay(o);
       await syncPeers(o);
+      this.peersSynced.set(o.networkId, new Set(o.peers.map(peerKey)));
       if (o.lb) {
         await ensureLbNamespace({ lb: o.lb, overlayNetns: o.netns, mtu: o.mtu, applier });
         this.lbReady.add(o.lb.netns);
@@ -228,10 +232,21 @@ export class DataplaneReconciler {
     if (!d) return;
     const force = this.lbForce;
     this.lbForce = false;
-    const lbs = [...d.overlays.flatMap((o) => (o.lb ? [o.lb] : [])), ...(d.ingress ? [d.ingress.sandbox] : [])];
+    // Each LB with its overlay's peers: a remote replica the full sync has not wired a way to yet is left out.
+    const lbs = [
+      ...d.overlays.flatMap((o) => (o.lb ? [{ netns: o.lb.netns, lb: o.lb.lb, networkId: o.networkId, peers: o.peers }] : [])),
+      ...(d.ingress ? [{ netns: d.ingress.sandbox.netns, lb: d.ingress.sandbox.lb, networkId: d.ingress.networkId, peers: d.overlays.find((o) => o.networkId === d.ingress!.networkId)?.peers ?? [] }] : []),
+    ];
     // Whether this pass brings every LB of the node up to date (one not set up whole yet is the full sync's).
     let whole = lbs.every((x) => this.lbReady.has(x.netns)) && this.publishApplied !== undefined;
-    for (const lb of lbs.filter((x) => this.lbReady.has(x.netns))) {
+    for (const x of lbs.filter((l) => this.lbReady.has(l.netns))) {
+      const unsynced = unsyncedPeers(x.peers, this.peersSynced.get(x.networkId));
+      // Not everything this state selects is in: the full sync (peers first) applies and reports it.
+      if (unsynced.size > 0) {
+        whole = false;
+        this.runner.request();
+      }
+      const lb = { netns: x.netns, lb: withoutBackends(x.lb, unsynced) };
       if (!force && this.lbApplied.get(lb.netns) === JSON.stringify(lb.lb)) continue;
       try {
         await this.applyLb(lb.netns, lb.lb);
@@ -315,6 +330,8 @@ export class DataplaneReconciler {
   private async removeStale(d: DataplaneDesired): Promise<void> {
     const keep = new Set(d.overlays.flatMap((o) => [o.netns, ...(o.lb ? [o.lb.netns] : [])]));
     if (d.ingress) keep.add(d.ingress.sandbox.netns);
+    // An overlay made again later starts with no peers.
+    for (const id of [...this.peersSynced.keys()]) if (!d.overlays.some((o) => o.networkId === id)) this.peersSynced.delete(id);
     let names: string[] = [];
     try {
       names = await readdir(this.opts.paths.netnsDir);
