@@ -5,7 +5,7 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, gatewayTasks, routingMeshNeeded, type DataplaneDesired } from './desired.js';
+import { desiredDataplane, gatewayTasks, routingMeshNeeded, type DataplaneDesired, type OverlayDesired } from './desired.js';
 import { ensureGateway, gatewayAddr, GatewayAddresses, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
@@ -76,6 +76,7 @@ export class DataplaneReconciler {
   private readonly lbReady = new Set<string>();
   /** Per overlay, the peers (`peerKey`) its last full sync wrote into the FDB and neighbour table. */
   private readonly peersSynced = new Map<string, Set<string>>();
+  private readonly peersLock = new Mutex();
   private firstSynced: () => void = () => undefined;
   /**
    * Settles once the first sync has run, whether or not it succeeded (a failed one is retried as
@@ -197,8 +198,7 @@ export class DataplaneReconciler {
     }
     for (const o of d.overlays) {
       await ensureOverlay(o);
-      await syncPeers(o);
-      this.peersSynced.set(o.networkId, new Set(o.peers.map(peerKey)));
+      await this.syncPeersOf(o);
       if (o.lb) {
         await ensureLbNamespace({ lb: o.lb, overlayNetns: o.netns, mtu: o.mtu, applier });
         this.lbReady.add(o.lb.netns);
@@ -232,7 +232,8 @@ export class DataplaneReconciler {
     if (!d) return;
     const force = this.lbForce;
     this.lbForce = false;
-    // Each LB with its overlay's peers: a remote replica the full sync has not wired a way to yet is left out.
+    await this.syncNewPeers(d.overlays);
+    // Each LB with its overlay's peers: a remote replica with no way to it yet is left out.
     const lbs = [
       ...d.overlays.flatMap((o) => (o.lb ? [{ netns: o.lb.netns, lb: o.lb.lb, networkId: o.networkId, peers: o.peers }] : [])),
       ...(d.ingress ? [{ netns: d.ingress.sandbox.netns, lb: d.ingress.sandbox.lb, networkId: d.ingress.networkId, peers: d.overlays.find((o) => o.networkId === d.ingress!.networkId)?.peers ?? [] }] : []),
@@ -268,6 +269,32 @@ export class DataplaneReconciler {
       }
     }
     if (whole) this.opts.onApplied?.(seqs);
+  }
+
+  /** An overlay's FDB and neighbour entries (one writer at a time: both lanes write them). */
+  private async syncPeersOf(o: OverlayDesired): Promise<void> {
+    await this.peersLock.run(async () => {
+      await syncPeers(o);
+      this.peersSynced.set(o.networkId, new Set(o.peers.map(peerKey)));
+    });
+  }
+
+  /**
+   * The fast lane's first step: a replica new on another node gets its FDB and neighbour entries
+   * (a few `bridge`/`ip` commands) on every overlay a full sync has set up, so the LBs can select
+   * it now rather than after the next full sync. One that fails is left to the full sync.
+   */
+  private async syncNewPeers(overlays: readonly OverlayDesired[]): Promise<void> {
+    for (const o of overlays) {
+      const synced = this.peersSynced.get(o.networkId);
+      if (!synced || unsyncedPeers(o.peers, synced).size === 0) continue;
+      try {
+        await this.syncPeersOf(o);
+      } catch (err) {
+        this.opts.log.debug('peers not synced ahead of the full sync', { netns: o.netns, err: String(err) });
+        this.runner.request();
+      }
+    }
   }
 
   /** The node's published-port table, under the LB lock, from the state as it is now (as applyLb). */
