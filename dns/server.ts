@@ -50,7 +50,8 @@ export class EmbeddedDns {
     const server = dns2.createServer({
       udp: true,
       tcp: true,
-      handle: (req, send, client) => void this.handle(req, send, sourceOf(client)),
+      // A failed send (or any error answering) is logged: an unhandled rejection would end meshd.
+      handle: (req, send, client) => void this.handle(req, send, sourceOf(client)).catch((err: unknown) => this.opts.log.debug('dns answer failed', { err: String(err) })),
     });
     server.on('requestError', (err: unknown) => this.opts.log.debug('bad dns request', { err }));
     server.on('error', (err: unknown) => this.opts.log.warn('dns server error', { err }));
