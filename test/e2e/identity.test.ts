@@ -151,7 +151,7 @@ describe('node identity, manager-owned labels, no secrets in argv', () => {
       [['--label-rm', 'nope', 'node-2'], 'meshctl: --label-rm: the node has no label nope'],
       [['--label-add', 'zone=x', 'nosuch'], 'meshctl: node nosuch not found'],
       [['--label-add', 'bad key=x', 'node-2'], 'meshctl: --label-add: label key "bad key" must be 1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit'],
-      [['node-2'], 'meshctl: node update: nothing to change (use --label-add KEY=VALUE or --label-rm KEY)'],
+      [['node-2'], 'meshctl: node update: nothing to change (use --availability active|pause|drain, --label-add KEY=VALUE or --label-rm KEY)'],
       [['--label-add', 'zone=x'], 'meshctl: node update: exactly one NODE argument is required'],
     ];
     for (const [args, err] of cases) {
