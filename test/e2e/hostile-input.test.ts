@@ -202,8 +202,12 @@ describe('hostile input from a worker and from anonymous joiners (issue 12)', ()
     return waitFor(
       `${SERVICE} at ${n} running replicas and nothing else`,
       async () => {
+        // `service ps` keeps each slot's finished tasks as history: those are settled once
+        // stopped and their addresses released (the scheduler's last write to them).
         const rows = await c.list<TaskRow>(['service', 'ps', SERVICE]);
-        return rows.length === n && rows.every((t) => t.DesiredState === 'Running' && t.CurrentState.startsWith('Running')) ? rows : undefined;
+        const live = rows.filter((t) => t.DesiredState === 'Running');
+        const settling = rows.filter((t) => t.DesiredState !== 'Running' && (!/^(Shutdown|Complete|Failed|Rejected|Orphaned)/.test(t.CurrentState) || t.Addresses.length > 0));
+        return live.length === n && settling.length === 0 && live.every((t) => t.CurrentState.startsWith('Running')) ? live : undefined;
       },
       90_000,
       500,

@@ -303,7 +303,8 @@ volumes:
     const version = async () => (await c.ok(['task', 'exec', 'mov_app.1', '--', 'cat', '/version'])).trim();
     const restart = async () => {
       await c.ok(['service', 'scale', 'mov_app=0']);
-      await waitFor('no task of mov_app', async () => ((await c.list<TaskRow>(['service', 'ps', 'mov_app'])).length === 0 ? true : undefined), slowdown(30_000), 250);
+      // Only history left: every task shut down (kept under its slot by `service ps`).
+      await waitFor('no task of mov_app left running', async () => ((await c.list<TaskRow>(['service', 'ps', 'mov_app'])).every((t) => t.DesiredState === 'Shutdown' && /^(Shutdown|Complete|Failed)/.test(t.CurrentState)) ? true : undefined), slowdown(30_000), 250);
       await c.ok(['service', 'scale', 'mov_app=1']);
       await waitFor('mov_app running', async () => ((await running('mov_app')).length === 1 ? true : undefined), slowdown(60_000), 250);
     };
