@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { DevCluster, waitFor, type TaskRow } from '../helpers/dev.js';
-import { failed, RequestLoops, type LoopRequest } from '../helpers/request-loops.js';
+import { describeFailures, failed, RequestLoops, type LoopRequest } from '../helpers/request-loops.js';
 
 // GET / answers at once; GET /slow after 2.5 s (a request in flight when its replica is told to leave).
 const HTTP = `["node", "-e", "require('http').createServer((q, s) => setTimeout(() => s.end(process.env.MESH_TASK_NAME + '\\\\n'), q.url === '/slow' ? 2500 : 0)).listen(8080)"]`;
@@ -28,8 +28,6 @@ networks:
   front: {}
 `;
 
-/** Short lines for a failure message: what failed, when, how. */
-const describeFailures = (rs: LoopRequest[]) => rs.map((r) => `${new Date(r.start).toISOString()} ${r.ms} ms resolved=${r.resolved} connected=${r.connected} ${r.status ?? ''} ${r.code ?? ''} ${r.error ?? ''}`);
 
 describe('a replica leaves before it stops (3 nodes, two request loops)', () => {
   let c: DevCluster;

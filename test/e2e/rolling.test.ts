@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DevCluster, slowdown, testLbBackend, waitFor, type TaskRow } from '../helpers/dev.js';
-import { failed, RequestLoops, type LoopRequest } from '../helpers/request-loops.js';
+import { describeFailures, failed, RequestLoops, type LoopRequest } from '../helpers/request-loops.js';
 
 const IPVS_LANE = testLbBackend() === 'ipvs';
 /** One request every 20 ms per loop; 100 ms in the lane, whose emulated CPUs the loops would otherwise saturate. */
@@ -34,7 +34,6 @@ networks:
   front: {}
 `;
 
-const describeFailures = (rs: LoopRequest[]) => rs.map((r) => `${new Date(r.start).toISOString()} ${r.ms} ms connected=${r.connected} ${r.status ?? ''} ${r.code ?? ''} ${r.error ?? ''}`);
 
 interface Inspected {
   UpdateStatus?: { State: string; Message: string };

@@ -53,6 +53,11 @@ export interface RequestLoopsOptions {
   dnsCacheMs?: number;
 }
 
+/** Short lines for a failure message: what failed, when, how. */
+export function describeFailures(rs: readonly LoopRequest[]): string[] {
+  return rs.map((r) => `${new Date(r.start).toISOString()} ${r.ms} ms resolved=${r.resolved} connected=${r.connected} ${r.status ?? ''} ${r.code ?? ''} ${r.error ?? ''}`);
+}
+
 /** The requests that failed, with their errors (for assertions that print what went wrong). */
 export function failed(requests: readonly LoopRequest[]): LoopRequest[] {
   return requests.filter((r) => !r.ok);
