@@ -14,14 +14,24 @@ export async function readPidFile(file: string): Promise<number | undefined> {
   }
 }
 
-/** argv of a running process, or undefined when it is gone (or a zombie, whose cmdline is empty). */
+/** How long a live process may show an empty cmdline before we call it not ours (it is mid-exec). */
+const EXEC_WINDOW_MS = 2_000;
+
+/**
+ * argv of a running process, or undefined when it is gone, a zombie or a kernel thread. A process
+ * in the middle of execve (nsenter becoming meshd) briefly shows an empty cmdline: that is read
+ * again until the new program's argv is there, not taken for an exit.
+ */
 export async function cmdlineOf(pid: number): Promise<string[] | undefined> {
-  try {
-    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    if (raw.length === 0) return undefined;
-    return raw.replace(/\0$/, '').split('\0');
-  } catch {
-    return undefined;
+  const deadline = Date.now() + EXEC_WINDOW_MS;
+  for (;;) {
+    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+    if (raw === undefined) return undefined;
+    if (raw.length > 0) return raw.replace(/\0$/, '').split('\0');
+    const st = await procState(pid);
+    const kernelThread = pid === 2 || st?.ppid === 2;
+    if (!st || st.state === 'Z' || st.state === 'X' || kernelThread || Date.now() >= deadline) return undefined;
+    await sleep(5);
   }
 }
 
