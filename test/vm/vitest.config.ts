@@ -13,7 +13,7 @@ const mutant = mutantPlugin(resolve(import.meta.dirname, '..', '..'), process.en
 export default defineConfig({
   plugins: mutant ? [mutant] : [],
   test: {
-    include: ['test/vm/**/*.test.ts', 'test/e2e/overlay-lb.test.ts', 'test/e2e/ingress.test.ts'],
+    include: ['test/vm/**/*.test.ts', 'test/e2e/overlay-lb.test.ts', 'test/e2e/ingress.test.ts', 'test/e2e/rolling.test.ts'],
     globalSetup: ['test/setup/build.ts'],
     fileParallelism: false,
     // Worker threads start faster than forked processes under an emulated CPU.
