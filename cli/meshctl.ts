@@ -10,6 +10,7 @@ import * as svc from './commands/service.js';
 import { serviceRollback, serviceUpdate } from './commands/service-update.js';
 import * as stk from './commands/stack.js';
 import * as nn from './commands/network-node.js';
+import { networkCniConfig } from './commands/network-cni.js';
 import { taskExec } from './commands/task.js';
 import { devCommand } from './commands/dev.js';
 import { runDemo } from './commands/demo.js';
@@ -35,6 +36,9 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
                                            update_config says (progress shown unless -d)
   service rollback [-d] SVC                back to the service's previous spec
   network ls | inspect NET
+  network cni-config NET --node NODE [--write DIR]
+                                           a CNI conflist for runtimes on NODE to put containers
+                                           on NET (attachable networks only)
   node ls | inspect NODE
   node update [--availability active|pause|drain] [--label-add K=V]... [--label-rm K]... NODE
                                            pause: no new tasks; drain: its tasks move away;
@@ -59,7 +63,7 @@ type Handler = (ctx: CommandContext, args: string[]) => Promise<number>;
 const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   stack: { deploy: stk.stackDeploy, rm: stk.stackRm, remove: stk.stackRm, ls: stk.stackLs, services: stk.stackServices, ps: stk.stackPs },
   service: { ls: svc.serviceLs, ps: svc.servicePs, inspect: svc.serviceInspectCmd, logs: svc.serviceLogs, scale: svc.serviceScale, rm: svc.serviceRm, update: serviceUpdate, rollback: serviceRollback },
-  network: { ls: nn.networkLs, inspect: nn.networkInspect },
+  network: { ls: nn.networkLs, inspect: nn.networkInspect, 'cni-config': networkCniConfig },
   node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate, rm: nn.nodeRm, remove: nn.nodeRm },
   task: { exec: taskExec },
   cluster: { 'join-token': clusterJoinToken },

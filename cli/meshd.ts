@@ -1,5 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { taskMaskPaths } from '../worker/masks.js';
+import { RunPaths } from '../worker/paths.js';
+import { resolve as resolvePath } from 'node:path';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { newId } from '../core/ids.js';
@@ -146,6 +148,7 @@ async function main(argv: string[]): Promise<void> {
       addr: config.advertiseAddr,
       labels: config.labels,
       ...(engine.ok && { containerEngine: `podman ${engine.engine.base.version}` }),
+      cniSocket: resolvePath(new RunPaths(config.runDir).cniSocket),
       resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem() },
     },
   });

@@ -193,6 +193,8 @@ export interface NodeRecord {
   engineLabels?: Record<string, string>;
   /** The container engine that runs image tasks here (`podman 4.3.1`); absent: none, no image tasks. */
   containerEngine?: string;
+  /** The unix socket the `meshd` CNI plugin reaches this node's meshd on (`meshctl network cni-config`). */
+  cniSocket?: string;
   /** Its CPUs and memory; absent in records written before nodes reported it (then not counted). */
   resources?: NodeResources;
   /** Set by `meshctl node update --availability`; absent = active. */
@@ -215,6 +217,29 @@ export interface NetworkRecord {
   internal: boolean;
   attachable: boolean;
   ingress: boolean;
+  createdAt: string;
+}
+
+/**
+ * A container of another runtime on an `attachable` overlay, attached through the CNI plugin
+ * (cni/, worker/cni/): mesh_endpoints `<nodeId>.<id>`, written by managers (they allocate its
+ * address). Every node wires it like a task's interface; tasks resolve it by `name`.
+ */
+export interface EndpointRecord {
+  /** Derived from (containerId, ifname, networkId): `endpointIdOf`. */
+  id: string;
+  networkId: string;
+  nodeId: string;
+  /** CNI_CONTAINERID. */
+  containerId: string;
+  /** CNI_IFNAME: its interface in the container. */
+  ifname: string;
+  /** The DNS name tasks resolve it by: K8S_POD_NAME, the runtime's name argument, or the container id. */
+  name: string;
+  /** CNI_NETNS as the runtime gave it (a bind-mounted nsfs file or /proc/<pid>/ns/net). */
+  netns: string;
+  /** Its address on the network, with prefix. */
+  addr: string;
   createdAt: string;
 }
 

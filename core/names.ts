@@ -16,6 +16,8 @@ export const BUCKETS = {
   secrets: 'mesh_secrets',
   /** What each node's data plane has applied (`DataplaneApplied`): key = node id, written by that node only. */
   applied: 'mesh_applied',
+  /** Containers of other runtimes on attachable overlays (`EndpointRecord`): key `<nodeId>.<endpointId>`, written by managers. */
+  endpoints: 'mesh_endpoints',
 } as const;
 export type BucketKey = keyof typeof BUCKETS;
 
@@ -37,6 +39,9 @@ export const SUBJECTS = {
   /** A node's request for a registry login its task needs (managers check the node runs the task). */
   registryAuth: (nodeId: string) => `mesh.secret.${nodeId}.registry-auth`,
   registryAuthAll: 'mesh.secret.*.registry-auth',
+  /** A node's CNI requests to managers (`attach`, `detach`): only for endpoints on itself. */
+  endpoint: (nodeId: string, verb: string) => `mesh.endpoint.${nodeId}.${verb}`,
+  endpointAll: 'mesh.endpoint.*.*',
 } as const;
 
 /** Buckets only managers (and the admin) may read. */

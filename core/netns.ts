@@ -1,4 +1,4 @@
-import { mkdir, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { mountsUnder, readMounts } from './mounts.js';
 import { dirname, join } from 'node:path';
 import { run } from './exec.js';
@@ -11,6 +11,15 @@ import { run } from './exec.js';
 /** True when the path is an nsfs bind mount (a live namespace handle). */
 export async function isNetnsMounted(path: string): Promise<boolean> {
   return (await readMounts()).some((m) => m.mountPoint === path && m.fsType === 'nsfs');
+}
+
+/**
+ * Whether `path` holds a network namespace now: an nsfs bind mount (ours, podman's /run/netns/*),
+ * or a live process's /proc/<pid>/ns/net (some runtimes hand CNI that).
+ */
+export async function netnsExists(path: string): Promise<boolean> {
+  if (/^\/proc\/\d+\/ns\/net$/.test(path)) return access(path).then(() => true, () => false);
+  return isNetnsMounted(path);
 }
 
 /**

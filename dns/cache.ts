@@ -1,5 +1,5 @@
 import type { KvMirror } from '../core/state/mirror.js';
-import type { NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import type { EndpointRecord, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
 import { downNodeIds } from '../core/serving.js';
 import { buildNameTable, type NameTable } from './names.js';
 
@@ -14,10 +14,11 @@ export class NameTableCache {
       tasks: KvMirror<TaskRecord>;
       status: KvMirror<TaskStatus>;
       nodes: KvMirror<NodeRecord>;
+      endpoints: KvMirror<EndpointRecord>;
     },
   ) {
-    const { networks, services, tasks, status, nodes } = mirrors;
-    for (const m of [networks, services, tasks, status, nodes] as KvMirror<unknown>[]) m.onChange(() => (this.table = undefined));
+    const { networks, services, tasks, status, nodes, endpoints } = mirrors;
+    for (const m of [networks, services, tasks, status, nodes, endpoints] as KvMirror<unknown>[]) m.onChange(() => (this.table = undefined));
   }
 
   get(): NameTable {
@@ -27,6 +28,7 @@ export class NameTableCache {
       tasks: this.mirrors.tasks.values(),
       statuses: new Map(this.mirrors.status.values().map((s) => [s.taskId, s])),
       downNodes: downNodeIds(this.mirrors.nodes.values()),
+      endpoints: this.mirrors.endpoints.values(),
     });
     return this.table;
   }

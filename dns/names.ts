@@ -1,4 +1,4 @@
-import type { NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
+import type { EndpointRecord, NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../core/model.js';
 import { addrOf } from '../core/ipnet.js';
 import { isServing } from '../core/serving.js';
 
@@ -15,6 +15,8 @@ export interface NameTableInput {
   statuses: ReadonlyMap<string, TaskStatus>;
   /** Nodes marked down: their replicas are not answered for. */
   downNodes: ReadonlySet<string>;
+  /** CNI containers (by their name, on their network); absent: none. */
+  endpoints?: readonly EndpointRecord[];
 }
 
 /** One name on one network, and what it resolves to there. */
@@ -30,7 +32,7 @@ export interface NameTable {
   byName: Map<string, Entry[]>;
   /** address -> PTR target, per network. */
   reverse: Map<string, { networkId: string; name: string }>;
-  /** Which networks a task (by id) is on, ingress excluded; and whether all are internal. */
+  /** Which networks a task or CNI container (by id) is on, ingress excluded; and whether all are internal. */
   clients: Map<string, { networks: Set<string>; internalOnly: boolean }>;
 }
 
@@ -78,6 +80,12 @@ export function buildNameTable(input: NameTableInput): NameTable {
     }
     const ids = new Set(nets.map((a) => a.networkId));
     table.clients.set(t.id, { networks: ids, internalOnly: ids.size > 0 && [...ids].every((n) => internal.has(n)) });
+  }
+  // A container of another runtime resolves and is resolved as a task on its network would be.
+  for (const e of input.endpoints ?? []) {
+    add(table, e.name, { networkId: e.networkId, addrs: [addrOf(e.addr)], shuffle: false });
+    table.reverse.set(addrOf(e.addr), { networkId: e.networkId, name: e.name });
+    table.clients.set(e.id, { networks: new Set([e.networkId]), internalOnly: internal.has(e.networkId) });
   }
   return table;
 }

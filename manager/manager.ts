@@ -19,6 +19,7 @@ import { updateNode } from './node-update.js';
 import { removeNode } from './node-remove.js';
 import { listKeys } from '../core/state/read.js';
 import { RegistryAuthStore, serveRegistryAuth } from './registry-auth.js';
+import { serveEndpoints } from './endpoints.js';
 import { StatePurger } from './state-purger.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
@@ -48,6 +49,7 @@ export class Manager {
   private api: Subscription | undefined;
   private register: Subscription | undefined;
   private registryAuth: Subscription | undefined;
+  private endpoints: Subscription | undefined;
   private users: NatsUserSync | undefined;
   private purger: StatePurger | undefined;
   private mirrors: KvMirror<unknown>[] = [];
@@ -111,6 +113,7 @@ export class Manager {
     });
     // A node registers on its own subject: the one its NATS permissions let it publish on.
     this.register = registry.serveRegistration(MANAGER_QUEUE);
+    this.endpoints = serveEndpoints({ nc, kv: buckets.endpoints, allocator, networks: () => mirrors.networks.values(), nodes: () => mirrors.nodes.values(), log: log.child({ part: 'endpoints' }), queue: MANAGER_QUEUE });
     if (registryAuth) {
       this.registryAuth = serveRegistryAuth({ nc, store: registryAuth, services: () => mirrors.services.values(), tasks: () => mirrors.tasks.values(), log, queue: MANAGER_QUEUE });
     }
@@ -145,6 +148,7 @@ export class Manager {
     this.api?.unsubscribe();
     this.register?.unsubscribe();
     this.registryAuth?.unsubscribe();
+    this.endpoints?.unsubscribe();
     await this.users?.stop();
     this.registry?.stop();
     await this.election?.stop();

@@ -37,6 +37,7 @@ export function registrationRecord(input: RegistrationInput): Registration {
     labels: held && !legacy ? { ...held.labels } : {},
     engineLabels: { ...a.labels },
     ...(a.containerEngine !== undefined && { containerEngine: a.containerEngine }),
+    ...(a.cniSocket !== undefined && { cniSocket: a.cniSocket }),
     ...(a.resources !== undefined && { resources: a.resources }),
     ...(held?.availability !== undefined && { availability: held.availability }),
     status: 'ready',

@@ -26,6 +26,8 @@ export interface NodeAnnouncement {
   labels: Record<string, string>;
   /** The container engine that runs image tasks here (`podman 4.3.1`); absent: none, no image tasks. */
   containerEngine?: string;
+  /** Where this node's meshd serves the CNI plugin. */
+  cniSocket?: string;
   /** What it offers tasks (CPUs, memory): reservations are counted against it. */
   resources?: NodeRecord['resources'];
   /** Sent in the last heartbeat of a graceful stop: how long to wait before calling the node down. */

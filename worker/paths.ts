@@ -24,6 +24,10 @@ export class RunPaths {
   get forwardingMarker(): string {
     return join(this.runDir, 'ip_forward.meshd');
   }
+  /** Where the `meshd` CNI plugin reaches this meshd (worker/cni/server.ts). */
+  get cniSocket(): string {
+    return join(this.runDir, 'cni.sock');
+  }
   get ingressSandbox(): string {
     return join(this.netnsDir, 'ingress_sbox');
   }

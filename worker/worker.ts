@@ -30,6 +30,11 @@ import { Handoff } from './handoff.js';
 import { AppliedReporter } from './dataplane/applied-report.js';
 import { readTaskLogs } from './logs.js';
 import { DEFAULT_LOG_LIMITS, LogRotator, type LogLimits } from './log-rotation.js';
+import { CniAttachments } from './cni/attachments.js';
+import { CniSocketServer } from './cni/server.js';
+
+/** How often attachments whose container namespace vanished without a CNI DEL are looked for. */
+const CNI_COLLECT_EVERY_MS = 10_000;
 
 export interface WorkerOptions {
   nc: NatsConnection;
@@ -63,6 +68,8 @@ export class Worker {
   private rotator: LogRotator | undefined;
   private dataplane: DataplaneReconciler | undefined;
   private dns: EmbeddedDns | undefined;
+  private cniServer: CniSocketServer | undefined;
+  private cniCollector: NodeJS.Timeout | undefined;
   /** The newest status of each task not yet written. */
   private readonly latest = new Map<string, TaskStatus>();
   /** Tasks whose newest status failed to be written and waits for a retry. */
@@ -165,7 +172,41 @@ export class Worker {
     });
     this.rotator = new LogRotator({ paths, limits, log });
     this.rotator.start();
+    await this.startCni({ paths, mirrors, dataplane });
     log.info('worker started', { node: node.hostname, id: node.id });
+  }
+
+  /**
+   * The CNI plugin's way in (worker/cni/): its socket, and the collection of attachments whose
+   * container namespace is gone. Attachments outlive a meshd restart: they are cluster state,
+   * wired again by the data plane's first sync.
+   */
+  private async startCni(opts: { paths: RunPaths; mirrors: ReturnType<typeof startClusterMirrors>; dataplane: DataplaneReconciler }): Promise<void> {
+    const { nc, node, log } = this.opts;
+    const cniLog = log.child({ part: 'cni' });
+    const attachments = new CniAttachments({
+      nodeId: node.id,
+      mirrors: opts.mirrors,
+      dataplane: opts.dataplane,
+      managers: {
+        attach: async (req) => (await request(nc, SUBJECTS.endpoint(node.id, 'attach'), req, { result: W.EndpointAttachReply })).endpoint,
+        detach: async (id) => (await request(nc, SUBJECTS.endpoint(node.id, 'detach'), { id }, { result: W.EndpointDetachReply })).removed,
+      },
+      connected: () => !nc.isClosed(),
+      log: cniLog,
+    });
+    this.cniServer = new CniSocketServer({ path: opts.paths.cniSocket, handle: (req) => attachments.handle(req), log: cniLog });
+    await this.cniServer.start();
+    let collecting = false;
+    const collect = async () => {
+      if (collecting) return;
+      collecting = true;
+      await attachments.collect().catch((err) => cniLog.warn('could not collect attachments of vanished containers', { err: String(err) }));
+      collecting = false;
+    };
+    void collect();
+    this.cniCollector = setInterval(() => void collect(), CNI_COLLECT_EVERY_MS);
+    this.cniCollector.unref();
   }
 
   /**
@@ -177,6 +218,8 @@ export class Worker {
     // Not connected: the managers will see the silence as a crash.
     await this.heartbeat?.stop(restartGraceMs);
     this.logsSub?.unsubscribe();
+    if (this.cniCollector) clearInterval(this.cniCollector);
+    await this.cniServer?.stop();
     this.rotator?.stop();
     await this.runner?.stop();
     await this.dataplane?.stop();

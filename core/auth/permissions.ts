@@ -6,7 +6,8 @@
  *   a worker node X             read every state bucket but mesh_auth and mesh_secrets; write only
  *                               its own status ($KV.mesh_status.X.*), what its data plane applied
  *                               ($KV.mesh_applied.X), its heartbeat and registration;
- *                               ask for the registry logins of its own tasks; serve
+ *                               ask for the registry logins of its own tasks and for
+ *                               CNI endpoints on itself (mesh.endpoint.X.*); serve
  *                               requests addressed to it (mesh.node.X.*)
  *   not yet joined (anonymous)  ask to join (mesh.join.*) and read the replies; nothing else
  */
@@ -57,6 +58,7 @@ export function workerPermissions(nodeId: string): NatsPermissions {
         SUBJECTS.heartbeat(nodeId),
         SUBJECTS.register(nodeId),
         SUBJECTS.registryAuth(nodeId),
+        SUBJECTS.endpoint(nodeId, '*'),
         `$KV.${BUCKETS.status}.${nodeId}.>`,
         `$KV.${BUCKETS.applied}.${nodeId}`,
         '$JS.API.INFO',

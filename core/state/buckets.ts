@@ -72,6 +72,7 @@ const BUCKET_LIMITS: Record<BucketKey, BucketLimits> = {
   secrets: { maxValueSize: 256 * 1024 },
   // Workers write their own key: small values, few keys (one per node), no rollup (as mesh_status).
   applied: { maxValueSize: 4 * 1024, max_bytes: 16 * 1024 * 1024, allow_rollup_hdrs: false },
+  endpoints: { maxValueSize: 16 * 1024 },
 };
 
 /** Buckets created before these limits existed get them (nats.js applies options only on create). */

@@ -1,7 +1,7 @@
 import type { KV } from 'nats';
 import type { Buckets } from './buckets.js';
 import { KvMirror } from './mirror.js';
-import type { DataplaneApplied, LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
+import type { DataplaneApplied, EndpointRecord, LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
 import type { Logger } from '../log.js';
 import { RECORDS, type RecordKind } from '../wire/records.js';
 import { RateLimitedReporter } from '../wire/reporter.js';
@@ -14,6 +14,8 @@ export interface ClusterMirrors {
   tasks: KvMirror<TaskRecord>;
   status: KvMirror<TaskStatus>;
   lbaddrs: KvMirror<LbAddress>;
+  /** Containers of other runtimes attached through the CNI plugin. */
+  endpoints: KvMirror<EndpointRecord>;
   /**
    * What each node's data plane has applied. Not cluster state that anything is computed from:
    * `stateMirrors` leaves it out, so a node's report does not make every node resync.
@@ -32,6 +34,7 @@ export function startClusterMirrors(buckets: Buckets, log: Logger): ClusterMirro
     tasks: mirror(buckets.tasks, 'tasks', RECORDS.tasks, isTaskKey),
     status: mirror(buckets.status, 'status', RECORDS.status),
     lbaddrs: mirror(buckets.lbaddrs, 'lbaddrs', RECORDS.lbaddrs),
+    endpoints: mirror(buckets.endpoints, 'endpoints', RECORDS.endpoints),
     applied: mirror(buckets.applied, 'applied', RECORDS.applied),
   };
 }

@@ -36,6 +36,7 @@ type Checks = [
   Assert<Same<typeof S.ServiceNetworkSpec, M.ServiceNetworkSpec>>,
   Assert<Same<typeof S.ServiceSpec, M.ServiceSpec>>,
   Assert<Same<typeof S.NodeRecord, M.NodeRecord>>,
+  Assert<Same<typeof S.EndpointRecord, M.EndpointRecord>>,
   Assert<Same<typeof S.UpdateConfig, M.UpdateConfig>>,
   Assert<Same<typeof S.ServiceUpdateRequest, ServiceUpdateRequest>>,
   Assert<Same<typeof S.DataplaneApplied, M.DataplaneApplied>>,

@@ -12,7 +12,7 @@ import type { StackLockRecord } from '../../manager/deploy/stack-lock.js';
 import type { FenceRecord } from '../../manager/scheduler/fence.js';
 import type { NodeAuthRecord } from '../../manager/join.js';
 import type { RegistryAuthRecord } from '../../manager/registry-auth.js';
-import type { DataplaneApplied, LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
+import type { DataplaneApplied, EndpointRecord, LbAddress, NetworkRecord, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../model.js';
 
 export interface RecordKind<T> {
   schema: z.ZodType<T>;
@@ -27,6 +27,7 @@ export const RECORDS = {
   tasks: { schema: W.TaskRecord, keyOf: (t) => `${t.nodeId}.${t.id}` } satisfies RecordKind<TaskRecord>,
   status: { schema: W.TaskStatus, keyOf: (s) => `${s.nodeId}.${s.taskId}` } satisfies RecordKind<TaskStatus>,
   lbaddrs: { schema: W.LbAddress, keyOf: (l) => `${l.networkId}.${l.nodeId}` } satisfies RecordKind<LbAddress>,
+  endpoints: { schema: W.EndpointRecord, keyOf: (e) => `${e.nodeId}.${e.id}` } satisfies RecordKind<EndpointRecord>,
   /** mesh_applied, keyed by node id (its writer's own). */
   applied: { schema: W.DataplaneApplied, keyOf: (a) => a.nodeId } satisfies RecordKind<DataplaneApplied>,
   /** mesh_control `cluster` and `leader`. */

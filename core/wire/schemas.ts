@@ -131,6 +131,7 @@ const nodeSelf = {
   addr: ipv4,
   labels,
   containerEngine: text(128).optional(),
+  cniSocket: text(1024).optional(),
   resources: z.object({ nanoCpus: z.int().min(1).max(2 ** 52), memoryBytes: z.int().min(1).max(2 ** 60) }).optional(),
 };
 
@@ -349,6 +350,32 @@ export const ServiceScaleRequest = z.object({ service: name, replicas: z.int({ e
 /** mesh_secrets `registry.<serviceId>` (manager/registry-auth.ts): managers only. */
 export const RegistryAuthRecord = z.object({ serviceId: id, auths: RegistryAuths, writtenAt: time });
 /** mesh.secret.<node>.registry-auth: a node asks for the login its task's image pull needs. */
+/** mesh_endpoints (core/model.ts EndpointRecord). */
+export const EndpointRecord = z.object({
+  id,
+  networkId: id,
+  nodeId: id,
+  containerId: text(256).min(1),
+  ifname: z.string().regex(/^[^\s/]{1,15}$/, 'must be an interface name (1-15 characters, no space or /)'),
+  name,
+  netns: text(4096).min(1),
+  addr: cidr,
+  createdAt: time,
+});
+
+/** mesh.endpoint.<node>.attach (manager/endpoints.ts). */
+export const EndpointAttachRequest = z.object({
+  network: name,
+  containerId: text(256).min(1),
+  ifname: z.string().regex(/^[^\s/]{1,15}$/, 'must be an interface name (1-15 characters, no space or /)'),
+  name,
+  netns: text(4096).min(1),
+});
+export const EndpointAttachReply = z.object({ endpoint: EndpointRecord });
+/** mesh.endpoint.<node>.detach: one endpoint by id; absent is success. */
+export const EndpointDetachRequest = z.object({ id });
+export const EndpointDetachReply = z.object({ removed: z.boolean() });
+
 export const RegistryAuthRequest = z.object({ serviceId: id });
 export const RegistryAuthReply = z.object({ auths: RegistryAuths });
 

@@ -1,5 +1,5 @@
 import { run } from '../../core/exec.js';
-import { isNetnsMounted } from '../../core/netns.js';
+import { netnsExists } from '../../core/netns.js';
 import type { Attachment } from './desired.js';
 import { addresses, links } from './observe.js';
 import { BRIDGE } from './overlay.js';
@@ -10,7 +10,7 @@ import { BRIDGE } from './overlay.js';
  * Returns false when the sandbox does not exist (yet).
  */
 export async function ensureAttachment(a: Attachment): Promise<boolean> {
-  if (!(await isNetnsMounted(a.sandbox))) return false;
+  if (!(await netnsExists(a.sandbox))) return false;
   const [inSandbox, inOverlay] = await Promise.all([links(a.sandbox), links(a.overlayNetns)]);
   let dev = inSandbox.get(a.ifname);
   if (!dev || !inOverlay.has(a.bridgePort)) {
@@ -35,4 +35,14 @@ export async function ensureAttachment(a: Attachment): Promise<boolean> {
   // went silent (its replies, retransmissions) must not move it back either.
   if (!dev || dev.address !== a.mac) await run(['bridge', 'fdb', 'replace', a.mac, 'dev', a.bridgePort, 'master', 'static', 'sticky'], { netns: a.overlayNetns });
   return true;
+}
+
+/**
+ * Deletes these interfaces from a sandbox, if it and they still exist (a veth's peer goes with
+ * it). Idempotent: a namespace already gone took its interfaces with it.
+ */
+export async function removeSandboxLinks(opts: { netns: string; links: readonly string[] }): Promise<void> {
+  if (!(await netnsExists(opts.netns))) return;
+  const have = await links(opts.netns);
+  for (const name of opts.links) if (have.has(name)) await run(['ip', 'link', 'del', name], { netns: opts.netns, okExitCodes: [1] });
 }

@@ -1,4 +1,4 @@
-import { TERMINAL_STATES, type LbAddress, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../../core/model.js';
+import { TERMINAL_STATES, type EndpointRecord, type LbAddress, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
 import { downNodeIds, isServing, routingMeshInUse } from '../../core/serving.js';
 import { shortId } from '../../core/ids.js';
@@ -43,9 +43,13 @@ export interface OverlayDesired {
   lb?: LbNamespaceDesired;
 }
 
-/** A task's interface on an overlay: `eth<i>` in its sandbox, its peer on the overlay bridge. */
+/**
+ * A sandbox's interface on an overlay, its peer on the overlay bridge: a task's `eth<i>`, or a
+ * CNI container's CNI_IFNAME (one way in for both: worker/dataplane/attach.ts).
+ */
 export interface Attachment {
-  taskId: string;
+  /** The task's id, or the CNI endpoint's. */
+  ownerId: string;
   networkId: string;
   sandbox: string;
   ifname: string;
@@ -74,11 +78,13 @@ export interface DataplaneInput {
   tasks: readonly TaskRecord[];
   statuses: ReadonlyMap<string, TaskStatus>;
   lbaddrs: readonly LbAddress[];
+  /** Containers of other runtimes attached through the CNI plugin, on every node. */
+  endpoints: readonly EndpointRecord[];
   paths: RunPaths;
   vxlanPort: number;
   underlayMtu: number;
   gatewaySubnet: string;
-  /** Node-local gateway addresses of the tasks in `gatewayTasks` (assigned by the reconciler). */
+  /** Node-local gateway addresses of the sandboxes in `gatewayOwners` (assigned by the reconciler). */
   gatewayAddrs: ReadonlyMap<string, string>;
 }
 
@@ -102,11 +108,14 @@ export function routingMeshNeeded(input: Pick<DataplaneInput, 'services' | 'task
   return routingMeshInUse({ ...input, ingressId: ingressNetwork(input.networks)?.id });
 }
 
-/** Every local task gets a gateway leg: for DNS, and for outbound unless it is isolated. */
-export function gatewayTasks(input: Pick<DataplaneInput, 'node' | 'tasks' | 'statuses'>): string[] {
-  return localTasks(input)
-    .map((t) => t.id)
-    .sort();
+/** CNI containers attached on this node. */
+export function localEndpoints(input: Pick<DataplaneInput, 'node' | 'endpoints'>): EndpointRecord[] {
+  return input.endpoints.filter((e) => e.nodeId === input.node.id);
+}
+
+/** Every local task and CNI container gets a gateway leg: for DNS, and for outbound unless it is isolated. */
+export function gatewayOwners(input: Pick<DataplaneInput, 'node' | 'tasks' | 'statuses' | 'endpoints'>): string[] {
+  return [...localTasks(input).map((t) => t.id), ...localEndpoints(input).map((e) => e.id)].sort();
 }
 
 /** A task only on `internal` networks: its gateway leg reaches the node's DNS and nothing else. */
@@ -147,7 +156,8 @@ export function serviceBackends(input: DataplaneInput, serviceId: string, networ
 export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
   const mtu = input.underlayMtu - VXLAN_OVERHEAD;
   const local = localTasks(input);
-  const netIds = new Set(local.flatMap((t) => t.addresses.map((a) => a.networkId)));
+  const endpoints = localEndpoints(input);
+  const netIds = new Set([...local.flatMap((t) => t.addresses.map((a) => a.networkId)), ...endpoints.map((e) => e.networkId)]);
   const ingressNet = routingMeshNeeded(input) ? ingressNetwork(input.networks) : undefined;
   const overlays: OverlayDesired[] = [];
   for (const net of input.networks) {
@@ -170,7 +180,7 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       const ov = overlays.find((o) => o.networkId === a.networkId);
       if (!ov) return;
       attachments.push({
-        taskId: t.id,
+        ownerId: t.id,
         networkId: a.networkId,
         sandbox: input.paths.taskNetns(t.id),
         ifname: `eth${i}`,
@@ -182,17 +192,37 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       });
     });
   }
+  for (const e of endpoints) {
+    const ov = overlays.find((o) => o.networkId === e.networkId);
+    if (!ov) continue;
+    attachments.push({
+      ownerId: e.id,
+      networkId: e.networkId,
+      sandbox: e.netns,
+      ifname: e.ifname,
+      bridgePort: `c${e.id.slice(0, 11)}`,
+      addr: e.addr,
+      mac: macOf(addrOf(e.addr)),
+      mtu,
+      overlayNetns: ov.netns,
+    });
+  }
+  const internal = new Set(input.networks.filter((n) => n.internal).map((n) => n.id));
+  const legs = [
+    ...local.map((t) => ({ ownerId: t.id, sandbox: input.paths.taskNetns(t.id), isolated: isIsolated(t, input.networks) })),
+    ...endpoints.map((e) => ({ ownerId: e.id, sandbox: e.netns, isolated: internal.has(e.networkId) })),
+  ];
   const gateway: GatewayDesired = {
     subnet: input.gatewaySubnet,
     mtu: input.underlayMtu,
-    tasks: local
-      .filter((t) => input.gatewayAddrs.has(t.id))
-      .map((t) => ({
-        taskId: t.id,
-        sandbox: input.paths.taskNetns(t.id),
-        hostPort: `g${shortId(t.id).slice(0, 12)}`,
-        addr: input.gatewayAddrs.get(t.id)!,
-        isolated: isIsolated(t, input.networks),
+    tasks: legs
+      .filter((l) => input.gatewayAddrs.has(l.ownerId))
+      .map((l) => ({
+        taskId: l.ownerId,
+        sandbox: l.sandbox,
+        hostPort: `g${shortId(l.ownerId).slice(0, 12)}`,
+        addr: input.gatewayAddrs.get(l.ownerId)!,
+        isolated: l.isolated,
       })),
     forwardingMarker: input.paths.forwardingMarker,
   };
@@ -218,6 +248,7 @@ function peersOf(input: DataplaneInput, networkId: string): Peer[] {
   };
   for (const t of input.tasks) for (const a of t.addresses) if (a.networkId === networkId) add(t.nodeId, a.addr);
   for (const l of input.lbaddrs) if (l.networkId === networkId) add(l.nodeId, l.addr);
+  for (const e of input.endpoints) if (e.networkId === networkId) add(e.nodeId, e.addr);
   return peers.sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
 }
 

@@ -1,7 +1,7 @@
 import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import { run } from '../../core/exec.js';
 import { nodeForwardPolicy, renderForwardChain } from './forward-policy.js';
-import { isNetnsMounted } from '../../core/netns.js';
+import { netnsExists } from '../../core/netns.js';
 import { intToIp, macOf, parseCidr, size } from '../../core/ipnet.js';
 import { addresses, links } from './observe.js';
 
@@ -71,7 +71,7 @@ export class GatewayAddresses {
   /** Re-learns what a previous meshd handed out, from the sandboxes themselves. */
   async recover(sandboxes: ReadonlyMap<string, string>): Promise<void> {
     for (const [taskId, netns] of sandboxes) {
-      if (!(await isNetnsMounted(netns))) continue;
+      if (!(await netnsExists(netns))) continue;
       const have = (await links(netns)).has(GW_TASK_IF) ? await addresses(netns, GW_TASK_IF) : [];
       if (have[0]) this.byTask.set(taskId, have[0]);
     }
@@ -158,7 +158,7 @@ export async function ensureGateway(g: GatewayDesired): Promise<void> {
 
 /** A sandbox's leg on the gateway bridge: veth, node-local address, default route via the bridge. */
 export async function ensureSandboxGateway(g: GatewayDesired, t: { sandbox: string; hostPort: string; addr: string; isolated?: boolean }): Promise<void> {
-  if (!(await isNetnsMounted(t.sandbox))) return;
+  if (!(await netnsExists(t.sandbox))) return;
   const hostSideExists = (await links(undefined)).has(t.hostPort);
   const inSandbox = await links(t.sandbox);
   if (!inSandbox.has(GW_TASK_IF) || !hostSideExists) {

@@ -5,14 +5,14 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, gatewayTasks, routingMeshNeeded, type DataplaneDesired, type OverlayDesired } from './desired.js';
-import { ensureGateway, gatewayAddr, GatewayAddresses, removeGateway } from './gateway.js';
+import { desiredDataplane, gatewayOwners, routingMeshNeeded, type DataplaneDesired, type OverlayDesired } from './desired.js';
+import { ensureGateway, gatewayAddr, GatewayAddresses, GW_TASK_IF, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
 import { ensureOverlay, syncPeers } from './overlay.js';
 import { peerKey, unsyncedPeers, withoutBackends } from './reachable.js';
-import { ensureAttachment } from './attach.js';
+import { ensureAttachment, removeSandboxLinks } from './attach.js';
 import { ensureLbNamespace } from './lbns.js';
 import type { LbApplier } from './lb-applier.js';
 import type { LbDesired } from '../../lb/index.js';
@@ -126,6 +126,7 @@ export class DataplaneReconciler {
     const networks = mirrors.networks.values();
     const tasks = mirrors.tasks.values();
     const statuses = new Map(mirrors.status.values().map((s) => [s.taskId, s]));
+    const endpoints = mirrors.endpoints.values();
     return desiredDataplane({
       node,
       nodes: mirrors.nodes.values(),
@@ -134,11 +135,12 @@ export class DataplaneReconciler {
       tasks,
       gatewaySubnet: this.opts.gatewaySubnet,
       gatewayAddrs: this.gatewayAddrs.assign([
-        ...gatewayTasks({ node, tasks, statuses }),
+        ...gatewayOwners({ node, tasks, statuses, endpoints }),
         ...(routingMeshNeeded({ services: mirrors.services.values(), tasks, statuses, networks }) ? [INGRESS_SBOX_GW_KEY] : []),
       ]),
       statuses,
       lbaddrs: mirrors.lbaddrs.values(),
+      endpoints,
       paths: this.opts.paths,
       vxlanPort: this.opts.vxlanPort(),
       underlayMtu: this.opts.underlayMtu,
@@ -147,25 +149,52 @@ export class DataplaneReconciler {
 
   /** Connects one task's interfaces before its process starts (called by the supervisor). */
   async attachTask(taskId: string): Promise<void> {
-    await this.lock.run(async () => {
+    await this.attachSandbox(taskId);
+  }
+
+  /**
+   * Connects one CNI container's interface and gateway leg (worker/cni/), the same way as a
+   * task's; false when its record is not in this node's state yet.
+   */
+  async attachEndpoint(endpointId: string): Promise<boolean> {
+    const wired = await this.attachSandbox(endpointId);
+    return wired > 0;
+  }
+
+  /**
+   * Takes a CNI container's interface (and its gateway leg, unless another endpoint of the same
+   * sandbox still uses it) out of its sandbox. Called once its record is gone from this node's
+   * state, under the sync's lock: a sync that computed its state before then cannot put it back.
+   */
+  async detachEndpoint(opts: { netns: string; ifname: string; keepGateway: boolean }): Promise<void> {
+    await this.lock.run(() => removeSandboxLinks({ netns: opts.netns, links: opts.keepGateway ? [opts.ifname] : [opts.ifname, GW_TASK_IF] }));
+    this.runner.request();
+  }
+
+  /** One sandbox's interfaces (task or CNI container) and gateway leg, now; how many interfaces it got. */
+  private async attachSandbox(ownerId: string): Promise<number> {
+    const wired = await this.lock.run(async () => {
       const d = await this.desiredAfterRecovery();
-      if (!d) return;
-      for (const a of d.attachments.filter((x) => x.taskId === taskId)) {
+      if (!d) return 0;
+      let wired = 0;
+      for (const a of d.attachments.filter((x) => x.ownerId === ownerId)) {
         const o = d.overlays.find((x) => x.networkId === a.networkId)!;
         await ensureOverlay(o);
-        await ensureAttachment(a);
+        if (await ensureAttachment(a)) wired++;
       }
-      await ensureGateway({ ...d.gateway, tasks: d.gateway.tasks.filter((t) => t.taskId === taskId) });
+      await ensureGateway({ ...d.gateway, tasks: d.gateway.tasks.filter((t) => t.taskId === ownerId) });
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
       // Its published -> target redirect too: other nodes' LBs may send it connections as soon as
       // it reports running, before this node's next sync.
-      const ports = d.taskPorts.find((r) => r.taskId === taskId);
+      const ports = d.taskPorts.find((r) => r.taskId === ownerId);
       if (ports) {
         await applyTaskPorts(ports.sandbox, ports);
-        this.taskPortsApplied.add(taskId);
+        this.taskPortsApplied.add(ownerId);
       }
+      return wired;
     });
     this.runner.request();
+    return wired;
   }
 
   /** The first computation waits until gateway addresses handed out before a restart are known. */
@@ -174,6 +203,7 @@ export class DataplaneReconciler {
       const local = this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId);
       const sandboxes = new Map(local.map((t) => [t.id, this.opts.paths.taskNetns(t.id)]));
       sandboxes.set(INGRESS_SBOX_GW_KEY, this.opts.paths.ingressSandbox);
+      for (const e of this.opts.mirrors.endpoints.values()) if (e.nodeId === this.opts.nodeId) sandboxes.set(e.id, e.netns);
       await this.gatewayAddrs.recover(sandboxes);
       this.recovered = true;
     }

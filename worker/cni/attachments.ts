@@ -1,0 +1,250 @@
+/**
+ * The CNI commands, served by the node's meshd (issue 15; the plugin in cni/ only forwards).
+ * ADD asks the managers for an address and a registration (manager/endpoints.ts), waits until
+ * this node's state holds it, then wires the container through the reconciler's attach, the same
+ * code a task's sandbox goes through; DEL is the reverse and idempotent. Every command on one
+ * (container, interface) runs one at a time; different containers run concurrently.
+ */
+import type { EndpointRecord, NetworkRecord } from '../../core/model.js';
+import { endpointIdOf } from '../../core/ids.js';
+import { addrOf, macOf } from '../../core/ipnet.js';
+import type { Logger } from '../../core/log.js';
+import { Mutex } from '../../core/mutex.js';
+import { netnsExists } from '../../core/netns.js';
+import type { KvMirror } from '../../core/state/mirror.js';
+import { CNI_ERRORS, type CniResult, type MeshdCniRequest, type MeshdCniResponse } from '../../cni/protocol.js';
+import { findNetwork, refusalOf } from '../../manager/endpoints.js';
+import type { DataplaneDesired } from '../dataplane/desired.js';
+import { addresses, links } from '../dataplane/observe.js';
+import { gatewayAddr, GW_TASK_IF } from '../dataplane/gateway.js';
+import { cniError, CniError, fromManagerError } from './errors.js';
+import { run } from '../../core/exec.js';
+
+export interface AttachRequest {
+  network: string;
+  containerId: string;
+  ifname: string;
+  name: string;
+  netns: string;
+}
+
+export interface CniAttachmentsDeps {
+  nodeId: string;
+  mirrors: { networks: KvMirror<NetworkRecord>; endpoints: KvMirror<EndpointRecord> };
+  dataplane: {
+    desired(): DataplaneDesired | undefined;
+    attachEndpoint(id: string): Promise<boolean>;
+    detachEndpoint(opts: { netns: string; ifname: string; keepGateway: boolean }): Promise<void>;
+  };
+  /** The managers' side (mesh.endpoint.<node>.*). */
+  managers: { attach(req: AttachRequest): Promise<EndpointRecord>; detach(id: string): Promise<boolean> };
+  /** Whether meshd is connected to the cluster now (STATUS). */
+  connected: () => boolean;
+  log: Logger;
+  /** How long a registration may take to reach this node's copy of the state (default 10 s). */
+  stateTimeoutMs?: number;
+}
+
+/** A DNS name for the container: K8S_POD_NAME (podman and Kubernetes runtimes pass it), else the container id's first 12 characters. */
+export function endpointNameOf(req: Pick<MeshdCniRequest, 'args' | 'containerId'>): string {
+  const candidate = req.args.K8S_POD_NAME;
+  if (candidate && /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(candidate)) return candidate;
+  return (req.containerId ?? '').slice(0, 12);
+}
+
+export class CniAttachments {
+  private readonly locks = new Map<string, { mutex: Mutex; users: number }>();
+
+  constructor(private readonly deps: CniAttachmentsDeps) {}
+
+  async handle(req: MeshdCniRequest): Promise<MeshdCniResponse> {
+    switch (req.command) {
+      case 'ADD':
+        return { result: await this.locked(req, () => this.add(req)) };
+      case 'DEL':
+        await this.locked(req, () => this.del(req));
+        return { ok: true };
+      case 'CHECK':
+        await this.locked(req, () => this.check(req));
+        return { ok: true };
+      case 'STATUS':
+        this.status(req);
+        return { ok: true };
+      case 'GC':
+        await this.gc(req);
+        return { ok: true };
+    }
+  }
+
+  /** Endpoints on this node whose sandbox is gone without a DEL (the runtime crashed): detached. */
+  async collect(): Promise<number> {
+    let collected = 0;
+    for (const e of this.local()) {
+      if (await netnsExists(e.netns)) continue;
+      await this.locked({ containerId: e.containerId, ifname: e.ifname }, async () => {
+        if (!this.deps.mirrors.endpoints.get(this.key(e.id)) || (await netnsExists(e.netns))) return;
+        this.deps.log.info('collecting a container attachment whose namespace is gone', { container: e.containerId.slice(0, 12), netns: e.netns });
+        await this.remove(e);
+        collected++;
+      });
+    }
+    return collected;
+  }
+
+  private async add(req: MeshdCniRequest): Promise<CniResult> {
+    const net = this.network(req.config.network);
+    const containerId = required(req.containerId, 'CNI_CONTAINERID');
+    const ifname = required(req.ifname, 'CNI_IFNAME');
+    const netns = required(req.netns, 'CNI_NETNS');
+    if (!(await netnsExists(netns))) throw cniError(CNI_ERRORS.invalidEnvironment, `CNI_NETNS ${netns} is not a network namespace`);
+    const clash = this.local().find((e) => e.containerId === containerId && e.ifname === ifname && e.networkId !== net.id);
+    if (clash) throw cniError(CNI_ERRORS.invalidEnvironment, `CNI_IFNAME ${ifname} of container ${containerId.slice(0, 12)} is already on another network (${clash.networkId})`);
+    let endpoint: EndpointRecord;
+    try {
+      endpoint = await this.deps.managers.attach({ network: net.id, containerId, ifname, name: endpointNameOf(req), netns });
+    } catch (err) {
+      throw fromManagerError(err);
+    }
+    try {
+      await this.untilState(endpoint.id, true);
+      if (!(await this.deps.dataplane.attachEndpoint(endpoint.id))) throw cniError(CNI_ERRORS.ioFailure, `could not wire ${ifname} into ${netns}`);
+      return await this.resultOf(endpoint, req.config.cniVersion);
+    } catch (err) {
+      // A failed ADD undoes all it did: the interface, the registration and the address.
+      await this.remove(endpoint).catch((undo) => this.deps.log.warn('could not undo a failed CNI ADD', { container: containerId.slice(0, 12), err: String(undo) }));
+      throw err instanceof CniError ? err : cniError(CNI_ERRORS.ioFailure, `attaching ${ifname} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private async del(req: MeshdCniRequest): Promise<void> {
+    const containerId = required(req.containerId, 'CNI_CONTAINERID');
+    const ifname = req.ifname;
+    const net = findNetwork(this.deps.mirrors.networks.values(), req.config.network);
+    const mine = this.local().filter((e) => e.containerId === containerId && (ifname === undefined || ifname === '' || e.ifname === ifname) && (!net || e.networkId === net.id));
+    for (const e of mine) await this.remove(e);
+  }
+
+  private async check(req: MeshdCniRequest): Promise<void> {
+    const net = this.network(req.config.network);
+    const containerId = required(req.containerId, 'CNI_CONTAINERID');
+    const ifname = required(req.ifname, 'CNI_IFNAME');
+    const netns = required(req.netns, 'CNI_NETNS');
+    const e = this.deps.mirrors.endpoints.get(this.key(endpointIdOf(containerId, ifname, net.id)));
+    if (!e) throw cniError(CNI_ERRORS.unknownContainer, `container ${containerId.slice(0, 12)} has no attachment ${ifname} on ${net.name}`);
+    const fail = (msg: string) => cniError(CNI_ERRORS.checkFailed, msg);
+    if (!(await netnsExists(netns))) throw fail(`CNI_NETNS ${netns} is not a network namespace`);
+    const have = await links(netns);
+    const dev = have.get(ifname);
+    if (!dev) throw fail(`${ifname} is missing in ${netns}`);
+    if (dev.address !== macOf(addrOf(e.addr))) throw fail(`${ifname} has MAC ${dev.address}, not ${macOf(addrOf(e.addr))}`);
+    if (!(await addresses(netns, ifname)).includes(e.addr)) throw fail(`${ifname} does not hold ${e.addr}`);
+    if (!net.internal) {
+      if (!have.has(GW_TASK_IF)) throw fail(`the gateway leg ${GW_TASK_IF} is missing in ${netns}`);
+      const routes = (await run(['ip', '-4', 'route', 'show', 'default'], { netns })).stdout;
+      if (!new RegExp(`dev ${GW_TASK_IF}\\b`).test(routes)) throw fail(`no default route through ${GW_TASK_IF} in ${netns}`);
+    }
+  }
+
+  private status(req: MeshdCniRequest): void {
+    const unavailable = (msg: string) => cniError(CNI_ERRORS.pluginNotAvailable, msg);
+    if (!this.deps.connected()) throw unavailable('meshd is not connected to its cluster');
+    const net = findNetwork(this.deps.mirrors.networks.values(), req.config.network);
+    if (!net) throw unavailable(`network ${req.config.network} not found`);
+    const refusal = refusalOf(net);
+    if (refusal) throw unavailable(refusal);
+  }
+
+  private async gc(req: MeshdCniRequest): Promise<void> {
+    const net = findNetwork(this.deps.mirrors.networks.values(), req.config.network);
+    if (!net) return;
+    const valid = req.config['cni.dev/valid-attachments'] ?? [];
+    const keep = new Set(valid.map((v) => `${v.containerID}\0${v.ifname}`));
+    for (const e of this.local().filter((x) => x.networkId === net.id && !keep.has(`${x.containerId}\0${x.ifname}`))) {
+      await this.locked({ containerId: e.containerId, ifname: e.ifname }, () => this.remove(e));
+    }
+  }
+
+  /** Interface and gateway leg out of the sandbox, then the registration and address. */
+  private async remove(e: EndpointRecord): Promise<void> {
+    await this.deps.managers.detach(e.id);
+    await this.untilState(e.id, false);
+    const sharesSandbox = this.local().some((x) => x.id !== e.id && x.netns === e.netns);
+    await this.deps.dataplane.detachEndpoint({ netns: e.netns, ifname: e.ifname, keepGateway: sharesSandbox });
+  }
+
+  private async resultOf(e: EndpointRecord, cniVersion: string): Promise<CniResult> {
+    const d = this.deps.dataplane.desired();
+    const att = d?.attachments.find((a) => a.ownerId === e.id);
+    const leg = d?.gateway.tasks.find((t) => t.taskId === e.id);
+    if (!d || !att || !leg) throw cniError(CNI_ERRORS.tryAgainLater, `the attachment of ${e.containerId.slice(0, 12)} left this node's state while it was being wired`);
+    const gateway = gatewayAddr(d.gateway.subnet);
+    const gwLeg = (await links(e.netns)).get(GW_TASK_IF);
+    return {
+      cniVersion,
+      interfaces: [
+        { name: e.ifname, mac: att.mac, mtu: att.mtu, sandbox: e.netns },
+        { name: GW_TASK_IF, mac: gwLeg?.address ?? '', mtu: d.gateway.mtu, sandbox: e.netns },
+      ],
+      ips: [
+        { address: e.addr, interface: 0 },
+        { address: leg.addr, gateway, interface: 1 },
+      ],
+      routes: leg.isolated ? [] : [{ dst: '0.0.0.0/0', gw: gateway }],
+      dns: { nameservers: [gateway], options: ['ndots:0'] },
+    };
+  }
+
+  private network(nameOrId: string): NetworkRecord {
+    const net = findNetwork(this.deps.mirrors.networks.values(), nameOrId);
+    if (!net) throw cniError(CNI_ERRORS.unknownNetwork, `network ${nameOrId} not found`);
+    const refusal = refusalOf(net);
+    if (refusal) throw cniError(CNI_ERRORS.notAttachable, refusal);
+    return net;
+  }
+
+  private local(): EndpointRecord[] {
+    return this.deps.mirrors.endpoints.values().filter((e) => e.nodeId === this.deps.nodeId);
+  }
+
+  private key(endpointId: string): string {
+    return `${this.deps.nodeId}.${endpointId}`;
+  }
+
+  /** Waits until this node's copy of the state holds (or no longer holds) the endpoint. */
+  private async untilState(endpointId: string, present: boolean): Promise<void> {
+    const key = this.key(endpointId);
+    const has = () => (this.deps.mirrors.endpoints.get(key) !== undefined) === present;
+    if (has()) return;
+    const timeoutMs = this.deps.stateTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(cniError(CNI_ERRORS.tryAgainLater, `the attachment ${endpointId} did not ${present ? 'reach' : 'leave'} this node's state within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.deps.mirrors.endpoints.onChange(() => {
+        if (!has()) return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
+  }
+
+  /** One command at a time per (container, interface). */
+  private async locked<T>(req: Pick<MeshdCniRequest, 'containerId' | 'ifname'>, fn: () => Promise<T>): Promise<T> {
+    const key = `${req.containerId ?? ''}\0${req.ifname ?? ''}`;
+    const slot = this.locks.get(key) ?? { mutex: new Mutex(), users: 0 };
+    this.locks.set(key, slot);
+    slot.users++;
+    try {
+      return await slot.mutex.run(fn);
+    } finally {
+      if (--slot.users === 0) this.locks.delete(key);
+    }
+  }
+}
+
+function required(value: string | undefined, name: string): string {
+  if (!value) throw cniError(CNI_ERRORS.invalidEnvironment, `${name} is required`);
+  return value;
+}
