@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildNameTable, lookup, ptrAddress } from '../../dns/names.js';
-import type { NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
+import type { EndpointRecord, NetworkRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../core/model.js';
 
 const net = (id: string, extra: Partial<NetworkRecord> = {}): NetworkRecord => ({
   id, name: `s_${id}`, stack: 's', driver: 'overlay', subnet: '10.0.0.0/24', gateway: '10.0.0.1', vni: 4097, internal: false, attachable: false, ingress: false, createdAt: '', ...extra,
@@ -89,5 +89,24 @@ describe('DNS name table and scoping', () => {
 
   it('never publishes ingress addresses', () => {
     expect(ask('5.0.255.10.in-addr.arpa', 'PTR')).toEqual({ type: 'forward' });
+  });
+
+  describe('containers of other runtimes (CNI endpoints)', () => {
+    const ep = (id: string, networkId: string, name: string, addr: string): EndpointRecord => ({ id, networkId, nodeId: 'n2', containerId: `c-${id}`, ifname: 'eth0', name, netns: `/run/netns/${id}`, addr: `${addr}/24`, createdAt: '' });
+    const withEndpoints = buildNameTable({ networks, services, tasks: [api1, client], statuses, downNodes: new Set(), endpoints: [ep('e1', 'a', 'web-1', '10.0.0.40'), ep('e2', 'b', 'web-2', '10.1.0.40')] });
+    const q = (from: string, qname: string, qtype: 'A' | 'PTR' = 'A') => lookup(withEndpoints, { clientTaskId: from, qname, qtype });
+
+    it('are resolved by name from tasks that share their network, and by no one else', () => {
+      expect(q('t5', 'web-1')).toEqual({ type: 'answer', addrs: ['10.0.0.40'] });
+      expect(q('t5', 'web-2')).toEqual({ type: 'nxdomain' });
+      expect(q('t5', '40.0.0.10.in-addr.arpa', 'PTR')).toEqual({ type: 'ptr', name: 'web-1' });
+    });
+
+    it('resolve the services of their network as a task on it would (VIP on that network), nothing else', () => {
+      expect(q('e1', 'api')).toEqual({ type: 'answer', addrs: ['10.0.0.2'] });
+      expect(q('e2', 'api')).toEqual({ type: 'answer', addrs: ['10.1.0.2'] });
+      expect(q('e1', 'only_b')).toEqual({ type: 'nxdomain' });
+      expect(q('e1', 'example.com')).toEqual({ type: 'forward' });
+    });
   });
 });
