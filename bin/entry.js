@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['cli', 'core', 'manager', 'worker', 'lb', 'dns'];
+const SOURCE_DIRS = ['cli', 'core', 'manager', 'worker', 'lb', 'dns', 'cni'];
 
 function newestSource(dir) {
   let newest = 0;

@@ -11,6 +11,7 @@ export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
 
 /** The network configuration fields of ours (`type: meshd`), beside CNI's own (`cniVersion`, `name`, ...). */
 export interface MeshdNetConf {
+  /** The version the plugin answers the runtime in: `cniVersion`, else the highest supported one of `cniVersions`. */
   cniVersion: string;
   /** The CNI network's name (the conflist's `name`). */
   name: string;
@@ -19,9 +20,12 @@ export interface MeshdNetConf {
   socket: string;
   /** The meshd network to join, by full name (`<stack>_<net>`) or id. */
   network: string;
-  /** DEL and CHECK: the result ADD returned (optional for DEL). */
+  /** DEL and CHECK: the result ADD returned (optional for DEL), always in 1.1.0's shape (the plugin converts it). */
   prevResult?: unknown;
-  /** GC: the attachments the runtime still holds ({ containerID, ifname }). */
+  /**
+   * GC: the attachments the runtime still holds ({ containerID, ifname }). Always set for GC: [] when the
+   * runtime sent none (`cnitool gc`); the spec 1.1.0 tag's name `cni.dev/attachments` arrives under this one.
+   */
   'cni.dev/valid-attachments'?: { containerID: string; ifname: string }[];
   /** Anything else the runtime passes (runtimeConfig, args, ...) is carried along. */
   [key: string]: unknown;

@@ -28,6 +28,19 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-# meshd and meshctl start from a bundle (bin/ falls back to the sources if it is missing or stale).
+# meshd, meshctl and the CNI plugin start from a bundle (bin/ falls back to the sources if it is missing or stale).
 npm run --silent build
+
+# The CNI plugin (type "meshd"), where runtimes look for plugins. Runtimes run it with a minimal
+# environment (no PATH to find node), so the wrapper names node and this checkout absolutely.
+CNI_BIN_DIR=${MESHD_CNI_BIN_DIR:-/opt/cni/bin}
+cni_plugin="#!/bin/sh
+exec $(printf %q "$(command -v node)") $(printf %q "$(pwd -P)/bin/meshd-cni.js") \"\$@\""
+if [[ "$(cat "$CNI_BIN_DIR/meshd" 2>/dev/null)" != "$cni_plugin" ]]; then
+  echo "setup: installing the CNI plugin $CNI_BIN_DIR/meshd"
+  mkdir -p "$CNI_BIN_DIR"
+  printf '%s\n' "$cni_plugin" >"$CNI_BIN_DIR/meshd.tmp"
+  chmod 755 "$CNI_BIN_DIR/meshd.tmp"
+  mv -f "$CNI_BIN_DIR/meshd.tmp" "$CNI_BIN_DIR/meshd"
+fi
 echo "setup: done"
