@@ -2,7 +2,7 @@ import type { NatsConnection } from 'nats';
 import { openBuckets, type Buckets } from '../core/state/buckets.js';
 import { readAll, readValues } from '../core/state/read.js';
 import { RECORDS } from '../core/wire/records.js';
-import { runsCurrentSpec, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../core/model.js';
+import { runsCurrentSpec, type EndpointRecord, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../core/model.js';
 import { NotFoundError } from '../core/errors.js';
 import { satisfies } from '../core/placement.js';
 
@@ -15,6 +15,8 @@ export interface ClusterSnapshot {
   statuses: Map<string, TaskStatus>;
   /** Each status's KV revision (the status stream's sequence when it was written). */
   statusRevisions: Map<string, number>;
+  /** Containers of other runtimes attached through the CNI plugin. */
+  endpoints: EndpointRecord[];
 }
 
 export async function openClusterBuckets(nc: NatsConnection): Promise<Buckets> {
@@ -36,12 +38,13 @@ export async function snapshot(buckets: Buckets): Promise<ClusterSnapshot> {
 }
 
 async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
-  const [nodes, networks, services, tasks, statuses] = await Promise.all([
+  const [nodes, networks, services, tasks, statuses, endpoints] = await Promise.all([
     readValues(buckets.nodes, RECORDS.nodes),
     readValues(buckets.networks, RECORDS.networks),
     readValues(buckets.services, RECORDS.services),
     readValues(buckets.tasks, RECORDS.tasks, { filter: '*.*' }),
     readAll(buckets.status, RECORDS.status),
+    readValues(buckets.endpoints, RECORDS.endpoints),
   ]);
   return {
     nodes: nodes.sort((a, b) => a.hostname.localeCompare(b.hostname)),
@@ -50,6 +53,7 @@ async function readSnapshot(buckets: Buckets): Promise<ClusterSnapshot> {
     tasks: tasks.sort((a, b) => a.name.localeCompare(b.name) || a.createdAt.localeCompare(b.createdAt)),
     statuses: new Map([...statuses.values()].map(({ value }) => [value.taskId, value])),
     statusRevisions: new Map([...statuses.values()].map(({ value, revision }) => [value.taskId, revision])),
+    endpoints: endpoints.sort((a, b) => a.name.localeCompare(b.name)),
   };
 }
 

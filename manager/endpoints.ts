@@ -15,7 +15,7 @@ import type { Logger } from '../core/log.js';
 import { SUBJECTS } from '../core/names.js';
 import { route, serve } from '../core/rpc.js';
 import { encode } from '../core/state/codec.js';
-import { decodeEntry } from '../core/state/read.js';
+import { decodeEntry, readValues } from '../core/state/read.js';
 import { SenderLimiter } from '../core/wire/limiter.js';
 import { RECORDS } from '../core/wire/records.js';
 import * as W from '../core/wire/schemas.js';
@@ -103,8 +103,22 @@ async function attach(deps: EndpointServerDeps, nodeId: string, req: z.output<ty
   return record;
 }
 
+/**
+ * Endpoints whose network or node is removed (stack rm, node rm): registrations deleted and
+ * addresses given back. Their node's meshd then takes the interfaces out of the containers
+ * (worker/cni/attachments.ts); the runtime's own DEL later finds nothing and succeeds.
+ */
+export async function releaseEndpoints(deps: Pick<EndpointServerDeps, 'kv' | 'allocator'>, which: { networkId?: string; nodeId?: string }): Promise<number> {
+  const all = await readValues(deps.kv, RECORDS.endpoints, { filter: which.nodeId ? `${which.nodeId}.*` : undefined });
+  let released = 0;
+  for (const e of all.filter((x) => which.networkId === undefined || x.networkId === which.networkId)) {
+    if (await detach(deps, e.nodeId, e.id)) released++;
+  }
+  return released;
+}
+
 /** Removes the registration, then gives the address back. Absent is success (DEL is idempotent). */
-export async function detach(deps: Pick<EndpointServerDeps, 'kv' | 'allocator' | 'log'>, nodeId: string, id: string): Promise<boolean> {
+export async function detach(deps: Pick<EndpointServerDeps, 'kv' | 'allocator'> & { log?: Logger }, nodeId: string, id: string): Promise<boolean> {
   const key = endpointKey({ nodeId, id });
   const entry = await deps.kv.get(key);
   const held = decodeEntry(deps.kv, RECORDS.endpoints, entry);
@@ -112,7 +126,7 @@ export async function detach(deps: Pick<EndpointServerDeps, 'kv' | 'allocator' |
   await deps.kv.delete(key);
   if (held) {
     await deps.allocator.releaseIp(held.networkId, held.addr, ownerOf(id));
-    deps.log.info('container detached', { node: nodeId, container: held.containerId.slice(0, 12), addr: held.addr });
+    deps.log?.info('container detached', { node: nodeId, container: held.containerId.slice(0, 12), addr: held.addr });
   }
   return true;
 }

@@ -17,6 +17,7 @@ import { readValues } from '../core/state/read.js';
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import type { Allocator } from './allocator.js';
 import { releaseLbAddress } from './lb-addresses.js';
+import { releaseEndpoints } from './endpoints.js';
 import { resolveNode } from './node-update.js';
 
 export interface NodeRmRequest {
@@ -44,7 +45,7 @@ export function removalRefusal(node: NodeRecord, opts: { force: boolean; servedB
 }
 
 export interface NodeRemoveDeps {
-  buckets: Pick<Buckets, 'nodes' | 'auth' | 'lbaddrs'>;
+  buckets: Pick<Buckets, 'nodes' | 'auth' | 'lbaddrs' | 'endpoints'>;
   allocator: Allocator;
   /** The nodes as this manager's mirror has them (to resolve a name). */
   nodes: () => NodeRecord[];
@@ -73,6 +74,7 @@ export async function removeNode(deps: NodeRemoveDeps, req: NodeRmRequest): Prom
     throw new ConflictError(`node ${node.hostname} changed while it was being removed (its credentials are already revoked); run node rm again`, { cause: err });
   }
   const released = await releaseLbAddresses(deps, id);
+  await releaseEndpoints({ kv: deps.buckets.endpoints, allocator: deps.allocator }, { nodeId: id });
   deps.log.info('node removed', { node: node.hostname, id, force: req.force, status: node.status, lbAddresses: released });
   return { id, hostname: node.hostname };
 }

@@ -70,6 +70,7 @@ export class Worker {
   private dns: EmbeddedDns | undefined;
   private cniServer: CniSocketServer | undefined;
   private cniCollector: NodeJS.Timeout | undefined;
+  private cniUnfollow: (() => void) | undefined;
   /** The newest status of each task not yet written. */
   private readonly latest = new Map<string, TaskStatus>();
   /** Tasks whose newest status failed to be written and waits for a retry. */
@@ -195,6 +196,7 @@ export class Worker {
       connected: () => !nc.isClosed(),
       log: cniLog,
     });
+    this.cniUnfollow = attachments.follow();
     this.cniServer = new CniSocketServer({ path: opts.paths.cniSocket, handle: (req) => attachments.handle(req), log: cniLog });
     await this.cniServer.start();
     let collecting = false;
@@ -219,6 +221,7 @@ export class Worker {
     await this.heartbeat?.stop(restartGraceMs);
     this.logsSub?.unsubscribe();
     if (this.cniCollector) clearInterval(this.cniCollector);
+    this.cniUnfollow?.();
     await this.cniServer?.stop();
     this.rotator?.stop();
     await this.runner?.stop();

@@ -1,3 +1,4 @@
+import { addrOf, macOf } from '../../core/ipnet.js';
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../../core/errors.js';
 import { request } from '../../core/rpc.js';
@@ -37,6 +38,12 @@ export async function networkInspect(ctx: CommandContext, args: string[]): Promi
       Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(n.vni) },
       Labels: n.stack ? { 'com.docker.stack.namespace': n.stack } : {},
       Services: snap.services.filter((s) => s.networks.some((a) => a.networkId === n.id)).map((s) => s.name),
+      // Containers of other runtimes (the CNI plugin), as Docker lists a network's containers.
+      Containers: Object.fromEntries(
+        snap.endpoints
+          .filter((e) => e.networkId === n.id)
+          .map((e) => [e.containerId, { Name: e.name, EndpointID: e.id, MacAddress: macOf(addrOf(e.addr)), IPv4Address: e.addr, Node: snap.nodes.find((x) => x.id === e.nodeId)?.hostname ?? e.nodeId, Interface: e.ifname }]),
+      ),
     };
   });
   ctx.out(JSON.stringify(out, null, 4) + '\n');

@@ -8,7 +8,7 @@ import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseStorage, detectPodman } from '../../worker/engine/podman.js';
-import { podmanGlobalArgs, type PodmanSetup } from '../../worker/engine/podman-argv.js';
+import { podmanGlobalArgs, rlimitArgs, type PodmanSetup } from '../../worker/engine/podman-argv.js';
 import { unmountAllUnder } from './mounts.js';
 
 /** Debian's busybox-static: one static binary, so the image needs nothing else from the machine. */
@@ -79,6 +79,22 @@ export class ImageBuilder {
     const ref = `${registry}/${local.replace(/^localhost\//, '')}`;
     await this.podman(['push', '--quiet', '--tls-verify=false', '--format', 'v2s2', ...(opts.authFile ? ['--authfile', opts.authFile] : []), local, `docker://${ref}`], { netns });
     return ref;
+  }
+
+  /**
+   * podman on this store as another runtime on a node would run it: inside the node's network
+   * namespace (nsenter, which keeps the mounts: `ip netns exec` remounts /sys), with extra
+   * environment (CONTAINERS_CONF). Resolves to its outcome; never throws on a non-zero exit.
+   */
+  async runtime(args: string[], opts: { netns: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }> {
+    const argv = ['nsenter', `--net=${opts.netns}`, '--', this.setup.binary, ...podmanGlobalArgs(this.setup), ...args];
+    const res = await execa(argv[0]!, argv.slice(1), { reject: false, env: opts.env, timeout: opts.timeoutMs ?? 120_000 });
+    return { code: res.exitCode ?? -1, stdout: String(res.stdout), stderr: String(res.stderr) };
+  }
+
+  /** `--ulimit` flags within this machine's own limits (podman's defaults exceed them without CAP_SYS_RESOURCE). */
+  get ulimitArgs(): string[] {
+    return rlimitArgs(this.setup, undefined);
   }
 
   /** Writes `local` as a docker-archive file (for `meshctl image load`). */

@@ -1,3 +1,4 @@
+import { releaseEndpoints } from '../endpoints.js';
 import type { Buckets } from '../../core/state/buckets.js';
 import type { NetworkRecord, ServiceRecord } from '../../core/model.js';
 import { encode } from '../../core/state/codec.js';
@@ -44,6 +45,8 @@ export async function removeServiceRecord(deps: CommitDeps, svc: ServiceRecord):
 
 export async function removeNetworkRecord(deps: CommitDeps, net: NetworkRecord): Promise<void> {
   await deps.buckets.networks.delete(net.id);
+  // Containers of other runtimes on it lose it, as Docker's would with `network rm --force`.
+  await releaseEndpoints({ kv: deps.buckets.endpoints, allocator: deps.allocator }, { networkId: net.id });
   for (const { value } of (await readAll(deps.buckets.lbaddrs, RECORDS.lbaddrs, { filter: `${net.id}.>` })).values()) {
     await releaseLbAddress(deps.buckets.lbaddrs, deps.allocator, value);
   }

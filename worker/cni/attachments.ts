@@ -55,7 +55,31 @@ export function endpointNameOf(req: Pick<MeshdCniRequest, 'args' | 'containerId'
 export class CniAttachments {
   private readonly locks = new Map<string, { mutex: Mutex; users: number }>();
 
+  /** This node's endpoints as last seen: what a removal by the managers (stack rm, node rm) takes out. */
+  private readonly known = new Map<string, EndpointRecord>();
+
   constructor(private readonly deps: CniAttachmentsDeps) {}
+
+  /**
+   * Follows this node's endpoints: one whose registration the managers removed (its network or
+   * node went) has its interface and gateway leg taken out of the container too. Returns the
+   * unsubscribe function.
+   */
+  follow(): () => void {
+    for (const e of this.local()) this.known.set(e.id, e);
+    return this.deps.mirrors.endpoints.onChange((c) => {
+      const id = c.key.split('.')[1] ?? '';
+      if (!c.key.startsWith(`${this.deps.nodeId}.`)) return;
+      if (c.value) return void this.known.set(id, c.value);
+      const gone = this.known.get(id);
+      this.known.delete(id);
+      if (!gone) return;
+      const keepGateway = this.local().some((x) => x.netns === gone.netns);
+      void this.locked({ containerId: gone.containerId, ifname: gone.ifname }, () => this.deps.dataplane.detachEndpoint({ netns: gone.netns, ifname: gone.ifname, keepGateway })).catch((err) =>
+        this.deps.log.warn('could not take a removed attachment out of its container', { container: gone.containerId.slice(0, 12), err: String(err) }),
+      );
+    });
+  }
 
   async handle(req: MeshdCniRequest): Promise<MeshdCniResponse> {
     switch (req.command) {

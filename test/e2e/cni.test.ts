@@ -1,0 +1,181 @@
+/**
+ * The CNI plugin end to end (issue 15): Debian's podman, on its CNI backend, runs containers in
+ * node-2's and node-3's namespaces on a stack's attachable overlay, through the plugin binary
+ * and the conflist `meshctl network cni-config` writes. Real podman, real meshd, real curl/dig.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { DevCluster, slowdown, waitFor, type TaskRow } from '../helpers/dev.js';
+import { ImageBuilder } from '../helpers/images.js';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const PROBE = join(REPO, 'test', 'helpers', 'nats-probe.mjs');
+const WEB = `require('http').createServer((q, s) => s.end(require('os').hostname() + '\\\\n')).listen(8080)`;
+const STACK = `services:
+  web:
+    command: ["node", "-e", "${WEB}"]
+    deploy: { replicas: 3 }
+    networks: [app]
+  client:
+    command: ["sleep", "100000"]
+    deploy: { placement: { constraints: ["node.hostname == node-1"] } }
+    networks: [app, private]
+networks:
+  app: { attachable: true }
+  private: {}
+`;
+
+interface NetworkInspect {
+  Id: string;
+  IPAM: { Config: { Subnet: string }[] };
+  Containers: Record<string, { Name: string; EndpointID: string; IPv4Address: string; MacAddress: string; Node: string }>;
+}
+
+describe('the meshd CNI plugin with podman (3 nodes)', () => {
+  let c: DevCluster;
+  let dir: string;
+  let builder: ImageBuilder;
+  let image: string;
+  const started = new Map<string, string>();
+
+  const nodeNetns = (node: string) => join(c.dir, 'netns', node);
+  const confDir = (node: string) => join(dir, 'conf', node);
+  const containersConf = () => join(dir, 'containers.conf');
+  /** podman on `node` as a runtime there runs it: our conflist dir, our plugin dir, the CNI backend. */
+  const podman = (node: string, args: string[]) =>
+    builder.runtime(['--network-config-dir', confDir(node), ...args], { netns: nodeNetns(node), env: { CONTAINERS_CONF: containersConf() }, timeoutMs: slowdown(180_000) });
+  const run = async (node: string, name: string, network = 'cni_app') => {
+    const res = await podman(node, ['run', '-d', '--name', name, '--network', network, ...builder.ulimitArgs, image]);
+    if (res.code === 0) started.set(name, node);
+    return res;
+  };
+  const rmContainer = async (name: string) => {
+    const node = started.get(name)!;
+    const res = await podman(node, ['rm', '-f', '-t', '0', name]);
+    expect(res, res.stderr).toMatchObject({ code: 0 });
+    started.delete(name);
+  };
+  const inspectApp = async () => (JSON.parse(await c.ok(['network', 'inspect', 'cni_app'])) as NetworkInspect[])[0]!;
+  const admin = async (ops: unknown[]) => {
+    const creds = JSON.parse(await readFile(join(c.nodeDir('node-1'), 'state', 'admin.creds'), 'utf8')) as { user: string; password: string; ca?: string };
+    const out = await execa('nsenter', [`--net=${join(c.dir, 'netns', 'underlay')}`, process.execPath, PROBE, JSON.stringify({ servers: ['nats://172.30.0.11:4222'], user: creds.user, pass: creds.password, ops })]);
+    return (JSON.parse(String(out.stdout)) as { results: unknown[] }).results;
+  };
+  /** Every trace of attached containers, on every node and in cluster state (all empty when nothing is attached). */
+  const traces = async (net: NetworkInspect) => {
+    const [endpoints, allocKeys] = (await admin([['values', 'mesh_endpoints'], ['keys', 'mesh_alloc']])) as [Record<string, unknown>, string[]];
+    const links: string[] = [];
+    for (const node of ['node-1', 'node-2', 'node-3']) {
+      const netnsDir = join(c.nodeDir(node), 'run', 'netns');
+      for (const ns of (await readdir(netnsDir).catch(() => [] as string[])).filter((n) => n.startsWith('ov_'))) {
+        const out = await execa('nsenter', [`--net=${join(netnsDir, ns)}`, 'ip', '-o', 'link'], { reject: false });
+        links.push(...String(out.stdout).split('\n').filter((l) => /^\d+: c[0-9a-f]{11}@/.test(l)).map((l) => `${node}/${ns}: ${l.split(':')[1]!.trim()}`));
+      }
+    }
+    return { endpoints: Object.keys(endpoints), links, addresses: allocKeys.filter((k) => k.startsWith(`ip.${net.Id}.`)) };
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshd-cni-'));
+    c = await DevCluster.up({ nodes: 3 });
+    await writeFile(join(dir, 'stack.yml'), STACK);
+    await c.ok(['stack', 'deploy', '-c', join(dir, 'stack.yml'), 'cni'], { timeoutMs: 180_000 });
+    builder = await ImageBuilder.create();
+    image = await builder.build({ tag: 'cni-probe:1', lines: ['CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]'], files: { '/www/index.html': 'probe\n' } });
+    // The plugin as setup.sh installs it, but of this checkout: runtimes call it with no PATH.
+    const pluginDir = join(dir, 'cni-bin');
+    await mkdir(pluginDir);
+    await writeFile(join(pluginDir, 'meshd'), `#!/bin/sh\nexec ${process.execPath} ${join(REPO, 'bin', 'meshd-cni.js')} "$@"\n`, { mode: 0o755 });
+    await writeFile(containersConf(), `[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = ["${pluginDir}"]\n`);
+    for (const node of ['node-2', 'node-3']) await c.ok(['network', 'cni-config', 'cni_app', '--node', node, '--write', confDir(node)]);
+    await waitFor('3 web replicas running on 3 nodes', async () => {
+      const rows = (await c.list<TaskRow>(['service', 'ps', 'cni_web'])).filter((t) => t.CurrentState.startsWith('Running'));
+      return new Set(rows.map((r) => r.Node)).size === 3 ? rows : undefined;
+    }, slowdown(90_000));
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const [name, node] of started) await podman(node, ['rm', '-f', '-t', '0', name]).catch(() => undefined);
+    await builder?.remove();
+    await c?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 600_000);
+
+  it('writes a conflist naming the node socket and the network; refuses a network that is not attachable', async () => {
+    const conf = JSON.parse(await c.ok(['network', 'cni-config', 'cni_app', '--node', 'node-2'])) as { name: string; plugins: { type: string; socket: string; network: string }[] };
+    expect(conf).toMatchObject({ name: 'cni_app', plugins: [{ type: 'meshd', socket: join(c.nodeDir('node-2'), 'run', 'cni.sock'), network: 'cni_app' }] });
+    const refused = await c.meshctl(['network', 'cni-config', 'cni_private', '--node', 'node-2']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/network cni_private is not attachable/);
+  });
+
+  it('podman run gets an address on the overlay, resolves a service and reaches its replicas on every node through the VIP', async () => {
+    const res = await run('node-2', 'probe');
+    expect(res, res.stderr).toMatchObject({ code: 0 });
+    const net = await inspectApp();
+    const entry = Object.values(net.Containers).find((x) => x.Name === 'probe');
+    expect(entry).toMatchObject({ Node: 'node-2', IPv4Address: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+\/24$/) });
+    const vip = (JSON.parse(await c.ok(['service', 'inspect', 'cni_web'])) as { Endpoint: { VirtualIPs: { NetworkID: string; Addr: string }[] } }[])[0]!.Endpoint.VirtualIPs.find((v) => v.NetworkID === net.Id)!.Addr.split('/')[0]!;
+    const lookup = await podman('node-2', ['exec', 'probe', 'nslookup', 'web']);
+    expect(lookup.stdout).toContain(vip);
+    const loop = 'i=0; while [ $i -lt 30 ]; do wget -qO- http://web:8080/; i=$((i+1)); done';
+    const answers = await podman('node-2', ['exec', 'probe', 'sh', '-c', loop]);
+    expect(answers, answers.stderr).toMatchObject({ code: 0 });
+    const replicas = (await c.list<TaskRow>(['service', 'ps', 'cni_web'])).filter((t) => t.CurrentState.startsWith('Running'));
+    expect(new Set(answers.stdout.trim().split('\n'))).toEqual(new Set(replicas.map((r) => r.Name)));
+  });
+
+  it('a task resolves the container by name and reaches it', async () => {
+    const net = await inspectApp();
+    const addr = Object.values(net.Containers).find((x) => x.Name === 'probe')!.IPv4Address.split('/')[0];
+    expect((await c.ok(['task', 'exec', 'cni_client.1', '--', 'dig', '+short', 'probe'])).trim()).toBe(addr);
+    expect((await c.ok(['task', 'exec', 'cni_client.1', '--', 'curl', '-sS', '--max-time', '5', 'http://probe:8080/'])).trim()).toBe('probe');
+  });
+
+  it('podman rm -f releases everything: the address, the registration, every interface; a second DEL succeeds', async () => {
+    const net = await inspectApp();
+    const entry = Object.entries(net.Containers).find(([, x]) => x.Name === 'probe')!;
+    expect((await traces(net)).endpoints).toHaveLength(1);
+    await rmContainer('probe');
+    expect(await traces(net)).toEqual({ endpoints: [], links: [], addresses: [] });
+    expect((await inspectApp()).Containers).toEqual({});
+    // No FDB entry for its MAC left on any node.
+    for (const node of ['node-1', 'node-3']) {
+      const fdb = await c.ok(['dev', 'exec', node, '--', 'sh', '-c', `for n in ${join(c.nodeDir(node), 'run', 'netns')}/ov_*; do nsenter --net=$n bridge fdb show; done`]);
+      expect(fdb).not.toContain(entry[1].MacAddress);
+    }
+    // DEL again, as a runtime retrying would: no prevResult, the namespace gone.
+    const del = await execa(process.execPath, [join(REPO, 'bin', 'meshd-cni.js')], {
+      reject: false,
+      input: JSON.stringify({ cniVersion: '1.0.0', name: 'cni_app', type: 'meshd', socket: join(c.nodeDir('node-2'), 'run', 'cni.sock'), network: 'cni_app' }),
+      env: { CNI_COMMAND: 'DEL', CNI_CONTAINERID: entry[0], CNI_NETNS: '/run/netns/gone', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' },
+    });
+    expect({ code: del.exitCode, stdout: del.stdout }).toEqual({ code: 0, stdout: '' });
+  });
+
+  it('20 containers started and removed concurrently on two nodes leave nothing behind', async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `many${i}`);
+    const results = await Promise.all(names.map((n, i) => run(i % 2 ? 'node-3' : 'node-2', n)));
+    expect(results.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
+    const net = await inspectApp();
+    const attached = Object.values(net.Containers);
+    expect(attached.map((a) => a.Name).sort()).toEqual([...names].sort());
+    expect(new Set(attached.map((a) => a.IPv4Address)).size).toBe(20);
+    expect(new Set(attached.map((a) => a.Node))).toEqual(new Set(['node-2', 'node-3']));
+    await Promise.all(names.map((n) => rmContainer(n)));
+    expect(await traces(net)).toEqual({ endpoints: [], links: [], addresses: [] });
+  }, 600_000);
+
+  it('refuses a container on a network that is not attachable, with the CNI error podman shows', async () => {
+    const conf = { cniVersion: '1.0.0', name: 'cni_private', plugins: [{ type: 'meshd', socket: join(c.nodeDir('node-2'), 'run', 'cni.sock'), network: 'cni_private' }] };
+    await writeFile(join(confDir('node-2'), 'cni_private.conflist'), JSON.stringify(conf));
+    const res = await run('node-2', 'walled', 'cni_private');
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/network cni_private is not attachable/);
+    started.set('walled', 'node-2');
+    expect((await traces(await inspectApp())).endpoints).toEqual([]);
+  });
+});
