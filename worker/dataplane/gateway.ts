@@ -130,8 +130,12 @@ async function ownsForwarding(marker: string): Promise<{ owns: boolean; enable: 
   return { owns: true, enable: true };
 }
 
-/** The bridge, our table (forward policy, masquerade), forwarding, and each task's veth with its default route. */
-export async function ensureGateway(g: GatewayDesired): Promise<void> {
+/**
+ * The bridge, our table (forward policy, masquerade), forwarding, and each task's veth with its
+ * default route; with `onlyLegOf`, the legs of that one sandbox only (an attach), the table still
+ * rendered from every leg: an attach must not drop the isolation of the others.
+ */
+export async function ensureGateway(g: GatewayDesired, opts: { onlyLegOf?: string } = {}): Promise<void> {
   const prefix = parseCidr(g.subnet).prefix;
   const bridge = (await links(undefined)).get(GW_BRIDGE);
   const mac = gatewayMac(g.subnet);
@@ -153,7 +157,7 @@ export async function ensureGateway(g: GatewayDesired): Promise<void> {
   // The policy first, then forwarding on: the node never routes without it.
   await run(['nft', '-f', '-'], { input: renderGatewayRules({ subnet: g.subnet, isolated, ownsForwarding: forwarding.owns }) });
   if (forwarding.enable) await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-  for (const t of g.tasks) await ensureSandboxGateway(g, t);
+  for (const t of g.tasks) if (opts.onlyLegOf === undefined || t.taskId === opts.onlyLegOf) await ensureSandboxGateway(g, t);
 }
 
 /** A sandbox's leg on the gateway bridge: veth, node-local address, default route via the bridge. */

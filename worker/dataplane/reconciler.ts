@@ -182,7 +182,7 @@ export class DataplaneReconciler {
         await ensureOverlay(o);
         if (await ensureAttachment(a)) wired++;
       }
-      await ensureGateway({ ...d.gateway, tasks: d.gateway.tasks.filter((t) => t.taskId === ownerId) });
+      await ensureGateway(d.gateway, { onlyLegOf: ownerId });
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
       // Its published -> target redirect too: other nodes' LBs may send it connections as soon as
       // it reports running, before this node's next sync.
