@@ -22,7 +22,7 @@ const STACK = `services:
   web:
     command: ["node", "-e", "${SERVER}"]
     environment: { VERSION: v1 }
-    healthcheck: { test: ["CMD-SHELL", "test -z \\"$UNHEALTHY\\""], interval: 1s, timeout: 5s, retries: 1 }
+    healthcheck: { test: ["CMD-SHELL", "test -z \\"$UNHEALTHY\\""], interval: ${slowdown(1_000) / 1000}s, timeout: ${slowdown(5_000) / 1000}s, retries: 1 }
     deploy: { replicas: 4, update_config: { monitor: ${slowdown(3_000) / 1000}s } }
     ports: ["8080:8080"]
     networks: [front]
@@ -59,7 +59,9 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
   const fourServing = () =>
     waitFor('4 web replicas running and healthy', async () => {
       const tasks = await running();
-      return tasks.length === 4 && tasks.every((t) => t.CurrentState.startsWith('Running') && t.Health === 'healthy') ? tasks : undefined;
+      if (tasks.length === 4 && tasks.every((t) => t.CurrentState.startsWith('Running') && t.Health === 'healthy')) return tasks;
+      // What a timeout reports: each replica's state.
+      throw new Error(tasks.map((t) => `${t.Name} ${t.CurrentState} ${t.Health ?? ''}`.trim()).join('; ') || 'no replica desired running');
     }, slowdown(60_000), 300);
 
   /** Runs `args` (a service update or rollback) with both loops running; returns its result and the loops' requests. */
