@@ -64,8 +64,8 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     const out = await execa('nsenter', [`--net=${join(c.dir, 'netns', 'underlay')}`, process.execPath, PROBE, JSON.stringify({ servers: ['nats://172.30.0.11:4222'], user: creds.user, pass: creds.password, ops })]);
     return (JSON.parse(String(out.stdout)) as { results: unknown[] }).results;
   };
-  /** Every trace of attached containers, on every node and in cluster state (all empty when nothing is attached). */
-  const traces = async (net: NetworkInspect) => {
+  /** Every trace of attached containers, on every node and in cluster state, and the claims of these addresses (all empty when nothing is attached). */
+  const traces = async (net: NetworkInspect, addrs: string[]) => {
     const [endpoints, allocKeys] = (await admin([['values', 'mesh_endpoints'], ['keys', 'mesh_alloc']])) as [Record<string, unknown>, string[]];
     const links: string[] = [];
     for (const node of ['node-1', 'node-2', 'node-3']) {
@@ -75,7 +75,18 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
         links.push(...String(out.stdout).split('\n').filter((l) => /^\d+: c[0-9a-f]{11}@/.test(l)).map((l) => `${node}/${ns}: ${l.split(':')[1]!.trim()}`));
       }
     }
-    return { endpoints: Object.keys(endpoints), links, addresses: allocKeys.filter((k) => k.startsWith(`ip.${net.Id}.`)) };
+    const claims = new Set(addrs.map((a) => `ip.${net.Id}.${a.split('/')[0]!.replaceAll('.', '_')}`));
+    return { endpoints: Object.keys(endpoints), links, addresses: allocKeys.filter((k) => claims.has(k)) };
+  };
+
+  /**
+   * What a node wrote for a remote endpoint: its VXLAN FDB entry (MAC -> its node) and its
+   * permanent neighbour entry. (What the bridge learns from its frames is the kernel's; it ages out.)
+   */
+  const peerEntries = async (node: string, ep: { MacAddress: string; IPv4Address: string }) => {
+    const addr = ep.IPv4Address.split('/')[0]!;
+    const out = await c.ok(['dev', 'exec', node, '--', 'sh', '-c', `for n in ${join(c.nodeDir(node), 'run', 'netns')}/ov_*; do nsenter --net=$n bridge fdb show dev vxlan0; nsenter --net=$n ip neigh show nud permanent; done`]);
+    return out.split('\n').filter((l) => (l.includes(ep.MacAddress) && l.includes(' dst ')) || l.startsWith(`${addr} `));
   };
 
   beforeAll(async () => {
@@ -138,15 +149,13 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
   it('podman rm -f releases everything: the address, the registration, every interface; a second DEL succeeds', async () => {
     const net = await inspectApp();
     const entry = Object.entries(net.Containers).find(([, x]) => x.Name === 'probe')!;
-    expect((await traces(net)).endpoints).toHaveLength(1);
+    expect(await traces(net, [entry[1].IPv4Address])).toMatchObject({ endpoints: [expect.any(String)], addresses: [expect.any(String)] });
+    for (const node of ['node-1', 'node-3']) expect(await peerEntries(node, entry[1])).toHaveLength(2);
     await rmContainer('probe');
-    expect(await traces(net)).toEqual({ endpoints: [], links: [], addresses: [] });
+    expect(await traces(net, [entry[1].IPv4Address])).toEqual({ endpoints: [], links: [], addresses: [] });
     expect((await inspectApp()).Containers).toEqual({});
-    // No FDB entry for its MAC left on any node.
-    for (const node of ['node-1', 'node-3']) {
-      const fdb = await c.ok(['dev', 'exec', node, '--', 'sh', '-c', `for n in ${join(c.nodeDir(node), 'run', 'netns')}/ov_*; do nsenter --net=$n bridge fdb show; done`]);
-      expect(fdb).not.toContain(entry[1].MacAddress);
-    }
+    // No peer entry of ours for it left on any other node (it had one on each while attached).
+    for (const node of ['node-1', 'node-3']) expect(await peerEntries(node, entry[1])).toEqual([]);
     // DEL again, as a runtime retrying would: no prevResult, the namespace gone.
     const del = await execa(process.execPath, [join(REPO, 'bin', 'meshd-cni.js')], {
       reject: false,
@@ -166,7 +175,7 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     expect(new Set(attached.map((a) => a.IPv4Address)).size).toBe(20);
     expect(new Set(attached.map((a) => a.Node))).toEqual(new Set(['node-2', 'node-3']));
     await Promise.all(names.map((n) => rmContainer(n)));
-    expect(await traces(net)).toEqual({ endpoints: [], links: [], addresses: [] });
+    expect(await traces(net, attached.map((a) => a.IPv4Address))).toEqual({ endpoints: [], links: [], addresses: [] });
   }, 600_000);
 
   it('refuses a container on a network that is not attachable, with the CNI error podman shows', async () => {
@@ -176,6 +185,6 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/network cni_private is not attachable/);
     started.set('walled', 'node-2');
-    expect((await traces(await inspectApp())).endpoints).toEqual([]);
+    expect((await traces(await inspectApp(), [])).endpoints).toEqual([]);
   });
 });
