@@ -16,6 +16,11 @@ import { describeFailures, failed, RequestLoops, type LoopRequest } from '../hel
 const IPVS_LANE = testLbBackend() === 'ipvs';
 /** One request every 20 ms per loop; 100 ms in the lane, whose emulated CPUs the loops would otherwise saturate. */
 const INTERVAL_MS = IPVS_LANE ? 100 : 20;
+/**
+ * A request that has not answered in 1 s fails (scaled in the lane: under TCG an answer through a
+ * busy emulated node took 1-3 s; a connection the mesh dropped never answers at all).
+ */
+const REQUEST_TIMEOUT_MS = slowdown(1_000);
 // Answers its VERSION; exits at once with CRASH set; its health check fails with UNHEALTHY set.
 const SERVER = `if (process.env.CRASH) process.exit(3); require('http').createServer((q, s) => s.end(process.env.VERSION + '\\\\n')).listen(8080)`;
 const STACK = `services:
@@ -23,7 +28,7 @@ const STACK = `services:
     command: ["node", "-e", "${SERVER}"]
     environment: { VERSION: v1 }
     healthcheck: { test: ["CMD-SHELL", "test -z \\"$UNHEALTHY\\""], interval: ${slowdown(1_000) / 1000}s, timeout: ${slowdown(5_000) / 1000}s, retries: 1 }
-    deploy: { replicas: 4, update_config: { monitor: ${slowdown(3_000) / 1000}s } }
+    deploy: { replicas: 4, update_config: { monitor: ${slowdown(3_000) / 1000}s }, rollback_config: { monitor: ${slowdown(5_000) / 1000}s } }
     ports: ["8080:8080"]
     networks: [front]
   client:
@@ -68,7 +73,7 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
   const underLoad = async (args: string[], opts: { fromPaused?: boolean } = {}) => {
     // A paused start-first update leaves its failing successor beside the four that serve.
     if (!opts.fromPaused) await fourServing();
-    loops = await RequestLoops.start({ cluster: c, meshUrl: 'http://172.30.0.12:8080/', clientTask: 'rl_client.1', vipUrl: 'http://web:8080/', intervalMs: INTERVAL_MS });
+    loops = await RequestLoops.start({ cluster: c, meshUrl: 'http://172.30.0.12:8080/', clientTask: 'rl_client.1', vipUrl: 'http://web:8080/', intervalMs: INTERVAL_MS, timeoutMs: REQUEST_TIMEOUT_MS });
     const result = await c.meshctl(args, { timeoutMs: slowdown(180_000) });
     const report = await loops.stop();
     loops = undefined;
