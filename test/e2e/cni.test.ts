@@ -112,7 +112,10 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     for (const [name, node] of started) await podman(node, ['rm', '-f', '-t', '0', name]).catch(() => undefined);
     await builder?.remove();
     await c?.down();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) {
+      await execa('umount', [join(dir, 'vanishing')], { reject: false });
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 600_000);
 
   it('writes a conflist naming the node socket and the network; refuses a network that is not attachable', async () => {
@@ -187,4 +190,45 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     started.set('walled', 'node-2');
     expect((await traces(await inspectApp(), [])).endpoints).toEqual([]);
   });
+
+  it('a restarted meshd keeps the attachment: the container still resolves and reaches the service', async () => {
+    const res = await run('node-2', 'keeper');
+    expect(res, res.stderr).toMatchObject({ code: 0 });
+    const before = Object.values((await inspectApp()).Containers).find((x) => x.Name === 'keeper');
+    await c.ok(['dev', 'stop', 'node-2']);
+    await c.ok(['dev', 'start', 'node-2']);
+    expect(Object.values((await inspectApp()).Containers).find((x) => x.Name === 'keeper')).toEqual(before);
+    const answer = await waitFor('keeper to reach web after the restart', async () => {
+      const r = await podman('node-2', ['exec', 'keeper', 'wget', '-qO-', '-T', '3', 'http://web:8080/']);
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.stdout.trim();
+    }, slowdown(60_000));
+    expect(answer).toMatch(/^cni_web\.\d$/);
+    await rmContainer('keeper');
+  }, 300_000);
+
+  it('collects an attachment whose namespace vanished without a DEL (the plugin binary driven as a runtime would)', async () => {
+    const netns = join(dir, 'vanishing');
+    await writeFile(netns, '');
+    await execa('unshare', [`--net=${netns}`, 'true']);
+    const socket = join(c.nodeDir('node-3'), 'run', 'cni.sock');
+    const add = await execa(process.execPath, [join(REPO, 'bin', 'meshd-cni.js')], {
+      reject: false,
+      input: JSON.stringify({ cniVersion: '0.4.0', name: 'cni_app', type: 'meshd', socket, network: 'cni_app' }),
+      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'vanishing-1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=vanishing', CNI_PATH: '/opt/cni/bin' },
+    });
+    expect(add.exitCode, add.stdout).toBe(0);
+    const result = JSON.parse(add.stdout) as { cniVersion: string; ips: { version: string; address: string }[]; dns: { nameservers: string[] } };
+    expect(result).toMatchObject({ cniVersion: '0.4.0', ips: [{ version: '4', address: expect.stringMatching(/^10\./) }, { version: '4' }], dns: { nameservers: [expect.any(String)] } });
+    expect(Object.values((await inspectApp()).Containers).map((x) => x.Name)).toContain('vanishing');
+    // The runtime dies with its sandbox: no DEL ever comes.
+    await execa('umount', [netns]);
+    await rm(netns);
+    const collected = await waitFor('the vanished attachment to be collected', async () => {
+      const names = Object.values((await inspectApp()).Containers).map((x) => x.Name);
+      return names.includes('vanishing') ? undefined : names;
+    }, slowdown(30_000), 500);
+    expect(collected).not.toContain('vanishing');
+    expect(await traces(await inspectApp(), [result.ips[0]!.address])).toEqual({ endpoints: [], links: [], addresses: [] });
+  }, 120_000);
 });
