@@ -89,6 +89,22 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     return out.split('\n').filter((l) => (l.includes(ep.MacAddress) && l.includes(' dst ')) || l.startsWith(`${addr} `));
   };
 
+  /** The plugin binary as a runtime calls it: environment and configuration on stdin. */
+  const plugin = async (env: Record<string, string>, config: Record<string, unknown>) => {
+    const res = await execa(process.execPath, [join(REPO, 'bin', 'meshd-cni.js')], { reject: false, input: JSON.stringify(config), env: { CNI_PATH: '/opt/cni/bin', ...env } });
+    return { code: res.exitCode, out: String(res.stdout) === '' ? undefined : (JSON.parse(String(res.stdout)) as Record<string, unknown>) };
+  };
+  const netconf = (node: string, network: string, extra: Record<string, unknown> = {}) => ({ cniVersion: '1.1.0', name: network, type: 'meshd', socket: join(c.nodeDir(node), 'run', 'cni.sock'), network, ...extra });
+  /** A network namespace of the test's own (what a runtime's sandbox is), held by a bind-mounted file. */
+  const sandbox = async (name: string) => {
+    const path = join(dir, name);
+    await writeFile(path, '');
+    await execa('unshare', [`--net=${path}`, 'true']);
+    sandboxes.push(path);
+    return path;
+  };
+  const sandboxes: string[] = [];
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshd-cni-'));
     c = await DevCluster.up({ nodes: 3 });
@@ -112,7 +128,10 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     for (const [name, node] of started) await podman(node, ['rm', '-f', '-t', '0', name]).catch(() => undefined);
     await builder?.remove();
     await c?.down();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) {
+      for (const path of sandboxes) await execa('umount', [path], { reject: false });
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 600_000);
 
   it('writes a conflist naming the node socket and the network; refuses a network that is not attachable', async () => {
@@ -186,5 +205,63 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     expect(res.stderr).toMatch(/network cni_private is not attachable/);
     started.set('walled', 'node-2');
     expect((await traces(await inspectApp(), [])).endpoints).toEqual([]);
+  });
+
+  it('a restarted meshd keeps the attachment: the container still resolves and reaches the service', async () => {
+    const res = await run('node-2', 'keeper');
+    expect(res, res.stderr).toMatchObject({ code: 0 });
+    const before = Object.values((await inspectApp()).Containers).find((x) => x.Name === 'keeper');
+    await c.ok(['dev', 'stop', 'node-2']);
+    await c.ok(['dev', 'start', 'node-2']);
+    expect(Object.values((await inspectApp()).Containers).find((x) => x.Name === 'keeper')).toEqual(before);
+    const answer = await waitFor('keeper to reach web after the restart', async () => {
+      const r = await podman('node-2', ['exec', 'keeper', 'wget', '-qO-', '-T', '3', 'http://web:8080/']);
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.stdout.trim();
+    }, slowdown(60_000));
+    expect(answer).toMatch(/^cni_web\.\d$/);
+    await rmContainer('keeper');
+  }, 300_000);
+
+  it('collects an attachment whose namespace vanished without a DEL (the plugin binary driven as a runtime would)', async () => {
+    const netns = await sandbox('vanishing');
+    const socket = join(c.nodeDir('node-3'), 'run', 'cni.sock');
+    const add = await execa(process.execPath, [join(REPO, 'bin', 'meshd-cni.js')], {
+      reject: false,
+      input: JSON.stringify({ cniVersion: '0.4.0', name: 'cni_app', type: 'meshd', socket, network: 'cni_app' }),
+      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'vanishing-1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=vanishing', CNI_PATH: '/opt/cni/bin' },
+    });
+    expect(add.exitCode, add.stdout).toBe(0);
+    const result = JSON.parse(add.stdout) as { cniVersion: string; ips: { version: string; address: string }[]; dns: { nameservers: string[] } };
+    expect(result).toMatchObject({ cniVersion: '0.4.0', ips: [{ version: '4', address: expect.stringMatching(/^10\./) }, { version: '4' }], dns: { nameservers: [expect.any(String)] } });
+    expect(Object.values((await inspectApp()).Containers).map((x) => x.Name)).toContain('vanishing');
+    // The runtime dies with its sandbox: no DEL ever comes.
+    await execa('umount', [netns]);
+    await rm(netns);
+    const collected = await waitFor('the vanished attachment to be collected', async () => {
+      const names = Object.values((await inspectApp()).Containers).map((x) => x.Name);
+      return names.includes('vanishing') ? undefined : names;
+    }, slowdown(30_000), 500);
+    expect(collected).not.toContain('vanishing');
+    expect(await traces(await inspectApp(), [result.ips[0]!.address])).toEqual({ endpoints: [], links: [], addresses: [] });
+  }, 120_000);
+
+  it('CHECK, STATUS and GC against the real meshd; an unknown network is refused', async () => {
+    const netns = await sandbox('checked');
+    const env = { CNI_CONTAINERID: 'checked-1', CNI_NETNS: netns, CNI_IFNAME: 'eth0' };
+    expect(await plugin({ ...env, CNI_COMMAND: 'ADD' }, netconf('node-3', 'cni_nope'))).toMatchObject({ code: 1, out: { code: 100, msg: 'network cni_nope not found' } });
+    const add = await plugin({ ...env, CNI_COMMAND: 'ADD' }, netconf('node-3', 'cni_app'));
+    expect(add).toMatchObject({ code: 0, out: { cniVersion: '1.1.0', interfaces: [{ name: 'eth0', sandbox: netns }, { name: 'gw0' }], routes: [{ dst: '0.0.0.0/0' }] } });
+    const prevResult = add.out;
+    expect(await plugin({ ...env, CNI_COMMAND: 'CHECK' }, netconf('node-3', 'cni_app', { prevResult }))).toEqual({ code: 0, out: undefined });
+    expect(await plugin({ CNI_COMMAND: 'STATUS' }, netconf('node-3', 'cni_app'))).toEqual({ code: 0, out: undefined });
+    expect(await plugin({ CNI_COMMAND: 'STATUS' }, netconf('node-3', 'cni_private'))).toMatchObject({ code: 1, out: { code: 50 } });
+    // Someone deletes the interface by hand: CHECK says so.
+    await execa('nsenter', [`--net=${netns}`, 'ip', 'link', 'del', 'eth0']);
+    expect(await plugin({ ...env, CNI_COMMAND: 'CHECK' }, netconf('node-3', 'cni_app', { prevResult }))).toMatchObject({ code: 1, out: { code: 103, msg: expect.stringContaining('eth0 is missing') } });
+    // GC with nothing valid any more: the attachment goes.
+    expect(await plugin({ CNI_COMMAND: 'GC' }, netconf('node-3', 'cni_app', { 'cni.dev/valid-attachments': [] }))).toEqual({ code: 0, out: undefined });
+    expect(Object.values((await inspectApp()).Containers).map((x) => x.Name)).not.toContain('checked-1');
+    expect(await plugin({ ...env, CNI_COMMAND: 'DEL' }, netconf('node-3', 'cni_app'))).toEqual({ code: 0, out: undefined });
   });
 });

@@ -1,4 +1,6 @@
 import { run } from '../../core/exec.js';
+import { FORWARD_TABLE } from './names.js';
+export { FORWARD_TABLE } from './names.js';
 
 /**
  * Forwarding stays ours. Wherever meshd turns `ip_forward` on (the node's namespace for the
@@ -32,7 +34,6 @@ export interface ForwardPolicy {
   rules: ForwardRule[];
 }
 
-export const FORWARD_TABLE = 'meshd_fwd';
 
 /**
  * The node's namespace (in the gateway table): tasks out through the bridge, published ports

@@ -4,6 +4,8 @@ import { nodeForwardPolicy, renderForwardChain } from './forward-policy.js';
 import { netnsExists } from '../../core/netns.js';
 import { intToIp, macOf, parseCidr, size } from '../../core/ipnet.js';
 import { addresses, links } from './observe.js';
+import { GW_BRIDGE, GW_TASK_IF, GW_TABLE } from './names.js';
+export { GW_BRIDGE, GW_TASK_IF, GW_TABLE } from './names.js';
 
 /**
  * Outbound from tasks: a node-local gateway bridge in the node's own namespace (Swarm's
@@ -12,9 +14,6 @@ import { addresses, links } from './observe.js';
  * isolation), and nothing else is forwarded where meshd turned forwarding on. Our rules are one nftables table of our own, replaced whole; nothing else of the
  * node's firewall is touched.
  */
-export const GW_BRIDGE = 'meshgw0';
-export const GW_TASK_IF = 'gw0';
-export const GW_TABLE = 'meshd_gw';
 
 export interface GatewayDesired {
   /** The bridge's subnet, e.g. 172.31.0.0/16; the bridge holds its first address. */

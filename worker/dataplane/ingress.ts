@@ -3,12 +3,9 @@ import type { LbApplier } from './lb-applier.js';
 import { ensureLbNamespace } from './lbns.js';
 import { ensureSandboxGateway, type GatewayDesired } from './gateway.js';
 import type { IngressSandboxDesired, PublishRule, TaskPortRules } from './ingress-desired.js';
+import { PUBLISH_TABLE, TASK_TABLE, INGRESS_GW_PORT } from './names.js';
+export { PUBLISH_TABLE, TASK_TABLE, INGRESS_GW_PORT } from './names.js';
 
-/** The node's own table for published ports (its own name; nothing else of the host firewall). */
-export const PUBLISH_TABLE = 'meshd_publish';
-/** A task sandbox's table: REDIRECT published -> target on its ingress address. */
-export const TASK_TABLE = 'meshd_task';
-export const INGRESS_GW_PORT = 'gingress';
 
 function replaceTable(name: string, body: string[]): string {
   const head = [`add table ip ${name}`, `delete table ip ${name}`];

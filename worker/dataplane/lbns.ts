@@ -5,9 +5,9 @@ import { addresses, links } from './observe.js';
 import { BRIDGE } from './overlay.js';
 import { applyLoadBalancerForwardPolicy } from './forward-policy.js';
 import type { LbApplier } from './lb-applier.js';
+import { LB_IF, LB_BRIDGE_PORT } from './names.js';
+export { LB_IF, LB_BRIDGE_PORT } from './names.js';
 
-export const LB_IF = 'eth0';
-export const LB_BRIDGE_PORT = 'lb0';
 
 /**
  * The `lb_<net>` namespace: one interface on the overlay bridge holding the node's LB address

@@ -2,9 +2,9 @@ import { run } from '../../core/exec.js';
 import { ensureNetns } from '../../core/netns.js';
 import type { OverlayDesired, Peer } from './desired.js';
 import { fdb, links, neighbours } from './observe.js';
+import { BRIDGE, VXLAN } from './names.js';
+export { BRIDGE, VXLAN } from './names.js';
 
-export const BRIDGE = 'br0';
-export const VXLAN = 'vxlan0';
 
 /**
  * The overlay namespace: a bridge and a vxlan device. The vxlan device is created in the node's

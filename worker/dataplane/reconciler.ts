@@ -5,7 +5,7 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, gatewayOwners, routingMeshNeeded, type DataplaneDesired, type OverlayDesired } from './desired.js';
+import { desiredDataplane, gatewayOwners, routingMeshNeeded, type Attachment, type DataplaneDesired, type OverlayDesired } from './desired.js';
 import { ensureGateway, gatewayAddr, GatewayAddresses, GW_TASK_IF, removeGateway } from './gateway.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
@@ -20,6 +20,11 @@ import type { PublishRule } from './ingress-desired.js';
 import type { AppliedSeqs } from './applied-report.js';
 
 export type DataplaneMirrors = ClusterMirrors;
+
+/** How long an interface wired as desired goes without being checked against the kernel again. */
+export const ATTACHMENT_RECHECK_MS = 60_000;
+
+const attachmentKey = (a: Attachment) => `${a.ownerId}/${a.ifname}`;
 
 export interface DataplaneOptions {
   nodeId: string;
@@ -77,6 +82,13 @@ export class DataplaneReconciler {
   /** Per overlay, the peers (`peerKey`) its last full sync wrote into the FDB and neighbour table. */
   private readonly peersSynced = new Map<string, Set<string>>();
   private readonly peersLock = new Mutex();
+  /**
+   * Interfaces wired as desired, and when they were last checked against the kernel: the periodic
+   * sync re-checks one only when its desired state changed or the check is older than
+   * ATTACHMENT_RECHECK_MS (drift repair), not every few seconds. Attaches (a task's start, a CNI
+   * ADD) always wire, and record here.
+   */
+  private readonly attachmentsChecked = new Map<string, { desired: string; at: number }>();
   private firstSynced: () => void = () => undefined;
   /**
    * Settles once the first sync has run, whether or not it succeeded (a failed one is retried as
@@ -180,7 +192,10 @@ export class DataplaneReconciler {
       for (const a of d.attachments.filter((x) => x.ownerId === ownerId)) {
         const o = d.overlays.find((x) => x.networkId === a.networkId)!;
         await ensureOverlay(o);
-        if (await ensureAttachment(a)) wired++;
+        if (await ensureAttachment(a)) {
+          wired++;
+          this.attachmentsChecked.set(attachmentKey(a), { desired: JSON.stringify(a), at: performance.now() });
+        }
       }
       await ensureGateway(d.gateway, { onlyLegOf: ownerId });
       await this.opts.onGateway?.(gatewayAddr(d.gateway.subnet));
@@ -195,6 +210,22 @@ export class DataplaneReconciler {
     });
     this.runner.request();
     return wired;
+  }
+
+  /** Every desired interface whose desired state changed, or not checked for ATTACHMENT_RECHECK_MS. */
+  private async syncAttachments(attachments: readonly Attachment[]): Promise<void> {
+    const keep = new Set<string>();
+    for (const a of attachments) {
+      const key = attachmentKey(a);
+      keep.add(key);
+      const desired = JSON.stringify(a);
+      const seen = this.attachmentsChecked.get(key);
+      if (seen?.desired === desired && performance.now() - seen.at < ATTACHMENT_RECHECK_MS) continue;
+      // Not recorded when its sandbox is not there (yet): the next sync looks again.
+      if (await ensureAttachment(a)) this.attachmentsChecked.set(key, { desired, at: performance.now() });
+      else this.attachmentsChecked.delete(key);
+    }
+    for (const key of [...this.attachmentsChecked.keys()]) if (!keep.has(key)) this.attachmentsChecked.delete(key);
   }
 
   /** The first computation waits until gateway addresses handed out before a restart are known. */
@@ -239,7 +270,7 @@ export class DataplaneReconciler {
       await ensureIngressSandbox({ sbox: d.ingress.sandbox, overlayNetns: ov.netns, mtu: ov.mtu, gateway: d.gateway, applier });
       this.lbReady.add(d.ingress.sandbox.netns);
     }
-    for (const a of d.attachments) await ensureAttachment(a);
+    await this.syncAttachments(d.attachments);
     await this.syncTaskPorts(d);
     await this.applyPublish(d.publish);
     await this.removeStale(d);
