@@ -190,7 +190,7 @@ export class Worker {
       mirrors: opts.mirrors,
       dataplane: opts.dataplane,
       managers: {
-        attach: async (req) => (await request(nc, SUBJECTS.endpoint(node.id, 'attach'), req, { result: W.EndpointAttachReply })).endpoint,
+        attach: async (req) => request(nc, SUBJECTS.endpoint(node.id, 'attach'), req, { result: W.EndpointAttachReply }),
         detach: async (id) => (await request(nc, SUBJECTS.endpoint(node.id, 'detach'), { id }, { result: W.EndpointDetachReply })).removed,
       },
       connected: () => !nc.isClosed(),
