@@ -1,4 +1,4 @@
-import { access, mkdir, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { mountsUnder, readMounts } from './mounts.js';
 import { dirname, join } from 'node:path';
 import { run } from './exec.js';
@@ -18,8 +18,16 @@ export async function isNetnsMounted(path: string): Promise<boolean> {
  * or a live process's /proc/<pid>/ns/net (some runtimes hand CNI that).
  */
 export async function netnsExists(path: string): Promise<boolean> {
-  if (/^\/proc\/\d+\/ns\/net$/.test(path)) return access(path).then(() => true, () => false);
-  return isNetnsMounted(path);
+  if (/^\/proc\/\d+\/(task\/\d+\/)?ns\/net$/.test(path)) return access(path).then(() => true, () => false);
+  // /var/run/netns/x (containerd, CRI-O) is /run/netns/x in the mount table.
+  const real = await realpath(path).catch(() => undefined);
+  return real !== undefined && isNetnsMounted(real);
+}
+
+/** The namespace's identity (device and inode of its nsfs file), or undefined when it is gone. */
+export async function netnsIdentity(path: string): Promise<string | undefined> {
+  const st = await stat(path).catch(() => undefined);
+  return st ? `${st.dev}:${st.ino}` : undefined;
 }
 
 /**

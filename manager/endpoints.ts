@@ -61,13 +61,18 @@ export function serveEndpoints(deps: EndpointServerDeps): Subscription {
     senderOf: nodeOf,
     limiter: new SenderLimiter({ ...REQUEST_RATE }),
     routes: {
-      attach: route(W.EndpointAttachRequest, async (req, msg) => ({ endpoint: await attach(deps, nodeOf(msg.subject), req) })),
+      attach: route(W.EndpointAttachRequest, async (req, msg) => attach(deps, nodeOf(msg.subject), req)),
       detach: route(W.EndpointDetachRequest, async ({ id }, msg) => ({ removed: await detach(deps, nodeOf(msg.subject), id) })),
     },
   });
 }
 
-async function attach(deps: EndpointServerDeps, nodeId: string, req: z.output<typeof W.EndpointAttachRequest>): Promise<EndpointRecord> {
+/**
+ * The endpoint for (container, interface, network) on `nodeId`: a new one, or the one already
+ * registered (`created` false), moved to the sandbox the runtime names now (a container restarted
+ * with a new namespace, its DEL lost) while keeping its address.
+ */
+async function attach(deps: EndpointServerDeps, nodeId: string, req: z.output<typeof W.EndpointAttachRequest>): Promise<{ endpoint: EndpointRecord; created: boolean }> {
   if (![...deps.nodes()].some((n) => n.id === nodeId)) throw new NotFoundError(`node ${nodeId} is not in the cluster`);
   const net = findNetwork(deps.networks(), req.network);
   if (!net) throw new NotFoundError(`network ${req.network} not found`);
@@ -75,8 +80,14 @@ async function attach(deps: EndpointServerDeps, nodeId: string, req: z.output<ty
   if (refusal) throw new ConflictError(refusal);
   const id = endpointIdOf(req.containerId, req.ifname, net.id);
   const key = endpointKey({ nodeId, id });
-  const held = decodeEntry(deps.kv, RECORDS.endpoints, await deps.kv.get(key));
-  if (held) return held;
+  const heldEntry = await deps.kv.get(key);
+  const held = decodeEntry(deps.kv, RECORDS.endpoints, heldEntry);
+  if (held && heldEntry) {
+    if (held.netns === req.netns && held.name === req.name) return { endpoint: held, created: false };
+    const moved: EndpointRecord = { ...held, netns: req.netns, name: req.name };
+    await deps.kv.update(key, encode(moved), heldEntry.revision);
+    return { endpoint: moved, created: false };
+  }
   const ip = await deps.allocator.ip(net.id, net.subnet, ownerOf(id));
   const record: EndpointRecord = {
     id,
@@ -96,11 +107,11 @@ async function attach(deps: EndpointServerDeps, nodeId: string, req: z.output<ty
     if (!isCasFailure(err)) throw err;
     // Another manager answered the same ADD first: its record stands.
     const won = decodeEntry(deps.kv, RECORDS.endpoints, await deps.kv.get(key));
-    if (won) return won;
+    if (won) return { endpoint: won, created: false };
     throw new ConflictError(`endpoint ${id} changed while it was being attached; try again`);
   }
   deps.log.info('container attached', { node: nodeId, network: net.name, container: req.containerId.slice(0, 12), name: req.name, addr: record.addr });
-  return record;
+  return { endpoint: record, created: true };
 }
 
 /**

@@ -190,7 +190,7 @@ export class Worker {
       mirrors: opts.mirrors,
       dataplane: opts.dataplane,
       managers: {
-        attach: async (req) => (await request(nc, SUBJECTS.endpoint(node.id, 'attach'), req, { result: W.EndpointAttachReply })).endpoint,
+        attach: async (req) => request(nc, SUBJECTS.endpoint(node.id, 'attach'), req, { result: W.EndpointAttachReply }),
         detach: async (id) => (await request(nc, SUBJECTS.endpoint(node.id, 'detach'), { id }, { result: W.EndpointDetachReply })).removed,
       },
       connected: () => !nc.isClosed(),
@@ -198,7 +198,8 @@ export class Worker {
     });
     this.cniUnfollow = attachments.follow();
     this.cniServer = new CniSocketServer({ path: opts.paths.cniSocket, handle: (req) => attachments.handle(req), log: cniLog });
-    await this.cniServer.start();
+    // Without its socket the node serves no CNI runtime, but its tasks still run.
+    await this.cniServer.start().catch((err) => cniLog.error('cannot serve the CNI plugin: its socket did not open', { socket: opts.paths.cniSocket, err: String(err) }));
     let collecting = false;
     const collect = async () => {
       if (collecting) return;

@@ -368,10 +368,11 @@ export const EndpointAttachRequest = z.object({
   network: name,
   containerId: text(256).min(1),
   ifname: z.string().regex(/^[^\s/]{1,15}$/, 'must be an interface name (1-15 characters, no space or /)'),
-  name,
+  // One DNS label: a container must not answer for a dotted name (api.github.com) on its network.
+  name: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/, 'must be one DNS label (1-63 letters, digits, - or _)'),
   netns: text(4096).min(1),
 });
-export const EndpointAttachReply = z.object({ endpoint: EndpointRecord });
+export const EndpointAttachReply = z.object({ endpoint: EndpointRecord, created: z.boolean() });
 /** mesh.endpoint.<node>.detach: one endpoint by id; absent is success. */
 export const EndpointDetachRequest = z.object({ id });
 export const EndpointDetachReply = z.object({ removed: z.boolean() });

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { endpointIdOf } from '../../core/ids.js';
 import { CniAttachments, endpointNameOf, type AttachRequest, type CniAttachmentsDeps } from '../../worker/cni/attachments.js';
 import { createLogger } from '../../core/log.js';
 import type { EndpointRecord, NetworkRecord } from '../../core/model.js';
@@ -23,6 +26,7 @@ class FakeMirror<T> {
   }
 }
 
+const idOf = (containerId: string) => endpointIdOf(containerId, 'eth0', 'net1');
 const NET: NetworkRecord = { id: 'net1', name: 's_app', stack: 's', driver: 'overlay', subnet: '10.0.1.0/24', gateway: '10.0.1.1', vni: 4100, internal: false, attachable: true, ingress: false, createdAt: '' };
 
 function setup(opts: { wireFails?: boolean } = {}) {
@@ -46,9 +50,9 @@ function setup(opts: { wireFails?: boolean } = {}) {
     managers: {
       attach: async (req: AttachRequest) => {
         calls.push(`attach ${req.containerId}`);
-        const e: EndpointRecord = { id: `ep-${req.containerId}`, networkId: NET.id, nodeId: 'n1', containerId: req.containerId, ifname: req.ifname, name: req.name, netns: req.netns, addr: `10.0.1.${next++}/24`, createdAt: '' };
+        const e: EndpointRecord = { id: idOf(req.containerId), networkId: NET.id, nodeId: 'n1', containerId: req.containerId, ifname: req.ifname, name: req.name, netns: req.netns, addr: `10.0.1.${next++}/24`, createdAt: '' };
         setTimeout(() => endpoints.set(`n1.${e.id}`, e), 5);
-        return e;
+        return { endpoint: e, created: true };
       },
       detach: async (id: string) => {
         calls.push(`detach ${id}`);
@@ -64,8 +68,21 @@ function setup(opts: { wireFails?: boolean } = {}) {
   return { cni: new CniAttachments(deps), calls, endpoints };
 }
 
-const req = (command: MeshdCniRequest['command'], containerId: string, netns = `/proc/${process.pid}/ns/net`): MeshdCniRequest => ({
-  command, containerId, netns, ifname: 'eth0', args: {}, config: { cniVersion: '1.0.0', name: 's_app', type: 'meshd', socket: '/s', network: 's_app' },
+/** A sandbox: a process in a network namespace of its own (a runtime's pause container). */
+let sandboxProc: ChildProcess;
+let sandboxNetns: string;
+beforeAll(async () => {
+  sandboxProc = spawn('unshare', ['--net', 'sleep', '300'], { stdio: 'ignore' });
+  await once(sandboxProc, 'spawn');
+  sandboxNetns = `/proc/${sandboxProc.pid}/ns/net`;
+});
+afterAll(async () => {
+  sandboxProc.kill('SIGKILL');
+  if (sandboxProc.exitCode === null && sandboxProc.signalCode === null) await once(sandboxProc, 'exit');
+});
+
+const req = (command: MeshdCniRequest['command'], containerId: string, netns?: string): MeshdCniRequest => ({
+  command, containerId, netns: netns ?? sandboxNetns, ifname: 'eth0', args: {}, config: { cniVersion: '1.0.0', name: 's_app', type: 'meshd', socket: '/s', network: 's_app' },
 });
 
 describe('CNI attachments (meshd side)', () => {
@@ -74,13 +91,21 @@ describe('CNI attachments (meshd side)', () => {
     const err = await cni.handle(req('ADD', 'c1')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CniError);
     expect((err as CniError).body).toMatchObject({ code: 5, msg: expect.stringContaining('veth: file exists') });
-    expect(calls).toEqual(['attach c1', 'wire ep-c1', 'detach ep-c1', 'unwire eth0']);
+    expect(calls).toEqual(['attach c1', `wire ${idOf('c1')}`, `detach ${idOf('c1')}`, 'unwire eth0']);
     expect(endpoints.values()).toEqual([]);
   });
 
-  it('DEL of what was never added succeeds and asks nothing of the managers', async () => {
+  it('DEL of what this node never saw succeeds, after asking the managers by the id an ADD would have had (a lost ADD reply)', async () => {
     const { cni, calls } = setup();
     expect(await cni.handle(req('DEL', 'ghost', ''))).toEqual({ ok: true });
+    expect(calls).toEqual([`detach ${idOf('ghost')}`]);
+  });
+
+  it("refuses the node's own namespace and the gateway leg's name before asking anyone", async () => {
+    const { cni, calls } = setup();
+    await expect(cni.handle(req('ADD', 'c4', '/proc/self/ns/net'))).rejects.toMatchObject({ body: { code: 4 } });
+    await expect(cni.handle(req('ADD', 'c4', `/proc/${process.pid}/ns/net`))).rejects.toMatchObject({ body: { code: 4, msg: expect.stringContaining("node's own network namespace") } });
+    await expect(cni.handle({ ...req('ADD', 'c4'), ifname: 'gw0' })).rejects.toMatchObject({ body: { code: 4, msg: expect.stringContaining('gateway leg') } });
     expect(calls).toEqual([]);
   });
 
@@ -89,7 +114,9 @@ describe('CNI attachments (meshd side)', () => {
     const add = cni.handle(req('ADD', 'c2')).catch(() => 'add failed (no data plane result here)');
     const del = cni.handle(req('DEL', 'c2'));
     await Promise.all([add, del]);
-    expect(calls).toEqual(['attach c2', 'wire ep-c2', 'detach ep-c2', 'unwire eth0']);
+    // ADD fails at its result here (no data plane) and undoes itself; the DEL then finds nothing
+    // and asks the managers once more by id, which is idempotent.
+    expect(calls).toEqual(['attach c2', `wire ${idOf('c2')}`, `detach ${idOf('c2')}`, 'unwire eth0', `detach ${idOf('c2')}`]);
     expect(endpoints.values()).toEqual([]);
   });
 

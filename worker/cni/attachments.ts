@@ -10,7 +10,7 @@ import { endpointIdOf } from '../../core/ids.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
 import type { Logger } from '../../core/log.js';
 import { Mutex } from '../../core/mutex.js';
-import { netnsExists } from '../../core/netns.js';
+import { netnsExists, netnsIdentity } from '../../core/netns.js';
 import type { KvMirror } from '../../core/state/mirror.js';
 import { CNI_ERRORS, type CniResult, type MeshdCniRequest, type MeshdCniResponse } from '../../cni/protocol.js';
 import { findNetwork, refusalOf } from '../../manager/endpoints.js';
@@ -34,10 +34,10 @@ export interface CniAttachmentsDeps {
   dataplane: {
     desired(): DataplaneDesired | undefined;
     attachEndpoint(id: string): Promise<boolean>;
-    detachEndpoint(opts: { netns: string; ifname: string; keepGateway: boolean }): Promise<void>;
+    detachEndpoint(opts: { endpointId: string; netns: string; ifname: string; keepGateway: boolean }): Promise<void>;
   };
-  /** The managers' side (mesh.endpoint.<node>.*). */
-  managers: { attach(req: AttachRequest): Promise<EndpointRecord>; detach(id: string): Promise<boolean> };
+  /** The managers' side (mesh.endpoint.<node>.*); `created`: false when the endpoint was already registered (a repeated ADD). */
+  managers: { attach(req: AttachRequest): Promise<{ endpoint: EndpointRecord; created: boolean }>; detach(id: string): Promise<boolean> };
   /** Whether meshd is connected to the cluster now (STATUS). */
   connected: () => boolean;
   log: Logger;
@@ -45,12 +45,19 @@ export interface CniAttachmentsDeps {
   stateTimeoutMs?: number;
 }
 
-/** A DNS name for the container: K8S_POD_NAME (podman and Kubernetes runtimes pass it), else the container id's first 12 characters. */
+/**
+ * A DNS name for the container: K8S_POD_NAME (podman and Kubernetes runtimes pass it) when it is
+ * one label (no dot: a container must not answer for `api.github.com` on the network), else the
+ * container id's first 12 characters.
+ */
 export function endpointNameOf(req: Pick<MeshdCniRequest, 'args' | 'containerId'>): string {
   const candidate = req.args.K8S_POD_NAME;
-  if (candidate && /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(candidate)) return candidate;
+  if (candidate && ENDPOINT_NAME.test(candidate)) return candidate;
   return (req.containerId ?? '').slice(0, 12);
 }
+
+/** One DNS label (the managers check it too: core/wire/schemas.ts). */
+export const ENDPOINT_NAME = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 export class CniAttachments {
   private readonly locks = new Map<string, { mutex: Mutex; users: number }>();
@@ -75,7 +82,7 @@ export class CniAttachments {
       this.known.delete(id);
       if (!gone) return;
       const keepGateway = this.local().some((x) => x.netns === gone.netns);
-      void this.locked({ containerId: gone.containerId, ifname: gone.ifname }, () => this.deps.dataplane.detachEndpoint({ netns: gone.netns, ifname: gone.ifname, keepGateway })).catch((err) =>
+      void this.locked({ containerId: gone.containerId, ifname: gone.ifname }, () => this.deps.dataplane.detachEndpoint({ endpointId: gone.id, netns: gone.netns, ifname: gone.ifname, keepGateway })).catch((err) =>
         this.deps.log.warn('could not take a removed attachment out of its container', { container: gone.containerId.slice(0, 12), err: String(err) }),
       );
     });
@@ -106,7 +113,8 @@ export class CniAttachments {
     for (const e of this.local()) {
       if (await netnsExists(e.netns)) continue;
       await this.locked({ containerId: e.containerId, ifname: e.ifname }, async () => {
-        if (!this.deps.mirrors.endpoints.get(this.key(e.id)) || (await netnsExists(e.netns))) return;
+        // Still the attachment seen above (not one a DEL and a new ADD made meanwhile), still without its namespace.
+        if (!this.sameRecord(e) || (await netnsExists(e.netns))) return;
         this.deps.log.info('collecting a container attachment whose namespace is gone', { container: e.containerId.slice(0, 12), netns: e.netns });
         await this.remove(e);
         collected++;
@@ -120,12 +128,11 @@ export class CniAttachments {
     const containerId = required(req.containerId, 'CNI_CONTAINERID');
     const ifname = required(req.ifname, 'CNI_IFNAME');
     const netns = required(req.netns, 'CNI_NETNS');
-    if (!(await netnsExists(netns))) throw cniError(CNI_ERRORS.invalidEnvironment, `CNI_NETNS ${netns} is not a network namespace`);
-    const clash = this.local().find((e) => e.containerId === containerId && e.ifname === ifname && e.networkId !== net.id);
-    if (clash) throw cniError(CNI_ERRORS.invalidEnvironment, `CNI_IFNAME ${ifname} of container ${containerId.slice(0, 12)} is already on another network (${clash.networkId})`);
+    await this.checkSandbox({ netns, ifname, containerId, networkId: net.id });
     let endpoint: EndpointRecord;
+    let created: boolean;
     try {
-      endpoint = await this.deps.managers.attach({ network: net.id, containerId, ifname, name: endpointNameOf(req), netns });
+      ({ endpoint, created } = await this.deps.managers.attach({ network: net.id, containerId, ifname, name: endpointNameOf(req), netns }));
     } catch (err) {
       throw fromManagerError(err);
     }
@@ -134,10 +141,40 @@ export class CniAttachments {
       if (!(await this.deps.dataplane.attachEndpoint(endpoint.id))) throw cniError(CNI_ERRORS.ioFailure, `could not wire ${ifname} into ${netns}`);
       return await this.resultOf(endpoint, req.config.cniVersion);
     } catch (err) {
-      // A failed ADD undoes all it did: the interface, the registration and the address.
-      await this.remove(endpoint).catch((undo) => this.deps.log.warn('could not undo a failed CNI ADD', { container: containerId.slice(0, 12), err: String(undo) }));
+      // A failed ADD undoes all it did: the interface, the registration and the address. A
+      // repeated ADD of an endpoint that was already there leaves it to the runtime's DEL.
+      if (created) await this.remove(endpoint).catch((undo) => this.deps.log.warn('could not undo a failed CNI ADD', { container: containerId.slice(0, 12), err: String(undo) }));
       throw err instanceof CniError ? err : cniError(CNI_ERRORS.ioFailure, `attaching ${ifname} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  /**
+   * What ADD refuses before anything is allocated: the node's own namespace (a mistyped
+   * CNI_NETNS must not cost the node its interfaces and default route), the gateway leg's name,
+   * an interface of that name made by someone else, and a second meshd network in one sandbox
+   * (they would share its one gateway leg).
+   */
+  private async checkSandbox(opts: { netns: string; ifname: string; containerId: string; networkId: string }): Promise<void> {
+    const { netns, ifname, containerId, networkId } = opts;
+    const invalid = (msg: string) => cniError(CNI_ERRORS.invalidEnvironment, msg);
+    if (!(await netnsExists(netns))) throw invalid(`CNI_NETNS ${netns} is not a network namespace`);
+    const id = await netnsIdentity(netns);
+    if (id === (await netnsIdentity('/proc/self/ns/net')) || id === (await netnsIdentity('/proc/1/ns/net'))) throw invalid(`CNI_NETNS ${netns} is the node's own network namespace`);
+    if (ifname === GW_TASK_IF) throw invalid(`CNI_IFNAME ${ifname} is the name of meshd's gateway leg in the container; choose another`);
+    const mine = this.local().find((e) => e.containerId === containerId && e.ifname === ifname && e.networkId === networkId);
+    const other = this.local().find((e) => e !== mine && e.netns === netns);
+    if (other) throw invalid(`the sandbox ${netns} is already on meshd network ${this.networkName(other.networkId)} (${other.ifname}); a container joins one meshd network`);
+    if (!mine && (await links(netns)).has(ifname)) throw invalid(`CNI_IFNAME ${ifname} already exists in ${netns}`);
+  }
+
+  private networkName(id: string): string {
+    return this.deps.mirrors.networks.values().find((n) => n.id === id)?.name ?? id;
+  }
+
+  /** Whether the mirror still holds exactly this record (same sandbox, same creation). */
+  private sameRecord(e: EndpointRecord): boolean {
+    const now = this.deps.mirrors.endpoints.get(this.key(e.id));
+    return now !== undefined && now.netns === e.netns && now.createdAt === e.createdAt;
   }
 
   private async del(req: MeshdCniRequest): Promise<void> {
@@ -146,6 +183,9 @@ export class CniAttachments {
     const net = findNetwork(this.deps.mirrors.networks.values(), req.config.network);
     const mine = this.local().filter((e) => e.containerId === containerId && (ifname === undefined || ifname === '' || e.ifname === ifname) && (!net || e.networkId === net.id));
     for (const e of mine) await this.remove(e);
+    // An ADD whose reply was lost (a timeout) may have been registered without this node's
+    // state showing it yet: ask the managers by the id that ADD would have, so nothing stays.
+    if (mine.length === 0 && net && ifname) await this.deps.managers.detach(endpointIdOf(containerId, ifname, net.id));
   }
 
   private async check(req: MeshdCniRequest): Promise<void> {
@@ -184,7 +224,9 @@ export class CniAttachments {
     const valid = req.config['cni.dev/valid-attachments'] ?? [];
     const keep = new Set(valid.map((v) => `${v.containerID}\0${v.ifname}`));
     for (const e of this.local().filter((x) => x.networkId === net.id && !keep.has(`${x.containerId}\0${x.ifname}`))) {
-      await this.locked({ containerId: e.containerId, ifname: e.ifname }, () => this.remove(e));
+      await this.locked({ containerId: e.containerId, ifname: e.ifname }, async () => {
+        if (this.sameRecord(e)) await this.remove(e);
+      });
     }
   }
 
@@ -193,7 +235,7 @@ export class CniAttachments {
     await this.deps.managers.detach(e.id);
     await this.untilState(e.id, false);
     const sharesSandbox = this.local().some((x) => x.id !== e.id && x.netns === e.netns);
-    await this.deps.dataplane.detachEndpoint({ netns: e.netns, ifname: e.ifname, keepGateway: sharesSandbox });
+    await this.deps.dataplane.detachEndpoint({ endpointId: e.id, netns: e.netns, ifname: e.ifname, keepGateway: sharesSandbox });
   }
 
   private async resultOf(e: EndpointRecord, cniVersion: string): Promise<CniResult> {

@@ -72,6 +72,8 @@ export class CniSocketServer {
       const nl = buf.indexOf('\n');
       if (nl < 0 && buf.length <= MAX_REQUEST_BYTES) return;
       answered = true;
+      // The request is in: the command may take as long as it takes (the plugin bounds its wait).
+      sock.setTimeout(0);
       const line = nl < 0 ? undefined : buf.slice(0, nl);
       void this.answer(line).then((res) => sock.end(JSON.stringify(res) + '\n'));
     });

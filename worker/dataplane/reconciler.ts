@@ -6,7 +6,10 @@ import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
 import { desiredDataplane, gatewayOwners, routingMeshNeeded, type Attachment, type DataplaneDesired, type OverlayDesired } from './desired.js';
-import { ensureGateway, gatewayAddr, GatewayAddresses, GW_TASK_IF, removeGateway } from './gateway.js';
+import { ensureGateway, gatewayAddr, GatewayAddresses, GW_BRIDGE, GW_TASK_IF, removeGateway } from './gateway.js';
+import { links } from './observe.js';
+import { run } from '../../core/exec.js';
+import { shortId } from '../../core/ids.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
@@ -25,6 +28,9 @@ export type DataplaneMirrors = ClusterMirrors;
 export const ATTACHMENT_RECHECK_MS = 60_000;
 
 const attachmentKey = (a: Attachment) => `${a.ownerId}/${a.ifname}`;
+/** A CNI container's port on an overlay bridge, and a sandbox's gateway leg on the node (worker/dataplane/desired.ts). */
+const ENDPOINT_PORT = /^c[0-9a-f]{11}$/;
+const LEG = /^g[0-9a-f]{12}$/;
 
 export interface DataplaneOptions {
   nodeId: string;
@@ -178,8 +184,12 @@ export class DataplaneReconciler {
    * sandbox still uses it) out of its sandbox. Called once its record is gone from this node's
    * state, under the sync's lock: a sync that computed its state before then cannot put it back.
    */
-  async detachEndpoint(opts: { netns: string; ifname: string; keepGateway: boolean }): Promise<void> {
-    await this.lock.run(() => removeSandboxLinks({ netns: opts.netns, links: opts.keepGateway ? [opts.ifname] : [opts.ifname, GW_TASK_IF] }));
+  async detachEndpoint(opts: { endpointId: string; netns: string; ifname: string; keepGateway: boolean }): Promise<void> {
+    await this.lock.run(async () => {
+      await removeSandboxLinks({ netns: opts.netns, links: opts.keepGateway ? [opts.ifname] : [opts.ifname, GW_TASK_IF] });
+      // Wired again, should it come back, not taken for checked.
+      this.attachmentsChecked.delete(`${opts.endpointId}/${opts.ifname}`);
+    });
     this.runner.request();
   }
 
@@ -210,6 +220,31 @@ export class DataplaneReconciler {
     });
     this.runner.request();
     return wired;
+  }
+
+  /**
+   * CNI containers' links that no endpoint wants any more (its record went while meshd was down,
+   * or taking it out failed): their overlay ports (`c<id>`, which take the container's interface
+   * with them) and gateway legs on the node's bridge. Left there, the container would keep an
+   * address that is handed out again, and its leg a gateway address a new task then gets too.
+   * A leg is left alone when any local task record could own it.
+   */
+  private async sweepEndpointLinks(d: DataplaneDesired): Promise<void> {
+    for (const o of d.overlays) {
+      const wanted = new Set(d.attachments.filter((a) => a.overlayNetns === o.netns).map((a) => a.bridgePort));
+      for (const name of (await links(o.netns)).keys()) {
+        if (!ENDPOINT_PORT.test(name) || wanted.has(name)) continue;
+        this.opts.log.info('removing the overlay port of a container attachment that is gone', { netns: o.netns, port: name });
+        await run(['ip', 'link', 'del', name], { netns: o.netns, okExitCodes: [1] });
+      }
+    }
+    const legs = new Set(d.gateway.tasks.map((t) => t.hostPort));
+    const taskLegs = new Set(this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId).map((t) => `g${shortId(t.id)}`));
+    for (const [name, link] of await links(undefined)) {
+      if (link.master !== GW_BRIDGE || !LEG.test(name) || legs.has(name) || taskLegs.has(name)) continue;
+      this.opts.log.info('removing the gateway leg of a container attachment that is gone', { leg: name });
+      await run(['ip', 'link', 'del', name], { okExitCodes: [1] });
+    }
   }
 
   /** Every desired interface whose desired state changed, or not checked for ATTACHMENT_RECHECK_MS. */
@@ -271,6 +306,7 @@ export class DataplaneReconciler {
       this.lbReady.add(d.ingress.sandbox.netns);
     }
     await this.syncAttachments(d.attachments);
+    await this.sweepEndpointLinks(d);
     await this.syncTaskPorts(d);
     await this.applyPublish(d.publish);
     await this.removeStale(d);
