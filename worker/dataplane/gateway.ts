@@ -81,6 +81,11 @@ export class GatewayAddresses {
     return undefined;
   }
 
+  /** The addresses as last assigned. */
+  current(): Map<string, string> {
+    return new Map(this.byTask);
+  }
+
   /** Addresses for exactly these tasks (new ones assigned, departed ones released). */
   assign(taskIds: readonly string[]): Map<string, string> {
     for (const id of [...this.byTask.keys()]) if (!taskIds.includes(id)) this.byTask.delete(id);

@@ -117,6 +117,7 @@ export class DataplaneReconciler {
     this.lbRunner = new CoalescingRunner({ name: 'load-balancer sync', minIntervalMs: 20, maxIntervalMs: 3_600_000, retryMs: 200, log: opts.log, run: () => this.syncReadyLbs() });
     for (const m of stateMirrors(opts.mirrors)) {
       m.onChange(() => {
+        this.assignGatewayAddrs();
         this.lbRunner.request();
         this.runner.request();
       });
@@ -152,10 +153,7 @@ export class DataplaneReconciler {
       services: mirrors.services.values(),
       tasks,
       gatewaySubnet: this.opts.gatewaySubnet,
-      gatewayAddrs: this.gatewayAddrs.assign([
-        ...gatewayOwners({ node, tasks, statuses, endpoints }),
-        ...(routingMeshNeeded({ services: mirrors.services.values(), tasks, statuses, networks }) ? [INGRESS_SBOX_GW_KEY] : []),
-      ]),
+      gatewayAddrs: this.gatewayAddrs.current(),
       statuses,
       lbaddrs: mirrors.lbaddrs.values(),
       endpoints,
@@ -163,6 +161,24 @@ export class DataplaneReconciler {
       vxlanPort: this.opts.vxlanPort(),
       underlayMtu: this.opts.underlayMtu,
     });
+  }
+
+  /**
+   * Node-local gateway addresses for the sandboxes the mirrors hold now: assigned here, on every
+   * state change (once those a previous meshd handed out are recovered), and read by `desired()`
+   * as an input, never assigned while the desired state is computed.
+   */
+  private assignGatewayAddrs(): void {
+    if (!this.recovered) return;
+    const { mirrors } = this.opts;
+    const node = mirrors.nodes.get(this.opts.nodeId);
+    if (!node) return;
+    const tasks = mirrors.tasks.values();
+    const statuses = new Map(mirrors.status.values().map((s) => [s.taskId, s]));
+    this.gatewayAddrs.assign([
+      ...gatewayOwners({ node, tasks, statuses, endpoints: mirrors.endpoints.values() }),
+      ...(routingMeshNeeded({ services: mirrors.services.values(), tasks, statuses, networks: mirrors.networks.values() }) ? [INGRESS_SBOX_GW_KEY] : []),
+    ]);
   }
 
   /** Connects one task's interfaces before its process starts (called by the supervisor). */
@@ -272,6 +288,7 @@ export class DataplaneReconciler {
       for (const e of this.opts.mirrors.endpoints.values()) if (e.nodeId === this.opts.nodeId) sandboxes.set(e.id, e.netns);
       await this.gatewayAddrs.recover(sandboxes);
       this.recovered = true;
+      this.assignGatewayAddrs();
     }
     return this.desired();
   }
