@@ -11,6 +11,7 @@ import { serviceRollback, serviceUpdate } from './commands/service-update.js';
 import * as stk from './commands/stack.js';
 import * as nn from './commands/network-node.js';
 import { networkCniConfig } from './commands/network-cni.js';
+import { networkCreate, networkRm } from './commands/network-create.js';
 import { taskExec } from './commands/task.js';
 import { devCommand } from './commands/dev.js';
 import { runDemo } from './commands/demo.js';
@@ -36,6 +37,8 @@ Credentials: --creds FILE, $MESH_CREDS, the dev cluster's, or /var/lib/meshd/adm
                                            update_config says (progress shown unless -d)
   service rollback [-d] SVC                back to the service's previous spec
   network ls | inspect NET
+  network create [--attachable] [--internal] [--subnet CIDR] NAME | rm NET...
+                                           an overlay of its own (for containers of other runtimes)
   network cni-config NET --node NODE [--write DIR]
                                            a CNI conflist for runtimes on NODE to put containers
                                            on NET (attachable networks only)
@@ -63,7 +66,7 @@ type Handler = (ctx: CommandContext, args: string[]) => Promise<number>;
 const CLUSTER_COMMANDS: Record<string, Record<string, Handler>> = {
   stack: { deploy: stk.stackDeploy, rm: stk.stackRm, remove: stk.stackRm, ls: stk.stackLs, services: stk.stackServices, ps: stk.stackPs },
   service: { ls: svc.serviceLs, ps: svc.servicePs, inspect: svc.serviceInspectCmd, logs: svc.serviceLogs, scale: svc.serviceScale, rm: svc.serviceRm, update: serviceUpdate, rollback: serviceRollback },
-  network: { ls: nn.networkLs, inspect: nn.networkInspect, 'cni-config': networkCniConfig },
+  network: { ls: nn.networkLs, inspect: nn.networkInspect, create: networkCreate, rm: networkRm, remove: networkRm, 'cni-config': networkCniConfig },
   node: { ls: nn.nodeLs, inspect: nn.nodeInspect, update: nn.nodeUpdate, rm: nn.nodeRm, remove: nn.nodeRm },
   task: { exec: taskExec },
   cluster: { 'join-token': clusterJoinToken },

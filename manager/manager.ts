@@ -20,6 +20,7 @@ import { removeNode } from './node-remove.js';
 import { listKeys } from '../core/state/read.js';
 import { RegistryAuthStore, serveRegistryAuth } from './registry-auth.js';
 import { serveEndpoints } from './endpoints.js';
+import { createNetwork, removeNetwork } from './networks.js';
 import { StatePurger } from './state-purger.js';
 import type { EmbeddedNats } from './nats-server.js';
 import { joinToken, type ClusterSecrets } from '../core/auth/secrets.js';
@@ -103,6 +104,8 @@ export class Manager {
         }),
         'stack.deploy': route(W.DeployRequest, async (p) => deployer.deploy(p), { maxBytes: RPC_MAX_BYTES.deploy }),
         'stack.rm': route(W.StackRmRequest, async (p) => deployer.removeStack(p.stack)),
+        'network.create': route(W.NetworkCreateRequest, async (p) => createNetwork({ buckets, allocator, config, log }, p)),
+        'network.rm': route(W.NetworkRmRequest, async (p) => removeNetwork({ buckets, allocator, config, log }, p)),
         'service.rm': route(W.ServiceRmRequest, async (p) => deployer.removeService(p.service)),
         'node.update': route(W.NodeUpdateRequest, async (p) => updateNode({ kv: buckets.nodes, nodes: () => [...mirrors.nodes.values()] }, p)),
         'node.rm': route(W.NodeRmRequest, async (p) => removeNode({ buckets, allocator, nodes: () => [...mirrors.nodes.values()], servedBy: this.opts.nodeId, log }, p)),

@@ -319,6 +319,14 @@ export const DeployRequest = z.object({
   resolveImage: z.enum(['always', 'changed', 'never'], { error: 'must be always, changed or never' }).optional(),
 });
 export const StackRmRequest = z.object({ stack: name });
+/** `meshctl network create` (manager/networks.ts). */
+export const NetworkCreateRequest = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, _ . or -, starting with a letter or digit'),
+  subnet: cidr.optional(),
+  internal: z.boolean(),
+  attachable: z.boolean(),
+});
+export const NetworkRmRequest = z.object({ network: name });
 export const ServiceRmRequest = z.object({ service: name });
 /** manager/node-update.ts (label keys and values are checked further there, with CLI flag names). */
 export const NodeUpdateRequest = z.object({

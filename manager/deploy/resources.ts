@@ -11,7 +11,8 @@ export async function allocateNetwork(opts: {
   allocator: Allocator;
   config: ClusterConfig;
   undo: UndoLog;
-  stack: string;
+  /** Absent for a network of its own (`meshctl network create`). */
+  stack?: string;
   fullName: string;
   spec: { subnet?: string; internal: boolean; attachable: boolean };
 }): Promise<NetworkRecord> {
@@ -24,7 +25,7 @@ export async function allocateNetwork(opts: {
   return {
     id,
     name: opts.fullName,
-    stack: opts.stack,
+    ...(opts.stack !== undefined && { stack: opts.stack }),
     driver: 'overlay',
     subnet,
     gateway: gatewayOf(parseCidr(subnet)),

@@ -264,4 +264,22 @@ describe('the meshd CNI plugin with podman (3 nodes)', () => {
     expect(Object.values((await inspectApp()).Containers).map((x) => x.Name)).not.toContain('checked-1');
     expect(await plugin({ ...env, CNI_COMMAND: 'DEL' }, netconf('node-3', 'cni_app'))).toEqual({ code: 0, out: undefined });
   });
+
+  it('network create --attachable makes a network of its own that containers join; network rm refuses it while in use', async () => {
+    expect((await c.ok(['network', 'create', '--attachable', 'solo'])).trim()).toMatch(/^[0-9a-f]{25}$/);
+    const dup = await c.meshctl(['network', 'create', 'solo']);
+    expect({ code: dup.code, err: dup.stderr }).toMatchObject({ code: 1, err: expect.stringContaining('network with name solo already exists') });
+    await c.ok(['network', 'cni-config', 'solo', '--node', 'node-3', '--write', confDir('node-3')]);
+    const res = await run('node-3', 'alone', 'solo');
+    expect(res, res.stderr).toMatchObject({ code: 0 });
+    const solo = (JSON.parse(await c.ok(['network', 'inspect', 'solo'])) as NetworkInspect[])[0]!;
+    expect(Object.values(solo.Containers).map((x) => [x.Name, x.Node])).toEqual([['alone', 'node-3']]);
+    const busy = await c.meshctl(['network', 'rm', 'solo']);
+    expect(busy.stderr).toMatch(/network solo has active endpoints \(alone\)/);
+    const stackNet = await c.meshctl(['network', 'rm', 'cni_app']);
+    expect(stackNet.stderr).toMatch(/belongs to stack cni/);
+    await rmContainer('alone');
+    expect((await c.ok(['network', 'rm', 'solo'])).trim()).toBe('solo');
+    expect((await c.list<{ Name: string }>(['network', 'ls'])).map((n) => n.Name)).not.toContain('solo');
+  });
 });
