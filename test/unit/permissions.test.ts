@@ -30,6 +30,14 @@ describe('worker NATS permissions', () => {
     expect(mayPublish('n1', '$JS.API.STREAM.PURGE.KV_mesh_applied')).toBe(false);
   });
 
+  it('lets it ask for CNI endpoints on itself only, and read mesh_endpoints but never write it (managers do)', () => {
+    expect(mayPublish('n1', 'mesh.endpoint.n1.attach')).toBe(true);
+    expect(mayPublish('n1', 'mesh.endpoint.n1.detach')).toBe(true);
+    expect(mayPublish('n1', 'mesh.endpoint.n2.attach')).toBe(false);
+    expect(mayPublish('n1', '$JS.API.CONSUMER.CREATE.KV_mesh_endpoints')).toBe(true);
+    expect(mayPublish('n1', '$KV.mesh_endpoints.n1.e1')).toBe(false);
+  });
+
   it('keeps its status writes under its own id', () => {
     expect(mayPublish('n1', '$KV.mesh_status.n1.t1')).toBe(true);
     expect(mayPublish('n1', '$KV.mesh_status.n2.t1')).toBe(false);
