@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * `meshctl node rm [--force] NODE` (manager RPC `node.rm`): a node leaves the cluster for good.
  * Its NATS user goes first (the `mesh_auth` record: every manager's `nats-users.ts` drops it from
@@ -73,10 +74,26 @@ export async function removeNode(deps: NodeRemoveDeps, req: NodeRmRequest): Prom
   } catch (err) {
     throw new ConflictError(`node ${node.hostname} changed while it was being removed (its credentials are already revoked); run node rm again`, { cause: err });
   }
-  const released = await releaseLbAddresses(deps, id);
-  await releaseEndpoints({ kv: deps.buckets.endpoints, allocator: deps.allocator }, { nodeId: id });
+  const released = await duringReload(() => releaseLbAddresses(deps, id));
+  await duringReload(() => releaseEndpoints({ kv: deps.buckets.endpoints, allocator: deps.allocator }, { nodeId: id }));
   deps.log.info('node removed', { node: node.hostname, id, force: req.force, status: node.status, lbAddresses: released });
   return { id, hostname: node.hostname };
+}
+
+/**
+ * The revocation makes the managers' nats-server reload its users; a JetStream request in that
+ * moment was answered 503 (no responders) once in a test run (`meshctl node rm` then failed with
+ * the node half removed). The idempotent release steps after it are asked again, a few times.
+ */
+async function duringReload<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (attempt >= 5 || !/\b503\b|no responders|timeout/i.test(err instanceof Error ? err.message : String(err))) throw err;
+      await sleep(200 * attempt);
+    }
+  }
 }
 
 /** Deletes the node's `mesh_auth` record (absent on a cluster on an external NATS: nothing to revoke). */
