@@ -5,11 +5,9 @@ import { CoalescingRunner } from '../../core/runner.js';
 import { Mutex } from '../../core/mutex.js';
 import type { Logger } from '../../core/log.js';
 import type { RunPaths } from '../paths.js';
-import { desiredDataplane, gatewayOwners, routingMeshNeeded, type Attachment, type DataplaneDesired, type OverlayDesired } from './desired.js';
-import { ensureGateway, gatewayAddr, GatewayAddresses, GW_BRIDGE, GW_TASK_IF, removeGateway } from './gateway.js';
-import { links } from './observe.js';
-import { run } from '../../core/exec.js';
-import { shortId } from '../../core/ids.js';
+import { desiredDataplane, gatewayOwners, routingMeshNeeded, type DataplaneDesired, type OverlayDesired } from './desired.js';
+import { ensureGateway, gatewayAddr, GatewayAddresses, GW_TASK_IF, removeGateway } from './gateway.js';
+import { AttachmentChecks, sweepEndpointLinks } from './attachment-upkeep.js';
 import { applyPublishRules, applyTaskPorts, ensureIngressSandbox } from './ingress.js';
 import { INGRESS_SBOX_GW_KEY } from './ingress-desired.js';
 import { isNetnsMounted, removeNetns } from '../../core/netns.js';
@@ -23,14 +21,6 @@ import type { PublishRule } from './ingress-desired.js';
 import type { AppliedSeqs } from './applied-report.js';
 
 export type DataplaneMirrors = ClusterMirrors;
-
-/** How long an interface wired as desired goes without being checked against the kernel again. */
-export const ATTACHMENT_RECHECK_MS = 60_000;
-
-const attachmentKey = (a: Attachment) => `${a.ownerId}/${a.ifname}`;
-/** A CNI container's port on an overlay bridge, and a sandbox's gateway leg on the node (worker/dataplane/desired.ts). */
-const ENDPOINT_PORT = /^c[0-9a-f]{11}$/;
-const LEG = /^g[0-9a-f]{12}$/;
 
 export interface DataplaneOptions {
   nodeId: string;
@@ -88,13 +78,7 @@ export class DataplaneReconciler {
   /** Per overlay, the peers (`peerKey`) its last full sync wrote into the FDB and neighbour table. */
   private readonly peersSynced = new Map<string, Set<string>>();
   private readonly peersLock = new Mutex();
-  /**
-   * Interfaces wired as desired, and when they were last checked against the kernel: the periodic
-   * sync re-checks one only when its desired state changed or the check is older than
-   * ATTACHMENT_RECHECK_MS (drift repair), not every few seconds. Attaches (a task's start, a CNI
-   * ADD) always wire, and record here.
-   */
-  private readonly attachmentsChecked = new Map<string, { desired: string; at: number }>();
+  private readonly attachments = new AttachmentChecks();
   private firstSynced: () => void = () => undefined;
   /**
    * Settles once the first sync has run, whether or not it succeeded (a failed one is retried as
@@ -204,7 +188,7 @@ export class DataplaneReconciler {
     await this.lock.run(async () => {
       await removeSandboxLinks({ netns: opts.netns, links: opts.keepGateway ? [opts.ifname] : [opts.ifname, GW_TASK_IF] });
       // Wired again, should it come back, not taken for checked.
-      this.attachmentsChecked.delete(`${opts.endpointId}/${opts.ifname}`);
+      this.attachments.forget(opts.endpointId, opts.ifname);
     });
     this.runner.request();
   }
@@ -220,7 +204,7 @@ export class DataplaneReconciler {
         await ensureOverlay(o);
         if (await ensureAttachment(a)) {
           wired++;
-          this.attachmentsChecked.set(attachmentKey(a), { desired: JSON.stringify(a), at: performance.now() });
+          this.attachments.wired(a);
         }
       }
       await ensureGateway(d.gateway, { onlyLegOf: ownerId });
@@ -236,47 +220,6 @@ export class DataplaneReconciler {
     });
     this.runner.request();
     return wired;
-  }
-
-  /**
-   * CNI containers' links that no endpoint wants any more (its record went while meshd was down,
-   * or taking it out failed): their overlay ports (`c<id>`, which take the container's interface
-   * with them) and gateway legs on the node's bridge. Left there, the container would keep an
-   * address that is handed out again, and its leg a gateway address a new task then gets too.
-   * A leg is left alone when any local task record could own it.
-   */
-  private async sweepEndpointLinks(d: DataplaneDesired): Promise<void> {
-    for (const o of d.overlays) {
-      const wanted = new Set(d.attachments.filter((a) => a.overlayNetns === o.netns).map((a) => a.bridgePort));
-      for (const name of (await links(o.netns)).keys()) {
-        if (!ENDPOINT_PORT.test(name) || wanted.has(name)) continue;
-        this.opts.log.info('removing the overlay port of a container attachment that is gone', { netns: o.netns, port: name });
-        await run(['ip', 'link', 'del', name], { netns: o.netns, okExitCodes: [1] });
-      }
-    }
-    const legs = new Set(d.gateway.tasks.map((t) => t.hostPort));
-    const taskLegs = new Set(this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId).map((t) => `g${shortId(t.id)}`));
-    for (const [name, link] of await links(undefined)) {
-      if (link.master !== GW_BRIDGE || !LEG.test(name) || legs.has(name) || taskLegs.has(name)) continue;
-      this.opts.log.info('removing the gateway leg of a container attachment that is gone', { leg: name });
-      await run(['ip', 'link', 'del', name], { okExitCodes: [1] });
-    }
-  }
-
-  /** Every desired interface whose desired state changed, or not checked for ATTACHMENT_RECHECK_MS. */
-  private async syncAttachments(attachments: readonly Attachment[]): Promise<void> {
-    const keep = new Set<string>();
-    for (const a of attachments) {
-      const key = attachmentKey(a);
-      keep.add(key);
-      const desired = JSON.stringify(a);
-      const seen = this.attachmentsChecked.get(key);
-      if (seen?.desired === desired && performance.now() - seen.at < ATTACHMENT_RECHECK_MS) continue;
-      // Not recorded when its sandbox is not there (yet): the next sync looks again.
-      if (await ensureAttachment(a)) this.attachmentsChecked.set(key, { desired, at: performance.now() });
-      else this.attachmentsChecked.delete(key);
-    }
-    for (const key of [...this.attachmentsChecked.keys()]) if (!keep.has(key)) this.attachmentsChecked.delete(key);
   }
 
   /** The first computation waits until gateway addresses handed out before a restart are known. */
@@ -322,8 +265,9 @@ export class DataplaneReconciler {
       await ensureIngressSandbox({ sbox: d.ingress.sandbox, overlayNetns: ov.netns, mtu: ov.mtu, gateway: d.gateway, applier });
       this.lbReady.add(d.ingress.sandbox.netns);
     }
-    await this.syncAttachments(d.attachments);
-    await this.sweepEndpointLinks(d);
+    await this.attachments.sync(d.attachments);
+    const localTaskIds = this.opts.mirrors.tasks.values().filter((t) => t.nodeId === this.opts.nodeId).map((t) => t.id);
+    await sweepEndpointLinks(d, { localTaskIds, log: this.opts.log });
     await this.syncTaskPorts(d);
     await this.applyPublish(d.publish);
     await this.removeStale(d);
