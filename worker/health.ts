@@ -30,6 +30,11 @@ export async function probe(pid: number, check: Healthcheck, where: { user?: Tas
     const res = await execa(cmd!, args, {
       reject: false,
       timeout: check.timeoutMs,
+      // Past its timeout the probe is killed outright; its output is not kept, so a process it
+      // left behind holding a pipe cannot keep the probe (and so the task's health) waiting.
+      killSignal: 'SIGKILL',
+      stdout: 'ignore',
+      stderr: 'ignore',
       env: await environOf(pid),
       extendEnv: false,
       stdin: 'ignore',
@@ -74,6 +79,11 @@ export class HealthMonitor {
   start(): void {
     if (this.health === 'starting') this.schedule();
     else this.timer = setTimeout(() => void this.tick(), 0);
+  }
+
+  /** The state after the last probe (what a report of the task's state must carry). */
+  get current(): Health {
+    return this.health;
   }
 
   stop(): void {

@@ -27,6 +27,12 @@ export interface Supervised {
   /** The compose `user:` resolved on this node at the last launch; root when absent. */
   user?: TaskUser;
   health?: HealthMonitor;
+  /**
+   * The process whose `running` state has been reported. Until then a change of health is not
+   * reported on its own (it would say `running` before the ports are bound, and the `running`
+   * report after it would take its health back); that report carries the health of that moment.
+   */
+  reportedRunning?: TaskProcess;
   restarts: number;
   stopping: boolean;
   restartTimer?: NodeJS.Timeout;

@@ -126,7 +126,7 @@ export class TaskSupervisor {
         sup.user = service.spec.user === undefined ? undefined : await resolveUserOnNode(service.spec.user).catch(() => undefined);
         this.watch(sup, proc, true);
         this.deps.log.info('adopted running task', { task: task.name, pid: proc.pid });
-        await this.report(sup, 'running', `adopted after restart`, { pid: proc.pid, health: this.initialHealth(sup) && 'healthy' });
+        await this.reportRunning(sup, proc, 'adopted after restart');
         return;
       }
     }
@@ -152,7 +152,7 @@ export class TaskSupervisor {
     }
     this.watch(sup, proc, true);
     this.deps.log.info('adopted running task', { task: sup.task.name, pid: proc.pid, container: containerId.slice(0, 12) });
-    await this.report(sup, 'running', 'adopted after restart', { pid: proc.pid, containerId, health: this.initialHealth(sup) && 'healthy' });
+    await this.reportRunning(sup, proc, 'adopted after restart');
     return true;
   }
 
@@ -184,7 +184,7 @@ export class TaskSupervisor {
       const unbound = await waitListening(proc.pid, service.spec.ports, LISTEN_WAIT_MS);
       const note = unbound.length ? `not listening on ${unbound.join(', ')} after ${LISTEN_WAIT_MS / 1000} s` : '';
       if (sup.proc !== proc || sup.stopping) return;
-      await this.report(sup, 'running', note, { pid: proc.pid, health: this.initialHealth(sup) });
+      await this.reportRunning(sup, proc, note);
     } catch (err) {
       this.deps.log.warn('task failed to start', { task: task.name, err });
       await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
@@ -261,16 +261,19 @@ export class TaskSupervisor {
       const unbound = await waitListening(proc.pid, service.spec.ports, LISTEN_WAIT_MS);
       const note = unbound.length ? `not listening on ${unbound.join(', ')} after ${LISTEN_WAIT_MS / 1000} s` : '';
       if (sup.proc !== proc || sup.stopping) return;
-      await this.report(sup, 'running', note, { pid: proc.pid, containerId, health: this.initialHealth(sup) });
+      await this.reportRunning(sup, proc, note);
     } catch (err) {
       this.deps.log.warn('task failed to start', { task: task.name, err });
       await this.report(sup, 'rejected', `failed to start: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
-  private initialHealth(sup: Supervised): TaskStatus['health'] {
-    const check = healthcheckOf(sup);
-    return check && check.test.type !== 'none' ? 'starting' : undefined;
+  /** The process is a backend from now on (ports bound, or the wait over); its health as of now. */
+  private async reportRunning(sup: Supervised, proc: TaskProcess, note: string): Promise<void> {
+    sup.reportedRunning = proc;
+    const health = sup.health?.current;
+    const message = note || (health === 'unhealthy' ? 'health check failing' : '');
+    await this.report(sup, 'running', message, { pid: proc.pid, ...(health && { health }) });
   }
 
   private watch(sup: Supervised, proc: TaskProcess, adopted = false): void {
@@ -291,6 +294,7 @@ export class TaskSupervisor {
     if (!check || check.test.type === 'none') return;
     sup.health = new HealthMonitor({ pid: proc.pid, check, ...(sup.user && { user: sup.user }), initial, container: sup.containerId !== undefined }, (h) => {
       this.deps.log.info('task health changed', { task: sup.task.name, health: h });
+      if (sup.reportedRunning !== proc) return; // its running report carries it
       void this.report(sup, 'running', h === 'unhealthy' ? 'health check failing' : '', { pid: proc.pid, health: h });
     });
     sup.health.start();

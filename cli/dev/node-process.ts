@@ -179,8 +179,9 @@ export interface CrashResult {
  */
 export async function crashNode(cluster: DevCluster, hostname: string): Promise<CrashResult> {
   const node = findNode(cluster, hostname);
-  await run(['ip', 'link', 'set', bridgePortName(node), 'down'], { netns: cluster.underlay.netns });
+  // The crash begins as its link goes down: `at` is taken just before (a request in flight then is cut).
   const at = Date.now();
+  await run(['ip', 'link', 'set', bridgePortName(node), 'down'], { netns: cluster.underlay.netns });
   const pids = (await pidsInNetns([node.netns, ...(await netnsMountsUnder(dirname(node.runDir)))])).filter((p) => p !== process.pid);
   for (const pid of pids) signal(pid, 'SIGKILL');
   const stuck = await waitForExit(pids, KILL_WAIT_MS);
