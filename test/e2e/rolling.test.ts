@@ -3,10 +3,7 @@
  * updated while two request loops run throughout (routing mesh from the underlay; VIP by name
  * from a client task; one request every 20 ms each). No request may fail; afterwards every
  * replica answers with the version the update (or rollback) left.
- * In the IPVS lane (MESHD_TEST_LB_BACKEND=ipvs) the first update runs (about 9 min under TCG):
- * replicas join and leave IPVS while traffic flows. The rollbacks are the same joins and leaves,
- * driven by the manager whatever the backend; they run here only (a lane run with the automatic
- * rollback took 8 min more, which CI's hour cannot spare).
+ * In the IPVS lane (MESHD_TEST_LB_BACKEND=ipvs) the first update and the automatic rollback run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -123,7 +120,7 @@ describe('rolling updates and rollbacks (3 nodes, two request loops)', () => {
     for (let b = u.parallelism; b < created.length; b += u.parallelism) expect(created[b]! - created[b - 1]!).toBeGreaterThanOrEqual(u.delayS * 1000);
   }, slowdown(300_000));
 
-  it.skipIf(IPVS_LANE)('rolls back a version that exits at once (failure_action rollback): no failed request, the old version serving', async () => {
+  it('rolls back a version that exits at once (failure_action rollback): no failed request, the old version serving', async () => {
     const before = await versions();
     const { result, report } = await underLoad(['service', 'update', '--env-add', 'CRASH=1', '--update-failure-action', 'rollback', '--update-order', 'stop-first', 'rl_web']);
     expect(result.code).toBe(1);
