@@ -7,7 +7,7 @@
  *   npm run test:vm [-- FILE...]   only these test files (paths as vitest takes them)
  *
  * By default (and in CI) it runs test/vm/ and the rolling-update e2e test (its first update and
- * its automatic rollback, with both request loops: 0 failed requests through IPVS; ~21 min). The
+ * its automatic rollback, with both request loops: 0 failed requests through IPVS; ~14 min). The
  * ingress e2e test runs on request (`npm run test:vm -- test/e2e/ingress.test.ts`, ~17 min): CI
  * cannot fit both, and test/vm/ipvs.test.ts already proves the published port through every
  * node's ingress IPVS and a dead replica's drain there. The overlay/LB e2e test
