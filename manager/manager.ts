@@ -92,6 +92,7 @@ export class Manager {
       },
     });
     this.purger = purger;
+    const networkDeps = { buckets, allocator, config, log };
     this.api = serve(nc, {
       subject: SUBJECTS.api('>'),
       queue: MANAGER_QUEUE,
@@ -104,8 +105,8 @@ export class Manager {
         }),
         'stack.deploy': route(W.DeployRequest, async (p) => deployer.deploy(p), { maxBytes: RPC_MAX_BYTES.deploy }),
         'stack.rm': route(W.StackRmRequest, async (p) => deployer.removeStack(p.stack)),
-        'network.create': route(W.NetworkCreateRequest, async (p) => createNetwork({ buckets, allocator, config, log }, p)),
-        'network.rm': route(W.NetworkRmRequest, async (p) => removeNetwork({ buckets, allocator, config, log }, p)),
+        'network.create': route(W.NetworkCreateRequest, async (p) => createNetwork(networkDeps, p)),
+        'network.rm': route(W.NetworkRmRequest, async (p) => removeNetwork(networkDeps, p)),
         'service.rm': route(W.ServiceRmRequest, async (p) => deployer.removeService(p.service)),
         'node.update': route(W.NodeUpdateRequest, async (p) => updateNode({ kv: buckets.nodes, nodes: () => [...mirrors.nodes.values()] }, p)),
         'node.rm': route(W.NodeRmRequest, async (p) => removeNode({ buckets, allocator, nodes: () => [...mirrors.nodes.values()], servedBy: this.opts.nodeId, log }, p)),

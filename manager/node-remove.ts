@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * `meshctl node rm [--force] NODE` (manager RPC `node.rm`): a node leaves the cluster for good.
  * Its NATS user goes first (the `mesh_auth` record: every manager's `nats-users.ts` drops it from
@@ -7,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * scheduler removes tasks whose node is gone and places them again; status GC then takes their
  * status keys), then its per-node load-balancer addresses.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV } from 'nats';
 import type { LbAddress, NodeRecord } from '../core/model.js';
 import type { Buckets } from '../core/state/buckets.js';

@@ -294,8 +294,8 @@ export class TaskSupervisor {
     if (!check || check.test.type === 'none') return;
     sup.health = new HealthMonitor({ pid: proc.pid, check, ...(sup.user && { user: sup.user }), initial, container: sup.containerId !== undefined }, (h) => {
       this.deps.log.info('task health changed', { task: sup.task.name, health: h });
-      if (sup.reportedRunning !== proc) return; // its running report carries it
-      void this.report(sup, 'running', h === 'unhealthy' ? 'health check failing' : '', { pid: proc.pid, health: h });
+      // Before the running report, that report carries it.
+      if (sup.reportedRunning === proc) void this.reportRunning(sup, proc, '');
     });
     sup.health.start();
   }

@@ -372,12 +372,13 @@ export const EndpointRecord = z.object({
 });
 
 /** mesh.endpoint.<node>.attach (manager/endpoints.ts). */
+/** A CNI container's name: one DNS label (it must not answer for a dotted name, api.github.com, on its network). */
+export const ENDPOINT_NAME = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 export const EndpointAttachRequest = z.object({
   network: name,
   containerId: text(256).min(1),
   ifname: z.string().regex(/^[^\s/]{1,15}$/, 'must be an interface name (1-15 characters, no space or /)'),
-  // One DNS label: a container must not answer for a dotted name (api.github.com) on its network.
-  name: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/, 'must be one DNS label (1-63 letters, digits, - or _)'),
+  name: z.string().regex(ENDPOINT_NAME, 'must be one DNS label (1-63 letters, digits, - or _)'),
   netns: text(4096).min(1),
 });
 export const EndpointAttachReply = z.object({ endpoint: EndpointRecord, created: z.boolean() });

@@ -12,6 +12,7 @@ import type { Logger } from '../../core/log.js';
 import { Mutex } from '../../core/mutex.js';
 import { netnsExists, netnsIdentity } from '../../core/netns.js';
 import type { KvMirror } from '../../core/state/mirror.js';
+import { ENDPOINT_NAME } from '../../core/wire/schemas.js';
 import { CNI_ERRORS, type CniResult, type MeshdCniRequest, type MeshdCniResponse } from '../../cni/protocol.js';
 import { findNetwork, refusalOf } from '../../manager/endpoints.js';
 import type { DataplaneDesired } from '../dataplane/desired.js';
@@ -55,9 +56,6 @@ export function endpointNameOf(req: Pick<MeshdCniRequest, 'args' | 'containerId'
   if (candidate && ENDPOINT_NAME.test(candidate)) return candidate;
   return (req.containerId ?? '').slice(0, 12);
 }
-
-/** One DNS label (the managers check it too: core/wire/schemas.ts). */
-export const ENDPOINT_NAME = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 export class CniAttachments {
   private readonly locks = new Map<string, { mutex: Mutex; users: number }>();

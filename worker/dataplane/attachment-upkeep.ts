@@ -3,19 +3,14 @@
  * taking out what no CNI container wants any more (the reconciler's full sync calls both).
  */
 import { run } from '../../core/exec.js';
-import { shortId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { ensureAttachment } from './attach.js';
 import type { Attachment, DataplaneDesired } from './desired.js';
-import { GW_BRIDGE } from './names.js';
+import { ENDPOINT_BRIDGE_PORT, GATEWAY_LEG, GW_BRIDGE, gatewayLeg } from './names.js';
 import { links } from './observe.js';
 
 /** How long an interface wired as desired goes without being checked against the kernel again. */
 export const ATTACHMENT_RECHECK_MS = 60_000;
-
-/** A CNI container's port on an overlay bridge, and a sandbox's gateway leg on the node (desired.ts names them). */
-const ENDPOINT_PORT = /^c[0-9a-f]{11}$/;
-const LEG = /^g[0-9a-f]{12}$/;
 
 /**
  * Interfaces wired as desired, and when they were last checked against the kernel: the periodic
@@ -33,7 +28,7 @@ export class AttachmentChecks {
 
   /** Taken out: wired again, should it come back, not taken for checked. */
   forget(ownerId: string, ifname: string): void {
-    this.checked.delete(`${ownerId}/${ifname}`);
+    this.checked.delete(keyOf({ ownerId, ifname }));
   }
 
   /** Every desired interface whose desired state changed, or not checked for ATTACHMENT_RECHECK_MS. */
@@ -52,7 +47,7 @@ export class AttachmentChecks {
   }
 }
 
-const keyOf = (a: Attachment) => `${a.ownerId}/${a.ifname}`;
+const keyOf = (a: Pick<Attachment, 'ownerId' | 'ifname'>) => `${a.ownerId}/${a.ifname}`;
 
 /**
  * CNI containers' links that no endpoint wants any more (its record went while meshd was down,
@@ -65,15 +60,15 @@ export async function sweepEndpointLinks(d: DataplaneDesired, opts: { localTaskI
   for (const o of d.overlays) {
     const wanted = new Set(d.attachments.filter((a) => a.overlayNetns === o.netns).map((a) => a.bridgePort));
     for (const name of (await links(o.netns)).keys()) {
-      if (!ENDPOINT_PORT.test(name) || wanted.has(name)) continue;
+      if (!ENDPOINT_BRIDGE_PORT.test(name) || wanted.has(name)) continue;
       opts.log.info('removing the overlay port of a container attachment that is gone', { netns: o.netns, port: name });
       await run(['ip', 'link', 'del', name], { netns: o.netns, okExitCodes: [1] });
     }
   }
   const legs = new Set(d.gateway.tasks.map((t) => t.hostPort));
-  const taskLegs = new Set(opts.localTaskIds.map((id) => `g${shortId(id)}`));
+  const taskLegs = new Set(opts.localTaskIds.map(gatewayLeg));
   for (const [name, link] of await links(undefined)) {
-    if (link.master !== GW_BRIDGE || !LEG.test(name) || legs.has(name) || taskLegs.has(name)) continue;
+    if (link.master !== GW_BRIDGE || !GATEWAY_LEG.test(name) || legs.has(name) || taskLegs.has(name)) continue;
     opts.log.info('removing the gateway leg of a container attachment that is gone', { leg: name });
     await run(['ip', 'link', 'del', name], { okExitCodes: [1] });
   }

@@ -1,7 +1,7 @@
 import { TERMINAL_STATES, type EndpointRecord, type LbAddress, type NetworkRecord, type NodeRecord, type ServiceRecord, type TaskRecord, type TaskStatus } from '../../core/model.js';
 import { addrOf, macOf } from '../../core/ipnet.js';
 import { downNodeIds, isServing, routingMeshInUse } from '../../core/serving.js';
-import { shortId } from '../../core/ids.js';
+import { endpointBridgePort, gatewayLeg, taskBridgePort } from './names.js';
 import type { LbBackend, LbDesired, LbService } from '../../lb/model.js';
 import type { RunPaths } from '../paths.js';
 import type { GatewayDesired } from './gateway.js';
@@ -184,7 +184,7 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
         networkId: a.networkId,
         sandbox: input.paths.taskNetns(t.id),
         ifname: `eth${i}`,
-        bridgePort: `v${shortId(t.id).slice(0, 10)}${i}`,
+        bridgePort: taskBridgePort(t.id, i),
         addr: a.addr,
         mac: macOf(addrOf(a.addr)),
         mtu,
@@ -200,7 +200,7 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       networkId: e.networkId,
       sandbox: e.netns,
       ifname: e.ifname,
-      bridgePort: `c${e.id.slice(0, 11)}`,
+      bridgePort: endpointBridgePort(e.id),
       addr: e.addr,
       mac: macOf(addrOf(e.addr)),
       mtu,
@@ -220,7 +220,7 @@ export function desiredDataplane(input: DataplaneInput): DataplaneDesired {
       .map((l) => ({
         taskId: l.ownerId,
         sandbox: l.sandbox,
-        hostPort: `g${shortId(l.ownerId).slice(0, 12)}`,
+        hostPort: gatewayLeg(l.ownerId),
         addr: input.gatewayAddrs.get(l.ownerId)!,
         isolated: l.isolated,
       })),

@@ -4,11 +4,15 @@
  * is ours alone and replaced whole by its pure renderer (gateway.ts, ingress.ts,
  * forward-policy.ts; golden-tested); nothing else of the node's firewall is touched.
  */
+import { shortId } from '../../core/ids.js';
 
 /** The node-local gateway bridge in the node's own namespace (Swarm's docker_gwbridge). */
 export const GW_BRIDGE = 'meshgw0';
-/** A sandbox's leg on it (task or CNI container). */
+/** A sandbox's leg on it (task or CNI container): its name inside the sandbox. */
 export const GW_TASK_IF = 'gw0';
+/** That leg's other end, on the bridge in the node's namespace (task or CNI container). */
+export const gatewayLeg = (ownerId: string): string => `g${shortId(ownerId)}`;
+export const GATEWAY_LEG = /^g[0-9a-f]{12}$/;
 /** Node namespace: the gateway's forward policy and masquerade. */
 export const GW_TABLE = 'meshd_gw';
 /** Node namespace: published ports (DNAT into the ingress sandbox, or to local replicas in host mode). */
@@ -25,3 +29,8 @@ export const VXLAN = 'vxlan0';
 /** A load-balancer namespace's interface, and its port on the overlay bridge. */
 export const LB_IF = 'eth0';
 export const LB_BRIDGE_PORT = 'lb0';
+/** A task's port on an overlay bridge, for its interface `eth<index>`. */
+export const taskBridgePort = (taskId: string, index: number): string => `v${shortId(taskId).slice(0, 10)}${index}`;
+/** A CNI container's port on an overlay bridge. */
+export const endpointBridgePort = (endpointId: string): string => `c${endpointId.slice(0, 11)}`;
+export const ENDPOINT_BRIDGE_PORT = /^c[0-9a-f]{11}$/;
