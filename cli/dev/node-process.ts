@@ -168,7 +168,7 @@ export interface CrashResult {
   hostname: string;
   /** Every process killed: meshd, its nats-server, every task. */
   killed: number[];
-  /** When the link went down (epoch ms): the moment the node fell silent. */
+  /** When the crash began (epoch ms): taken just before its link went down. */
   at: number;
 }
 
